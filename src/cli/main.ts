@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+import { createHash, randomBytes } from 'node:crypto';
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfigFile } from '../config.js';
+import { createHub, type Hub } from '../hub.js';
+import { createLogger } from '../logger.js';
+import { runDemo } from './demo.js';
+import { runSim } from './sim.js';
+
+const program = new Command('tokenhub')
+  .description('A central access-token server for Feishu, Lark, DingTalk, WeCom, WeChat and Qingtui')
+  .showHelpAfterError();
+
+program
+  .command('serve')
+  .description('run the token server')
+  .option('-c, --config <file>', 'config file (YAML or JSON); or set TOKENHUB_CONFIG')
+  .action(async (opts: { config?: string }) => {
+    const file = opts.config ?? process.env.TOKENHUB_CONFIG;
+    if (!file) fail('no config: pass --config FILE or set TOKENHUB_CONFIG');
+    let hub: Hub;
+    try {
+      const config = await loadConfigFile(file);
+      const logger = createLogger(config.log.level);
+      hub = createHub(config, { logger });
+      const url = await hub.listen();
+      logger.info({ url, apps: Object.keys(config.apps).length, clients: config.clients.length, store: config.store.type }, 'tokenhub ready');
+    } catch (err) {
+      fail(err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`);
+    }
+    onShutdown(() => hub.close());
+  });
+
+program
+  .command('sim')
+  .description('run the platform simulators (the token APIs tokenhub talks to) on loopback')
+  .option('-p, --port <port>', 'port', parsePort, 8710)
+  .option('--host <host>', 'host', '127.0.0.1')
+  .option('--lifetime <seconds>', 'token lifetime (7200 on the real platforms)', parsePositive, 7200)
+  .action(async (opts: { port: number; host: string; lifetime: number }) => {
+    const sim = await runSim(opts);
+    onShutdown(() => sim.close());
+  });
+
+program
+  .command('demo')
+  .description('tokenhub with a bundled demo config against the simulators, offline (what `npm start` runs)')
+  .option('-p, --port <port>', 'port of tokenhub', parsePort, 8700)
+  .action(async (opts: { port: number }) => {
+    const demo = await runDemo(opts);
+    onShutdown(() => demo.close());
+  });
+
+program
+  .command('hash-key')
+  .description('print the keySha256 of a client key (so that the config need not hold the key), or make a new key')
+  .argument('[key]', 'the client key; a new random one when left out')
+  .action((key?: string) => {
+    const k = key ?? randomBytes(24).toString('base64url');
+    if (!key) console.log(`key:       ${k}`);
+    console.log(`keySha256: ${createHash('sha256').update(k).digest('hex')}`);
+  });
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
+  return n;
+}
+
+function parsePositive(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
+  return n;
+}
+
+function fail(reason: string): never {
+  process.stderr.write(`tokenhub: ${reason}\n`);
+  process.exit(1);
+}
+
+/** Graceful shutdown: finish requests in flight, then exit; a second signal exits at once. */
+function onShutdown(close: () => Promise<void>): void {
+  let closing = false;
+  const stop = (signal: string): void => {
+    if (closing) process.exit(1);
+    closing = true;
+    process.stderr.write(`tokenhub: ${signal}, shutting down\n`);
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => fail(`shutdown failed: ${(err as Error).message}`),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,41 @@
+import { readFile } from 'node:fs/promises';
+import { parseConfig, type AppConfig, type LoadedConfig, type Platform } from '../config.js';
+import { FeishuSim, startSimulators, type PlatformSim, type RunningSimulators } from '../sim/index.js';
+
+export const DEMO_CONFIG = new URL('../../demo/demo.yaml', import.meta.url);
+
+/** The demo config's apps, as parsed with the given key and simulator URL. */
+export async function demoConfig(clientKey: string, simUrl: string): Promise<LoadedConfig> {
+  return parseConfig(await readFile(DEMO_CONFIG, 'utf8'), { ...process.env, DEMO_CLIENT_KEY: clientKey, DEMO_SIM_URL: simUrl });
+}
+
+/** One simulator per platform, knowing the given apps' credentials. */
+export function simulatorsFor(apps: Iterable<AppConfig>, options: { lifetime?: number } = {}): PlatformSim[] {
+  const byPlatform = new Map<Platform, AppConfig[]>();
+  for (const app of apps) byPlatform.set(app.platform, [...(byPlatform.get(app.platform) ?? []), app]);
+  const sims: PlatformSim[] = [];
+  for (const [platform, list] of byPlatform) {
+    const creds = list.map((a) => ({ appId: a.appId, appSecret: a.appSecret }));
+    switch (platform) {
+      case 'feishu':
+      case 'lark':
+        sims.push(new FeishuSim({ platform, apps: creds, ...(options.lifetime ? { tokenLifetimeSeconds: options.lifetime, sameTokenWindowSeconds: Math.floor(options.lifetime / 4) } : {}) }));
+        break;
+      default:
+        break;
+    }
+  }
+  return sims;
+}
+
+/** `tokenhub sim`: the simulators with the demo apps, for trying tokenhub (or anything else) offline. */
+export async function runSim(options: { host: string; port: number; lifetime: number }): Promise<RunningSimulators> {
+  const config = await demoConfig('x'.repeat(32), 'http://127.0.0.1');
+  const sims = await startSimulators({ host: options.host, port: options.port, sims: simulatorsFor(Object.values(config.apps), { lifetime: options.lifetime }) });
+  console.log(`platform simulators on ${sims.url}`);
+  for (const [id, app] of Object.entries(config.apps)) {
+    console.log(`  ${id.padEnd(14)} ${app.platform.padEnd(8)} baseUrl ${sims.baseUrl(app.platform)}  appId ${app.appId}  appSecret ${app.appSecret}`);
+  }
+  console.log(`control: POST ${sims.url}/_sim/{platform}/fault {"mode":"down"}, POST …/revoke {"token":"…"}, GET …/stats, POST …/reset`);
+  return sims;
+}

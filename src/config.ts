@@ -1,0 +1,193 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { TokenHubError } from './core/errors.js';
+
+/** A bad config: every problem, each naming its place (`apps.feishu-main.platform: …`). */
+export class ConfigError extends TokenHubError {
+  override readonly name = 'ConfigError';
+  readonly issues: readonly string[];
+
+  constructor(issues: readonly string[]) {
+    super('TOKENHUB_CONFIG_INVALID', 500, `invalid config: ${issues.join('; ')}`);
+    this.issues = issues;
+  }
+}
+
+export const PLATFORMS = ['feishu', 'lark', 'dingtalk', 'wecom', 'wechat', 'qingtui'] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
+const text = z.string().min(1, 'must not be empty');
+const seconds = z.number().int('must be a whole number of seconds').nonnegative('must not be negative');
+
+const appCommon = {
+  appId: text,
+  appSecret: text,
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  refreshAheadSeconds: seconds.optional(),
+  minTtlSeconds: seconds.optional(),
+};
+
+const feishuApp = (platform: 'feishu' | 'lark') =>
+  z.strictObject({
+    platform: z.literal(platform),
+    ...appCommon,
+    appType: z.enum(['custom', 'store']).default('custom'),
+    verificationToken: text.optional(),
+    encryptKey: text.optional(),
+  });
+
+const appSchema = z.discriminatedUnion('platform', [
+  feishuApp('feishu'),
+  feishuApp('lark'),
+  z.strictObject({ platform: z.literal('dingtalk'), ...appCommon, api: z.enum(['v1', 'legacy']).default('v1') }),
+  z.strictObject({ platform: z.literal('wecom'), ...appCommon }),
+  z.strictObject({ platform: z.literal('wechat'), ...appCommon, tokenApi: z.enum(['stable', 'classic']).default('stable') }),
+  z.strictObject({ platform: z.literal('qingtui'), ...appCommon }),
+]);
+
+const encryptionKey = text.optional();
+
+const storeSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('memory') }),
+  z.strictObject({ type: z.literal('file'), path: text, encryptionKey }),
+  z.strictObject({
+    type: z.literal('redis'),
+    url: text.optional(),
+    keyPrefix: z.string().default('tokenhub:'),
+    sentinels: z.array(z.strictObject({ host: text, port: z.number().int().positive() })).optional(),
+    name: text.optional(),
+    cluster: z.array(z.strictObject({ host: text, port: z.number().int().positive() })).optional(),
+    encryptionKey,
+  }),
+]);
+
+const clientSchema = z
+  .strictObject({
+    name: text,
+    key: z.string().min(16, 'must be at least 16 characters').optional(),
+    keySha256: z.string().regex(/^[0-9a-f]{64}$/i, 'must be 64 hex characters').optional(),
+    apps: z.array(text).min(1, 'must name at least one app (or "*")'),
+  })
+  .check((ctx) => {
+    if ((ctx.value.key === undefined) === (ctx.value.keySha256 === undefined)) {
+      ctx.issues.push({ code: 'custom', input: ctx.value, path: ['key'], message: 'give exactly one of key and keySha256' });
+    }
+  });
+
+const configSchema = z.strictObject({
+  listen: z.strictObject({ host: text.default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8700) }).default({ host: '127.0.0.1', port: 8700 }),
+  store: storeSchema.default({ type: 'memory' }),
+  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+  upstream: z.strictObject({ timeoutMs: z.number().int().positive().default(5000) }).default({ timeoutMs: 5000 }),
+  clients: z.array(clientSchema).min(1, 'must list at least one client'),
+  apps: z.record(z.string().regex(/^[A-Za-z0-9][\w.-]{0,63}$/, 'app ids are letters, digits, _ . - (at most 64)'), appSchema),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type AppConfig = z.infer<typeof appSchema>;
+export type StoreConfig = z.infer<typeof storeSchema>;
+
+/** A client as the server keeps it: the SHA-256 of its key, never the key. */
+export interface ClientEntry {
+  name: string;
+  keySha256: Buffer;
+  apps: readonly string[];
+}
+
+export interface LoadedConfig extends Config {
+  clientEntries: ClientEntry[];
+}
+
+export async function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  let source: string;
+  try {
+    source = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  return parseConfig(source, env);
+}
+
+/** Parses YAML (or JSON) config text, interpolates `${ENV}` and validates it. */
+export function parseConfig(source: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  let raw: unknown;
+  try {
+    raw = parseYaml(source, { prettyErrors: true });
+  } catch (err) {
+    throw new ConfigError([`not valid YAML: ${(err as Error).message.split('\n')[0]}`]);
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(['the config must be a mapping (listen, store, clients, apps)']);
+  const missing: string[] = [];
+  const interpolated = interpolate(raw, env, [], missing);
+  if (missing.length > 0) throw new ConfigError(missing);
+  return validateConfig(interpolated);
+}
+
+export function validateConfig(raw: unknown): LoadedConfig {
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(result.error.issues.map(describeIssue));
+  const config = result.data;
+  const issues: string[] = [];
+  const seen = new Map<string, string>();
+  const clientEntries = config.clients.map((client, i) => {
+    const hash = client.key !== undefined ? createHash('sha256').update(client.key).digest('hex') : client.keySha256!.toLowerCase();
+    const where = `clients[${i}]`;
+    const first = seen.get(hash);
+    if (first !== undefined) issues.push(`${where}.key: the same key as ${first}`);
+    seen.set(hash, where);
+    for (const [j, app] of client.apps.entries()) {
+      if (app !== '*' && !(app in config.apps)) issues.push(`${where}.apps[${j}]: no app named ${JSON.stringify(app)}`);
+    }
+    return { name: client.name, keySha256: Buffer.from(hash, 'hex'), apps: client.apps };
+  });
+  for (const [id, app] of Object.entries(config.apps)) {
+    if ((app.platform === 'feishu' || app.platform === 'lark') && app.appType === 'store' && app.verificationToken === undefined) {
+      issues.push(`apps.${id}.verificationToken: required for store apps (the events URL checks it)`);
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+  return { ...config, clientEntries };
+}
+
+function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], missing: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+      const v = env[name];
+      if (v === undefined) {
+        missing.push(`${formatPath(path)}: environment variable ${name} is not set`);
+        return '';
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolate(v, env, [...path, i], missing));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, env, [...path, k], missing)]));
+  }
+  return value;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) out += typeof part === 'number' ? `[${part}]` : out === '' ? String(part) : `.${String(part)}`;
+  return out || '(top level)';
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  const where = formatPath(issue.path);
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return issue.keys.map((k) => `${formatPath([...issue.path, k])}: unknown key`).join('; ');
+    case 'invalid_union':
+      if (issue.discriminator !== undefined && 'options' in issue && issue.options !== undefined) {
+        return `${where}: must be one of ${issue.options.join(', ')}`;
+      }
+      return `${where}: ${issue.message}`;
+    case 'invalid_type':
+      return issue.input === undefined ? `${where}: required` : `${where}: expected ${issue.expected}`;
+    default:
+      return `${where}: ${issue.message}`;
+  }
+}

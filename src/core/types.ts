@@ -1,0 +1,129 @@
+/**
+ * The interfaces the broker core is built against. Providers (one per platform),
+ * stores (memory, file, redis) and the HTTP server plug in through these; the core
+ * imports none of them.
+ */
+
+/** A token as the broker keeps it. Times are epoch milliseconds. */
+export interface Token {
+  readonly value: string;
+  /** Absolute expiry, computed at receipt from the platform's remaining lifetime. */
+  readonly expiresAt: number;
+  /** When tokenhub received it. */
+  readonly obtainedAt: number;
+}
+
+/** Why the broker asks a provider for a token. */
+export type FetchReason =
+  /** Nothing usable is cached (or it has less than the caller's minimum left). */
+  | 'cold'
+  /** A background refresh ahead of expiry. */
+  | 'refresh'
+  /** A caller reported the current token as rejected by the platform. */
+  | 'invalidate';
+
+export interface FetchRequest {
+  readonly kind: string;
+  readonly tenantKey: string | undefined;
+  readonly reason: FetchReason;
+  /** The token being replaced, if any (on `invalidate`, the one the platform rejected). */
+  readonly previous: Token | undefined;
+}
+
+/** What a provider may use while it fetches: other tokens of the same app, and durable state. */
+export interface FetchContext {
+  /** A token of another kind of the same app (a store app's tenant token needs its app token). */
+  token(kind: string, options?: { tenantKey?: string; minTtlMs?: number }): Promise<Token>;
+  /** Report a dependency token as rejected, so the next `token()` call fetches a new one. */
+  invalidate(kind: string, rejected: string, options?: { tenantKey?: string }): Promise<Token>;
+  /** Durable per-app state: refresh tokens, pushed tickets, rate-limit timestamps. Encrypted at rest by stores that support it. */
+  readonly state: StateAccess;
+  readonly signal: AbortSignal;
+  now(): number;
+}
+
+export interface StateAccess {
+  get(name: string): Promise<string | undefined>;
+  set(name: string, value: string, ttlMs?: number): Promise<void>;
+  delete(name: string): Promise<void>;
+}
+
+/** A token as a platform handed it out. */
+export interface FetchedToken {
+  readonly value: string;
+  /** Remaining lifetime as the platform reported it, in milliseconds. */
+  readonly expiresInMs: number;
+}
+
+/** One platform's token API. Knows only its platform's HTTP API. */
+export interface Provider {
+  readonly platform: string;
+  /** The token kinds this app offers (`tenant_access_token`, `access_token`, …). */
+  readonly kinds: readonly string[];
+  /** Whether `kind` takes a tenant key (store apps' tenant tokens do). */
+  tenantScoped(kind: string): boolean;
+  /** Default refresh-ahead window in milliseconds, from the platform's rules. */
+  readonly refreshAheadMs: number;
+  /**
+   * The longest refresh-ahead window that still yields a new token. Feishu returns the
+   * same token while 30 minutes or more are left; asking earlier is a wasted call.
+   */
+  readonly maxRefreshAheadMs?: number;
+  fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken>;
+}
+
+/** A token together with its version in the store, so that an older token never overwrites a newer one. */
+export interface StoredToken extends Token {
+  /** Monotonic per key: a write with a version not above the stored one is refused. */
+  readonly version: number;
+}
+
+/** A lease that lets one holder (process or instance) fetch a given token. */
+export interface Lease {
+  /** The fencing number: writes made under an older lease are refused. */
+  readonly fence: number;
+  release(): Promise<void>;
+}
+
+/** Change notices from other holders of the same store (other instances). */
+export type StoreChange = { readonly key: string };
+
+/**
+ * Where tokens and provider state live. Memory for one process; file for one node
+ * that restarts; redis for several instances that act as one.
+ */
+export interface TokenStore {
+  readonly name: string;
+  getToken(key: string): Promise<StoredToken | undefined>;
+  /**
+   * Writes `token` unless the stored one has a version at or above `token.version`.
+   * Returns what the store holds afterwards (the winner).
+   */
+  putToken(key: string, token: StoredToken): Promise<StoredToken>;
+  deleteToken(key: string): Promise<void>;
+
+  getState(key: string): Promise<string | undefined>;
+  setState(key: string, value: string, ttlMs?: number): Promise<void>;
+  deleteState(key: string): Promise<void>;
+
+  /** Try to become the one holder allowed to fetch `key` for `ttlMs`. Undefined when another holds it. */
+  acquire(key: string, ttlMs: number): Promise<Lease | undefined>;
+  /** Resolves when `key` changes (written or its lease released) or after `timeoutMs`. */
+  waitForChange(key: string, timeoutMs: number): Promise<void>;
+  /** Calls `listener` for changes made by other holders of the store. Returns the unsubscribe function. */
+  subscribe(listener: (change: StoreChange) => void): () => void;
+
+  /** Throws when the store cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Minimal logger shape (pino satisfies it). */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,82 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger as PinoLogger } from 'pino';
+import { Broker } from './core/broker.js';
+import { appFingerprint } from './core/keys.js';
+import type { TokenStore } from './core/types.js';
+import { ConfigError, type LoadedConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { createProvider } from './providers/index.js';
+import { buildServer } from './server/app.js';
+import { Metrics } from './server/metrics.js';
+import { createStore } from './stores/index.js';
+
+export interface Hub {
+  readonly server: FastifyInstance;
+  readonly broker: Broker;
+  readonly store: TokenStore;
+  /** Starts listening; resolves to the base URL. */
+  listen(): Promise<string>;
+  /** Stops taking requests, lets those in flight finish, stops refreshing and closes the store. */
+  close(): Promise<void>;
+}
+
+export interface HubOptions {
+  logger?: PinoLogger;
+  /** A store built by the caller (tests, benchmarks); otherwise built from `config.store`. */
+  store?: TokenStore;
+  /** Passed to the broker: tests compress time with these. */
+  now?: () => number;
+}
+
+/** Wires config → providers → broker → server. The one place that knows every part. */
+export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
+  const logger = options.logger ?? createLogger(config.log.level);
+  const providers = Object.entries(config.apps).map(([id, app]) => {
+    const provider = createProvider(id, app);
+    const refreshAheadMs = app.refreshAheadSeconds === undefined ? undefined : app.refreshAheadSeconds * 1000;
+    if (refreshAheadMs !== undefined && provider.maxRefreshAheadMs !== undefined && refreshAheadMs > provider.maxRefreshAheadMs) {
+      throw new ConfigError([
+        `apps.${id}.refreshAheadSeconds: at most ${Math.floor(provider.maxRefreshAheadMs / 1000)} for ${app.platform}: an earlier refresh returns the same token`,
+      ]);
+    }
+    return { id, app, provider, refreshAheadMs };
+  });
+  const store = options.store ?? createStore(config.store);
+  let broker: Broker | undefined;
+  const metrics = new Metrics(() => broker);
+  broker = new Broker({
+    store,
+    logger: logger.child({ component: 'broker' }),
+    observer: metrics.observer,
+    upstreamTimeoutMs: config.upstream.timeoutMs,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  for (const { id, app, provider, refreshAheadMs } of providers) {
+    broker.register({
+      id,
+      provider,
+      fingerprint: appFingerprint(app.platform, app.appId, app.appSecret),
+      ...(refreshAheadMs === undefined ? {} : { refreshAheadMs }),
+      ...(app.minTtlSeconds === undefined ? {} : { minTtlMs: app.minTtlSeconds * 1000 }),
+    });
+  }
+  const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger });
+  const b = broker;
+  return {
+    server,
+    broker: b,
+    store,
+    async listen() {
+      await server.listen({ host: config.listen.host, port: config.listen.port });
+      const addr = server.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
+      const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
+      return `http://${host}:${port}`;
+    },
+    async close() {
+      await server.close();
+      b.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import { UpstreamError, type FailureClass } from '../core/errors.js';
+import type { FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
+import { callPlatform, endpoint, jsonObject, lifetimeSeconds, platformMessage } from './http.js';
+
+export const FEISHU_BASE_URLS = {
+  feishu: 'https://open.feishu.cn',
+  lark: 'https://open.larksuite.com',
+} as const;
+
+export type FeishuPlatform = keyof typeof FEISHU_BASE_URLS;
+
+/** What each Feishu/Lark error code means to tokenhub (PLATFORMS.md). */
+export const FEISHU_CODES: ReadonlyMap<number, FailureClass> = new Map<number, FailureClass>([
+  [99991663, 'token-invalid'],
+  [99991664, 'token-invalid'],
+  [99991665, 'token-invalid'],
+  [99991671, 'token-invalid'],
+  [99991677, 'token-invalid'],
+  [10003, 'credentials'],
+  [10005, 'credentials'],
+  [10014, 'credentials'],
+  [10015, 'credentials'],
+  [99991543, 'credentials'],
+  [99991662, 'credentials'],
+  [99991673, 'credentials'],
+  [99991401, 'credentials'],
+  [10012, 'pending'],
+  [99991400, 'rate-limited'],
+]);
+
+/** Codes a business API answers when the token it was given is no longer good. */
+export const FEISHU_TOKEN_INVALID_CODES: readonly number[] = [...FEISHU_CODES].filter(([, c]) => c === 'token-invalid').map(([code]) => code);
+
+export interface FeishuProviderOptions {
+  platform: FeishuPlatform;
+  appId: string;
+  appSecret: string;
+  baseUrl?: string | undefined;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * Feishu and Lark custom apps: `tenant_access_token` and `app_access_token` from the
+ * `/internal` endpoints.
+ */
+export class FeishuProvider implements Provider {
+  readonly platform: FeishuPlatform;
+  readonly kinds = ['tenant_access_token', 'app_access_token'] as const;
+  // With 30 minutes or more left Feishu hands back the same token; 25 minutes leaves room for
+  // the jitter and for `expire` being rounded to whole seconds.
+  readonly refreshAheadMs = 25 * MINUTE;
+  readonly maxRefreshAheadMs = 30 * MINUTE - 10_000;
+  readonly #appId: string;
+  readonly #appSecret: string;
+  readonly #baseUrl: string;
+
+  constructor(options: FeishuProviderOptions) {
+    this.platform = options.platform;
+    this.#appId = options.appId;
+    this.#appSecret = options.appSecret;
+    this.#baseUrl = options.baseUrl ?? FEISHU_BASE_URLS[options.platform];
+  }
+
+  tenantScoped(): boolean {
+    return false;
+  }
+
+  async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
+    const res = await callPlatform(this.platform, {
+      method: 'POST',
+      url: endpoint(this.#baseUrl, `/open-apis/auth/v3/${request.kind}/internal`),
+      json: { app_id: this.#appId, app_secret: this.#appSecret },
+      signal: context.signal,
+    });
+    return parseFeishuToken(this.platform, request.kind, res);
+  }
+}
+
+/** Reads a Feishu/Lark token answer, classifying every failure. Shared with store apps. */
+export function parseFeishuToken(platform: string, field: string, res: Parameters<typeof jsonObject>[1]): FetchedToken {
+  const resetSeconds = Number(res.headers['x-ogw-ratelimit-reset']);
+  const retryAfterMs = Number.isFinite(resetSeconds) && resetSeconds > 0 ? resetSeconds * 1000 : undefined;
+  if (res.status === 429 && !res.text.trim().startsWith('{')) {
+    throw new UpstreamError('rate-limited', 'answered HTTP 429', { platform, httpStatus: 429, ...(retryAfterMs ? { retryAfterMs } : {}) });
+  }
+  const body = jsonObject(platform, res);
+  const code = typeof body.code === 'number' ? body.code : Number(body.code);
+  if (code !== 0) {
+    if (!Number.isFinite(code)) {
+      throw new UpstreamError('transient', `answered without a code (HTTP ${res.status})`, { platform, httpStatus: res.status });
+    }
+    const failure = FEISHU_CODES.get(code) ?? (res.status === 429 ? 'rate-limited' : res.status >= 500 ? 'transient' : 'credentials');
+    throw new UpstreamError(failure, `code ${code}: ${platformMessage(body.msg)}`, {
+      platform,
+      platformCode: code,
+      httpStatus: res.status,
+      ...(retryAfterMs ? { retryAfterMs } : {}),
+    });
+  }
+  const value = body[field];
+  const expire = lifetimeSeconds(body.expire);
+  if (typeof value !== 'string' || value === '' || expire === undefined) {
+    throw new UpstreamError('transient', `answered code 0 without ${field} or expire`, { platform, httpStatus: res.status });
+  }
+  return { value, expiresInMs: expire * 1000 };
+}

@@ -1,0 +1,75 @@
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import type { Broker } from '../core/broker.js';
+import { TokenHubError, badRequest } from '../core/errors.js';
+import type { TokenStore } from '../core/types.js';
+import type { ClientEntry } from '../config.js';
+import { ClientAuth } from './auth.js';
+import type { Metrics } from './metrics.js';
+import { healthRoutes } from './routes/health.js';
+import { tokenRoutes } from './routes/tokens.js';
+
+export interface ServerOptions {
+  broker: Broker;
+  store: TokenStore;
+  clients: readonly ClientEntry[];
+  metrics: Metrics;
+  logger: FastifyBaseLogger | false;
+  /** Largest request body accepted, in bytes. */
+  bodyLimit?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    client: ClientEntry | undefined;
+  }
+}
+
+/** The Fastify app: routes, authentication and the JSON error format. Does not listen. */
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: options.logger === false ? undefined : options.logger,
+    // One log line per request would cost more than serving a cached token.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: options.bodyLimit ?? 16 * 1024,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: false } },
+  } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  const auth = new ClientAuth(options.clients);
+  app.decorateRequest('client', undefined);
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/v1/')) req.client = auth.authenticate(req.headers);
+  });
+
+  app.setErrorHandler((err: FastifyError | TokenHubError, req, reply) => {
+    const error = toHttpError(err);
+    if (error.statusCode >= 500 && error.code === 'TOKENHUB_INTERNAL') req.log.error({ err }, 'request failed');
+    if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
+    void reply.code(error.statusCode).send(error.toJSON());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send(new TokenHubError('TOKENHUB_NOT_FOUND', 404, `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());
+  });
+
+  app.register(healthRoutes, { store: options.store, metrics: options.metrics });
+  app.register(tokenRoutes, { broker: options.broker, auth, metrics: options.metrics });
+  return app;
+}
+
+/** Fastify's own errors (validation, body size, bad JSON) mapped onto tokenhub's codes; 4xx never becomes 5xx. */
+function toHttpError(err: FastifyError | TokenHubError): TokenHubError {
+  if (err instanceof TokenHubError) return err;
+  if (err.validation) return badRequest(`${err.validationContext ?? 'request'}${err.message.replace(/^(body|querystring|params)/, '')}`);
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new TokenHubError('TOKENHUB_PAYLOAD_TOO_LARGE', 413, 'request body too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new TokenHubError('TOKENHUB_UNSUPPORTED_MEDIA_TYPE', 415, 'send the body as application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return badRequest('the body is not valid JSON');
+  }
+  if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return badRequest(err.message);
+  return new TokenHubError('TOKENHUB_INTERNAL', 500, 'internal error', { cause: err });
+}

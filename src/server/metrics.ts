@@ -1,0 +1,47 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Broker, BrokerObserver } from '../core/broker.js';
+
+/** tokenhub's Prometheus metrics, on a registry of their own. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly tokenRequests = new Counter({
+    name: 'tokenhub_token_requests_total',
+    help: 'Token requests from clients, by app and outcome (ok or the error code)',
+    labelNames: ['app', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamRequests = new Counter({
+    name: 'tokenhub_upstream_requests_total',
+    help: 'Token requests to the platforms, by app, kind, reason and outcome',
+    labelNames: ['app', 'platform', 'kind', 'reason', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly refreshDuration = new Histogram({
+    name: 'tokenhub_upstream_duration_seconds',
+    help: 'Latency of token requests to the platforms',
+    labelNames: ['app', 'platform', 'kind'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  constructor(broker: () => Broker | undefined) {
+    new Gauge({
+      name: 'tokenhub_token_seconds_left',
+      help: 'Seconds left on each cached token',
+      labelNames: ['app', 'platform', 'kind'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const t of broker()?.remaining() ?? []) this.set({ app: t.app, platform: t.platform, kind: t.kind }, t.seconds);
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'tokenhub_' });
+  }
+
+  readonly observer: BrokerObserver = {
+    upstream: ({ app, platform, kind, reason, outcome, durationMs }) => {
+      this.upstreamRequests.inc({ app, platform, kind, reason, outcome });
+      this.refreshDuration.observe({ app, platform, kind }, durationMs / 1000);
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Broker, IssuedToken } from '../../core/broker.js';
+import { TokenHubError } from '../../core/errors.js';
+import type { ClientAuth } from '../auth.js';
+import { mayUse } from '../auth.js';
+import type { Metrics } from '../metrics.js';
+
+interface TokenParams {
+  app: string;
+  kind: string;
+}
+
+interface TokenQuery {
+  tenant_key?: string;
+  min_ttl?: number;
+}
+
+const params = {
+  type: 'object',
+  required: ['app', 'kind'],
+  properties: { app: { type: 'string', maxLength: 64 }, kind: { type: 'string', maxLength: 64 } },
+} as const;
+
+const querystring = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    tenant_key: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$' },
+    min_ttl: { type: 'integer', minimum: 0, maximum: 86_400 },
+  },
+} as const;
+
+const tokenResponse = {
+  type: 'object',
+  properties: {
+    app: { type: 'string' },
+    platform: { type: 'string' },
+    kind: { type: 'string' },
+    tenantKey: { type: 'string' },
+    token: { type: 'string' },
+    expiresAt: { type: 'string' },
+    expiresIn: { type: 'integer' },
+  },
+} as const;
+
+interface TokenBody {
+  app: string;
+  platform: string;
+  kind: string;
+  tenantKey?: string;
+  token: string;
+  expiresAt: string;
+  expiresIn: number;
+}
+
+export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth; metrics: Metrics }> = async (app, { broker, auth, metrics }) => {
+  const answer = (token: IssuedToken, tenantKey: string | undefined): TokenBody => {
+    const body: TokenBody = {
+      app: token.app,
+      platform: token.platform,
+      kind: token.kind,
+      token: token.value,
+      expiresAt: new Date(token.expiresAt).toISOString(),
+      expiresIn: Math.max(0, Math.floor((token.expiresAt - Date.now()) / 1000)),
+    };
+    if (tenantKey !== undefined) body.tenantKey = tenantKey;
+    return body;
+  };
+
+  /** Counts the outcome of a token request for the metrics, then rethrows. */
+  const counted = async (appId: string, work: () => Promise<TokenBody>): Promise<TokenBody> => {
+    try {
+      const body = await work();
+      metrics.tokenRequests.inc({ app: appId, outcome: 'ok' });
+      return body;
+    } catch (err) {
+      metrics.tokenRequests.inc({ app: appId, outcome: err instanceof TokenHubError ? err.code : 'TOKENHUB_INTERNAL' });
+      throw err;
+    }
+  };
+
+  const allowed = (req: FastifyRequest<{ Params: TokenParams }>): void => {
+    broker.app(req.params.app); // 404 before 403: the app must exist
+    auth.authorize(req.client!, req.params.app);
+  };
+
+  app.get<{ Params: TokenParams; Querystring: TokenQuery }>(
+    '/v1/apps/:app/tokens/:kind',
+    { schema: { params, querystring, response: { 200: tokenResponse } } },
+    (req) =>
+      counted(req.params.app, async () => {
+        allowed(req);
+        const { tenant_key: tenantKey, min_ttl: minTtl } = req.query;
+        const token = await broker.getToken(req.params.app, req.params.kind, { tenantKey, minTtlMs: minTtl === undefined ? undefined : minTtl * 1000 });
+        return answer(token, tenantKey);
+      }),
+  );
+
+  app.post<{ Params: TokenParams; Querystring: TokenQuery; Body: { token: string } }>(
+    '/v1/apps/:app/tokens/:kind/invalidate',
+    {
+      schema: {
+        params,
+        querystring,
+        body: {
+          type: 'object',
+          required: ['token'],
+          additionalProperties: false,
+          properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } },
+        },
+        response: { 200: tokenResponse },
+      },
+    },
+    (req) =>
+      counted(req.params.app, async () => {
+        allowed(req);
+        const { tenant_key: tenantKey, min_ttl: minTtl } = req.query;
+        const token = await broker.invalidate(req.params.app, req.params.kind, req.body.token, {
+          tenantKey,
+          minTtlMs: minTtl === undefined ? undefined : minTtl * 1000,
+        });
+        return answer(token, tenantKey);
+      }),
+  );
+
+  app.get('/v1/apps', async (req: FastifyRequest, _reply: FastifyReply) => ({
+    apps: broker
+      .apps()
+      .filter((a) => mayUse(req.client!, a.id))
+      .map((a) => ({
+        id: a.id,
+        platform: a.provider.platform,
+        kinds: a.provider.kinds,
+        tenantScopedKinds: a.provider.kinds.filter((k) => a.provider.tenantScoped(k)),
+        tokens: broker.status(a.id),
+      })),
+  }));
+};

@@ -1,0 +1,321 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counters } from './counters.js';
+import { Faults, type PlatformFaultAnswers } from './faults.js';
+import type { PlatformSim } from './types.js';
+
+/** A custom (self-built) app known to the simulator. */
+export interface FeishuSimApp {
+  appId: string;
+  appSecret: string;
+  /** A disabled app is refused its tokens with code 99991662. */
+  disabled?: boolean;
+}
+
+export interface FeishuSimOptions {
+  /** `feishu` (open.feishu.cn) or `lark` (open.larksuite.com): same API, different prefix. Default `feishu`. */
+  platform?: 'feishu' | 'lark';
+  apps: FeishuSimApp[];
+  /** Lifetime of a new token. Default 7200. */
+  tokenLifetimeSeconds?: number;
+  /** While a token has at least this long left, a fetch returns it again (the 30-minute rule). Default 1800. */
+  sameTokenWindowSeconds?: number;
+  /** Clock in epoch milliseconds. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Defaults of {@link FeishuSimOptions}. */
+export const DEFAULT_FEISHU_SIM_OPTIONS = {
+  platform: 'feishu',
+  tokenLifetimeSeconds: 7200,
+  sameTokenWindowSeconds: 1800,
+  now: Date.now,
+} as const;
+
+export type FeishuTokenKind = 'tenant_access_token' | 'app_access_token';
+
+/** Counter names of the simulator's endpoints. */
+export const FEISHU_ENDPOINTS = {
+  tenant: 'tenant_access_token/internal',
+  app: 'app_access_token/internal',
+  business: 'business',
+} as const;
+
+interface IssuedToken {
+  readonly value: string;
+  readonly appId: string;
+  readonly kind: FeishuTokenKind;
+  readonly expiresAt: number;
+  revoked: boolean;
+}
+
+type TokenEndpoint = typeof FEISHU_ENDPOINTS.tenant | typeof FEISHU_ENDPOINTS.app;
+
+const AUTH_PATH = '/open-apis/auth/v3';
+const PREFIX: Record<FeishuTokenKind, string> = { tenant_access_token: 't-', app_access_token: 'a-' };
+const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+
+// Token endpoints answer business errors under HTTP 200: Lark's own CLI tests
+// (larksuite/cli, credential tests) and probes of open.feishu.cn show `{"code":10003,"msg":"invalid param"}` with 200.
+const INVALID_PARAM = { code: 10003, msg: 'invalid param' } as const;
+const SECRET_INVALID = { code: 10014, msg: 'app secret invalid' } as const;
+// Unverified message text; the code is the documented "app not in use / disabled".
+const APP_DISABLED = { code: 99991662, msg: 'app is not in use' } as const;
+// Business calls with a bad token answer HTTP 400 (SDK users report "Request failed with status code 400"
+// carrying these codes).
+const TOKEN_MISSING = {
+  code: 99991661,
+  msg: 'Missing access token for authorization. Please make a request with token attached.',
+} as const;
+const TOKEN_INVALID = {
+  code: 99991663,
+  msg: 'Invalid access token for authorization. Please make a request with token attached.',
+} as const;
+
+/**
+ * A simulator of the Feishu / Lark token API for custom apps, with the platform's 30-minute
+ * rule, its error answers, a generic business endpoint checking bearer tokens, and fault injection.
+ *
+ * @example
+ * ```ts
+ * const feishu = new FeishuSim({ apps: [{ appId: 'cli_a1', appSecret: 's3cret' }] });
+ * const sims = await startSimulators({ sims: [feishu] });
+ * // tokenhub config: baseUrl: sims.baseUrl('feishu')
+ * feishu.faults.set('ratelimit');
+ * ```
+ */
+export class FeishuSim implements PlatformSim {
+  readonly platform: 'feishu' | 'lark';
+  readonly faults = new Faults();
+  readonly counters = new Counters();
+  readonly #apps = new Map<string, { secret: string; disabled: boolean }>();
+  readonly #tokens = new Map<string, IssuedToken>();
+  readonly #current = new Map<string, IssuedToken>();
+  readonly #issued = new Counters();
+  readonly #lifetimeMs: number;
+  readonly #windowMs: number;
+  readonly #now: () => number;
+
+  constructor(options: FeishuSimOptions) {
+    const platform = options.platform ?? DEFAULT_FEISHU_SIM_OPTIONS.platform;
+    if (platform !== 'feishu' && platform !== 'lark') {
+      throw new TypeError(`platform: expected "feishu" or "lark", got ${JSON.stringify(platform)}`);
+    }
+    const lifetime = options.tokenLifetimeSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.tokenLifetimeSeconds;
+    const window = options.sameTokenWindowSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.sameTokenWindowSeconds;
+    if (!Number.isFinite(lifetime) || lifetime <= 0) {
+      throw new TypeError(`tokenLifetimeSeconds: expected a number > 0, got ${String(lifetime)}`);
+    }
+    if (!Number.isFinite(window) || window < 0) {
+      throw new TypeError(`sameTokenWindowSeconds: expected a number >= 0, got ${String(window)}`);
+    }
+    if (!Array.isArray(options.apps)) throw new TypeError('apps: expected an array');
+    for (const [i, app] of options.apps.entries()) {
+      if (typeof app.appId !== 'string' || app.appId === '') throw new TypeError(`apps[${i}].appId: expected a non-empty string`);
+      if (typeof app.appSecret !== 'string') throw new TypeError(`apps[${i}].appSecret: expected a string`);
+      if (this.#apps.has(app.appId)) throw new TypeError(`apps[${i}].appId: duplicate ${app.appId}`);
+      this.#apps.set(app.appId, { secret: app.appSecret, disabled: app.disabled ?? false });
+    }
+    this.platform = platform;
+    this.#lifetimeMs = lifetime * 1000;
+    this.#windowMs = window * 1000;
+    this.#now = options.now ?? DEFAULT_FEISHU_SIM_OPTIONS.now;
+  }
+
+  register(app: FastifyInstance): void {
+    const prefix = app.prefix;
+    // Bodies are parsed by the handlers, so that malformed JSON gets Feishu's answer, not Fastify's.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+
+    app.post(`${AUTH_PATH}/tenant_access_token/internal`, (request, reply) =>
+      this.#tokenRoute(request, reply, FEISHU_ENDPOINTS.tenant),
+    );
+    app.post(`${AUTH_PATH}/app_access_token/internal`, (request, reply) =>
+      this.#tokenRoute(request, reply, FEISHU_ENDPOINTS.app),
+    );
+    app.post('/open-apis/im/v1/messages', (request, reply) =>
+      this.#businessRoute(request, reply, (issued) => sendMessageData(request, issued)),
+    );
+    app.all('/open-apis/*', (request, reply) =>
+      this.#businessRoute(request, reply, () => ({
+        method: request.method,
+        path: pathOf(request.url).slice(prefix.length),
+        query: request.query,
+        body: parseJson(request.body),
+      })),
+    );
+  }
+
+  revoke(token: string): boolean {
+    const issued = this.#tokens.get(token);
+    if (issued === undefined || issued.revoked) return false;
+    issued.revoked = true;
+    const key = currentKey(issued.appId, issued.kind);
+    if (this.#current.get(key) === issued) this.#current.delete(key);
+    return true;
+  }
+
+  isValid(token: string): boolean {
+    return this.#validToken(token) !== undefined;
+  }
+
+  reset(): void {
+    this.faults.set('none');
+    this.counters.reset();
+  }
+
+  /** Rotate an app's secret: the old one is refused from now on (issued tokens stay valid). */
+  setSecret(appId: string, secret: string): void {
+    this.#app(appId).secret = secret;
+  }
+
+  /** Disable or re-enable an app: a disabled app is refused new tokens. */
+  setDisabled(appId: string, disabled: boolean): void {
+    this.#app(appId).disabled = disabled;
+  }
+
+  /** How many distinct tokens were issued, for one app and/or one kind. */
+  tokensIssued(appId?: string, kind?: FeishuTokenKind): number {
+    return this.#issued.count(kind, appId);
+  }
+
+  async #tokenRoute(request: FastifyRequest, reply: FastifyReply, endpoint: TokenEndpoint): Promise<FastifyReply> {
+    const body = parseJson(request.body);
+    const appId = isRecord(body) && typeof body.app_id === 'string' ? body.app_id : '';
+    this.counters.increment(endpoint, appId);
+    if (await this.faults.apply(request, reply, FAULT_ANSWERS)) return reply;
+
+    if (!isRecord(body) || typeof body.app_id !== 'string' || typeof body.app_secret !== 'string') {
+      return reply.send(INVALID_PARAM);
+    }
+    const app = this.#apps.get(body.app_id);
+    if (app === undefined) return reply.send(INVALID_PARAM);
+    if (app.secret !== body.app_secret) return reply.send(SECRET_INVALID);
+    if (app.disabled) return reply.send(APP_DISABLED);
+
+    const tenant = this.#fetch(body.app_id, 'tenant_access_token');
+    if (endpoint === FEISHU_ENDPOINTS.tenant) {
+      return reply.send({ code: 0, msg: 'ok', tenant_access_token: tenant.token, expire: tenant.expire });
+    }
+    const appToken = this.#fetch(body.app_id, 'app_access_token');
+    return reply.send({
+      code: 0,
+      msg: 'ok',
+      app_access_token: appToken.token,
+      expire: appToken.expire,
+      tenant_access_token: tenant.token,
+    });
+  }
+
+  #businessRoute(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    data: (issued: IssuedToken) => unknown,
+  ): FastifyReply {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    const issued = match?.[1] === undefined ? undefined : this.#validToken(match[1]);
+    this.counters.increment(FEISHU_ENDPOINTS.business, issued?.appId ?? '');
+    if (match === null) return reply.code(400).send(withLogId(TOKEN_MISSING));
+    if (issued === undefined) return reply.code(400).send(withLogId(TOKEN_INVALID));
+    return reply.send({ code: 0, msg: 'success', data: data(issued) });
+  }
+
+  /** The 30-minute rule: the current token while enough is left, else a new one (the old stays valid). */
+  #fetch(appId: string, kind: FeishuTokenKind): { token: string; expire: number } {
+    const now = this.#now();
+    const key = currentKey(appId, kind);
+    const current = this.#current.get(key);
+    if (current !== undefined) {
+      const left = current.expiresAt - now;
+      if (left > 0 && left >= this.#windowMs) return { token: current.value, expire: Math.floor(left / 1000) };
+    }
+    this.#prune(now);
+    const issued: IssuedToken = { value: newToken(kind), appId, kind, expiresAt: now + this.#lifetimeMs, revoked: false };
+    this.#tokens.set(issued.value, issued);
+    this.#current.set(key, issued);
+    this.#issued.increment(kind, appId);
+    return { token: issued.value, expire: Math.floor(this.#lifetimeMs / 1000) };
+  }
+
+  #validToken(token: string): IssuedToken | undefined {
+    const issued = this.#tokens.get(token);
+    return issued !== undefined && !issued.revoked && this.#now() < issued.expiresAt ? issued : undefined;
+  }
+
+  #prune(now: number): void {
+    for (const [value, issued] of this.#tokens) {
+      if (issued.revoked || issued.expiresAt <= now) this.#tokens.delete(value);
+    }
+  }
+
+  #app(appId: string): { secret: string; disabled: boolean } {
+    const app = this.#apps.get(appId);
+    if (app === undefined) throw new RangeError(`appId: unknown app ${appId}`);
+    return app;
+  }
+}
+
+const FAULT_ANSWERS: PlatformFaultAnswers = {
+  // As documented on Feishu's "Rate limits" page (server-docs/api-call-guide/frequency-control).
+  ratelimit(reply, retryAfterSeconds) {
+    reply
+      .code(429)
+      .header('x-ogw-ratelimit-limit', '50')
+      .header('x-ogw-ratelimit-reset', String(retryAfterSeconds))
+      .send({ code: 99991400, msg: 'request trigger frequency limit' });
+  },
+  okWithoutToken: { code: 0, msg: 'ok' },
+  sampleOk: JSON.stringify({ code: 0, msg: 'ok', tenant_access_token: 't-g1044ghJRUIJJ5ZPPZMOHKWZISL33E4QSS3abcef', expire: 7200 }),
+};
+
+function sendMessageData(request: FastifyRequest, issued: IssuedToken): Record<string, unknown> {
+  const body = parseJson(request.body);
+  const query = request.query as Record<string, string | undefined>;
+  const receiveId = isRecord(body) && typeof body.receive_id === 'string' ? body.receive_id : undefined;
+  const now = String(Date.now());
+  return {
+    message_id: `om_${randomBytes(16).toString('hex')}`,
+    msg_type: isRecord(body) && typeof body.msg_type === 'string' ? body.msg_type : 'text',
+    create_time: now,
+    update_time: now,
+    deleted: false,
+    updated: false,
+    chat_id: query.receive_id_type === 'chat_id' && receiveId !== undefined ? receiveId : `oc_${randomBytes(16).toString('hex')}`,
+    sender: { id: issued.appId, id_type: 'app_id', sender_type: 'app', tenant_key: 'sim_tenant' },
+    body: { content: isRecord(body) && typeof body.content === 'string' ? body.content : '' },
+  };
+}
+
+/** A token shaped like Feishu's (`t-g1044ghJRUIJJ5ZPPZMOHKWZISL33E4QSS3abcef`): prefix, `g104`, 36 base32 characters. */
+function newToken(kind: FeishuTokenKind): string {
+  let tail = '';
+  for (let i = 0; i < 36; i++) tail += BASE32[randomInt(BASE32.length)];
+  return `${PREFIX[kind]}g104${tail}`;
+}
+
+function withLogId(error: { code: number; msg: string }): Record<string, unknown> {
+  return { ...error, error: { log_id: randomBytes(12).toString('hex').toUpperCase() } };
+}
+
+function currentKey(appId: string, kind: FeishuTokenKind): string {
+  return `${kind}\u0000${appId}`;
+}
+
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function parseJson(body: unknown): unknown {
+  if (typeof body !== 'string' || body === '') return undefined;
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return body;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
