@@ -42,9 +42,9 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
     return { id, app, provider, refreshAheadMs };
   });
   const store = options.store ?? createStore(config.store);
-  let broker: Broker | undefined;
+  // The gauge of seconds left reads the broker at scrape time.
   const metrics = new Metrics(() => broker);
-  broker = new Broker({
+  const broker = new Broker({
     store,
     logger: logger.child({ component: 'broker' }),
     observer: metrics.observer,
@@ -61,10 +61,9 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
     });
   }
   const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger });
-  const b = broker;
   return {
     server,
-    broker: b,
+    broker,
     store,
     async listen() {
       await server.listen({ host: config.listen.host, port: config.listen.port });
@@ -75,7 +74,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
     },
     async close() {
       await server.close();
-      b.close();
+      broker.close();
       await store.close();
     },
   };

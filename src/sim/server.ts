@@ -52,7 +52,7 @@ export async function startSimulators(options: StartSimulatorsOptions): Promise<
   }
 
   // forceCloseConnections: close() must not wait for keep-alive or hung connections.
-  const app = Fastify({ logger: options.logger ?? DEFAULT_SIMULATOR_OPTIONS.logger, forceCloseConnections: false });
+  const app = Fastify({ logger: options.logger ?? DEFAULT_SIMULATOR_OPTIONS.logger, forceCloseConnections: true });
   for (const sim of byName.values()) {
     await app.register(async (scope) => sim.register(scope), { prefix: `/${sim.platform}` });
   }
@@ -81,7 +81,7 @@ export async function startSimulators(options: StartSimulatorsOptions): Promise<
     sim,
     close() {
       closing ??= (async () => {
-        
+        for (const s of byName.values()) s.faults.closeHung();
         await app.close();
       })();
       return closing;

@@ -370,7 +370,7 @@ describe('startSimulators', () => {
     assert.equal((await control('wecom/stats')).status, 404);
   });
 
-  it('closes promptly with a hung request open', async () => {
+  it('closes promptly with a hung request open', { timeout: 5000 }, async () => {
     const feishu = new FeishuSim({ apps: APPS });
     const sims = await startSimulators({ sims: [feishu] });
     feishu.faults.set('hang');
