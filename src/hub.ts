@@ -43,8 +43,8 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
   });
   const store = options.store ?? createStore(config.store);
   // The gauge of seconds left reads the broker at scrape time.
-  const metrics = new Metrics(() => broker);
-  const broker = new Broker({
+  const metrics: Metrics = new Metrics(() => broker);
+  const broker: Broker = new Broker({
     store,
     logger: logger.child({ component: 'broker' }),
     observer: metrics.observer,

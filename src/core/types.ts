@@ -70,6 +70,28 @@ export interface Provider {
    */
   readonly maxRefreshAheadMs?: number;
   fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken>;
+
+  /** The token kind a business call uses unless the caller names one (Feishu: `tenant_access_token`). */
+  readonly businessKind: string;
+  /** Puts `token` where the platform expects it on a business call (a header, or the query). */
+  attachToken(call: BusinessCall, token: string): void;
+  /**
+   * Whether a business API answer means "this token is invalid or expired". Only then was the
+   * call not executed, so it is safe to refresh the token and send the call again.
+   */
+  isTokenRejected(answer: BusinessAnswer): boolean;
+}
+
+/** A business API call on its way to the platform. */
+export interface BusinessCall {
+  readonly url: URL;
+  readonly headers: Record<string, string>;
+}
+
+/** A business API answer: its status and, when it was JSON, the parsed body. */
+export interface BusinessAnswer {
+  readonly status: number;
+  readonly body: unknown;
 }
 
 /** A token together with its version in the store, so that an older token never overwrites a newer one. */

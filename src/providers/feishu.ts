@@ -1,5 +1,5 @@
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
+import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
 import { callPlatform, endpoint, jsonObject, lifetimeSeconds, platformMessage } from './http.js';
 
 export const FEISHU_BASE_URLS = {
@@ -62,8 +62,18 @@ export class FeishuProvider implements Provider {
     this.#baseUrl = options.baseUrl ?? FEISHU_BASE_URLS[options.platform];
   }
 
+  readonly businessKind = 'tenant_access_token';
+
   tenantScoped(): boolean {
     return false;
+  }
+
+  attachToken(call: BusinessCall, token: string): void {
+    call.headers.authorization = `Bearer ${token}`;
+  }
+
+  isTokenRejected(answer: BusinessAnswer): boolean {
+    return isFeishuTokenRejected(answer);
   }
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
@@ -75,6 +85,12 @@ export class FeishuProvider implements Provider {
     });
     return parseFeishuToken(this.platform, request.kind, res);
   }
+}
+
+/** Feishu answers a rejected token with one of its token-invalid codes (under HTTP 400 or 401). */
+export function isFeishuTokenRejected({ body }: BusinessAnswer): boolean {
+  const code = typeof body === 'object' && body !== null ? (body as { code?: unknown }).code : undefined;
+  return typeof code === 'number' && FEISHU_TOKEN_INVALID_CODES.includes(code);
 }
 
 /** Reads a Feishu/Lark token answer, classifying every failure. Shared with store apps. */

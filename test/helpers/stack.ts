@@ -55,9 +55,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   );
   const config = validateConfig({
     listen: { host: '127.0.0.1', port: 0 },
-    clients: [{ name: 'test', key, apps: ['*'] }],
     log: { level: 'debug' },
     ...options.config,
+    clients: [{ name: 'test', key, apps: ['*'] }, ...((options.config?.clients as unknown[]) ?? [])],
     apps,
   });
   const logs = new LogCapture();

@@ -21,9 +21,8 @@ describe('the contract error table', () => {
         unknown: { platform: 'feishu', appId: 'cli_nobody', appSecret: SECRET, baseUrl: 'sim:feishu' },
         off: { platform: 'feishu', appId: 'cli_off', appSecret: SECRET, baseUrl: 'sim:feishu' },
       },
-      config: { clients: [{ name: 'test', key: 'placeholder-key-0123456789', apps: ['*'] }, { name: 'limited', key: limitedKey, apps: ['main'] }] },
+      config: { clients: [{ name: 'limited', key: limitedKey, apps: ['main'] }] },
     });
-    // The stack's own key replaces the first client's placeholder.
   });
   after(() => stack.close());
 

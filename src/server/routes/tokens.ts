@@ -1,9 +1,13 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Broker, IssuedToken } from '../../core/broker.js';
-import { TokenHubError } from '../../core/errors.js';
+import { z } from 'zod';
+import { TokenHubError, badRequest } from '../../core/errors.js';
 import type { ClientAuth } from '../auth.js';
 import { mayUse } from '../auth.js';
 import type { Metrics } from '../metrics.js';
+
+// Validated with zod rather than the route schema: query parameters need type coercion, the body must not get it.
+const invalidateBody = z.strictObject({ token: z.string().min(1).max(4096) }, 'must be {"token": "<the rejected token>"}');
 
 interface TokenParams {
   app: string;
@@ -96,18 +100,12 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
       }),
   );
 
-  app.post<{ Params: TokenParams; Querystring: TokenQuery; Body: { token: string } }>(
+  app.post<{ Params: TokenParams; Querystring: TokenQuery; Body: unknown }>(
     '/v1/apps/:app/tokens/:kind/invalidate',
     {
       schema: {
         params,
         querystring,
-        body: {
-          type: 'object',
-          required: ['token'],
-          additionalProperties: false,
-          properties: { token: { type: 'string', minLength: 1, maxLength: 4096 } },
-        },
         response: { 200: tokenResponse },
       },
     },
@@ -115,7 +113,9 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
       counted(req.params.app, async () => {
         allowed(req);
         const { tenant_key: tenantKey, min_ttl: minTtl } = req.query;
-        const token = await broker.invalidate(req.params.app, req.params.kind, req.body.token, {
+        const body = invalidateBody.safeParse(req.body);
+        if (!body.success) throw badRequest(`body: ${body.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
+        const token = await broker.invalidate(req.params.app, req.params.kind, body.data.token, {
           tenantKey,
           minTtlMs: minTtl === undefined ? undefined : minTtl * 1000,
         });
