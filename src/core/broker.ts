@@ -7,6 +7,7 @@ import {
   type FetchReason,
   type Logger,
   type Provider,
+  type StateAccess,
   type StoredToken,
   type Token,
   type TokenStore,
@@ -347,17 +348,23 @@ export class Broker {
   }
 
   #context(app: AppDefinition, tenantKey: string | undefined, signal: AbortSignal): FetchContext {
-    const store = this.#store;
     return {
       signal,
       now: this.#now,
       token: (kind, options = {}) => this.getToken(app.id, kind, { tenantKey: options.tenantKey, minTtlMs: options.minTtlMs }),
       invalidate: (kind, rejected, options = {}) => this.invalidate(app.id, kind, rejected, { tenantKey: options.tenantKey }),
-      state: {
-        get: (name) => store.getState(stateKey(app.fingerprint, name)),
-        set: (name, value, ttlMs) => store.setState(stateKey(app.fingerprint, name), value, ttlMs),
-        delete: (name) => store.deleteState(stateKey(app.fingerprint, name)),
-      },
+      state: this.state(app.id),
+    };
+  }
+
+  /** An app's durable state (pushed tickets, refresh tokens), kept in the store under the app's namespace. */
+  state(appId: string): StateAccess {
+    const { fingerprint } = this.app(appId);
+    const store = this.#store;
+    return {
+      get: (name) => store.getState(stateKey(fingerprint, name)),
+      set: (name, value, ttlMs) => store.setState(stateKey(fingerprint, name), value, ttlMs),
+      delete: (name) => store.deleteState(stateKey(fingerprint, name)),
     };
   }
 
