@@ -1,14 +1,29 @@
 import type { Provider } from '../core/types.js';
 import { ConfigError, type AppConfig } from '../config.js';
 import { FeishuProvider } from './feishu.js';
+import { FeishuStoreProvider } from './feishu-store.js';
+import { QingtuiProvider } from './qingtui.js';
 
 /** The provider for one configured app. Each platform's file knows only its own HTTP API. */
 export function createProvider(id: string, app: AppConfig): Provider {
   switch (app.platform) {
     case 'feishu':
     case 'lark':
-      if (app.appType === 'store') throw new ConfigError([`apps.${id}.appType: store apps are not available yet`]);
+      if (app.appType === 'store') {
+        // validateConfig has made sure of it; checked again because a provider without it would accept no event.
+        if (app.verificationToken === undefined) throw new ConfigError([`apps.${id}.verificationToken: required for store apps`]);
+        return new FeishuStoreProvider({
+          platform: app.platform,
+          appId: app.appId,
+          appSecret: app.appSecret,
+          baseUrl: app.baseUrl,
+          verificationToken: app.verificationToken,
+          encryptKey: app.encryptKey,
+        });
+      }
       return new FeishuProvider({ platform: app.platform, appId: app.appId, appSecret: app.appSecret, baseUrl: app.baseUrl });
+    case 'qingtui':
+      return new QingtuiProvider({ appId: app.appId, appSecret: app.appSecret, baseUrl: app.baseUrl });
     default:
       throw new ConfigError([`apps.${id}.platform: ${app.platform} is not available yet`]);
   }

@@ -5,6 +5,7 @@ import type { TokenStore } from '../core/types.js';
 import type { ClientEntry } from '../config.js';
 import { ClientAuth } from './auth.js';
 import type { Metrics } from './metrics.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { tokenRoutes } from './routes/tokens.js';
 
@@ -21,6 +22,10 @@ export interface ServerOptions {
 declare module 'fastify' {
   interface FastifyRequest {
     client: ClientEntry | undefined;
+  }
+  interface FastifyContextConfig {
+    /** `false` on the few `/v1` routes that a platform calls (store apps' events URL): they check their own credentials. */
+    clientKey?: boolean;
   }
 }
 
@@ -39,7 +44,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const auth = new ClientAuth(options.clients);
   app.decorateRequest('client', undefined);
   app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/v1/')) req.client = auth.authenticate(req.headers);
+    if (req.url.startsWith('/v1/') && req.routeOptions.config.clientKey !== false) req.client = auth.authenticate(req.headers);
   });
 
   app.setErrorHandler((err: FastifyError | TokenHubError, req, reply) => {
@@ -54,6 +59,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, metrics: options.metrics });
+  app.register(eventRoutes, { broker: options.broker });
   return app;
 }
 
