@@ -106,7 +106,10 @@ export class QingtuiProvider implements Provider {
       });
       const body = jsonObject(this.platform, res);
       const code = errcode(body);
-      if (code === undefined || !QINGTUI_REFRESH_REJECTED_CODES.includes(code)) {
+      // That endpoint takes no token but the refresh token, so a token-invalid code can only be about it:
+      // one /v1/token call costs less than being stuck until the refresh token's 30 days are over.
+      const rejected = code !== undefined && (QINGTUI_REFRESH_REJECTED_CODES.includes(code) || QINGTUI_TOKEN_INVALID_CODES.includes(code));
+      if (!rejected) {
         const token = this.#parseToken(res, body, context.now());
         await this.#keepRefreshToken(context.state, body.refresh_token);
         return token;
