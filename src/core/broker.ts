@@ -300,6 +300,8 @@ export class Broker {
     try {
       const token = await this.#fetchCoordinated(slot, reason, accept, rejected);
       this.#adopt(slot, token);
+      // A fetch made for a caller counts as a read; a background refresh must earn its next one.
+      slot.used = reason !== 'refresh';
       if (reason === 'refresh' && previous && token.value === previous.value && token.expiresAt <= previous.expiresAt + 2_000) {
         this.#log.warn({ app: slot.app.id, kind: slot.kind }, 'refresh returned the same token: the refresh-ahead window is wider than the platform allows');
       }
