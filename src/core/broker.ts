@@ -158,15 +158,26 @@ export class Broker {
     return app;
   }
 
-  /** A token with at least the app's (or the caller's) minimum lifetime left; fetched once however many ask. */
-  async getToken(appId: string, kind: string, options: GetTokenOptions = {}): Promise<IssuedToken> {
+  /**
+   * The cached token if it has at least the minimum lifetime left, without I/O; `undefined` when
+   * it must be fetched (then call `getToken`). Throws for an unknown app or kind.
+   */
+  peek(appId: string, kind: string, options: GetTokenOptions = {}): IssuedToken | undefined {
     const slot = this.#slot(appId, kind, options.tenantKey);
-    const minTtlMs = Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs);
     const current = slot.current;
-    if (current && current.expiresAt - this.#now() >= minTtlMs) {
+    if (current && current.expiresAt - this.#now() >= Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs)) {
       this.#markUsed(slot);
       return issue(slot, current);
     }
+    return undefined;
+  }
+
+  /** A token with at least the app's (or the caller's) minimum lifetime left; fetched once however many ask. */
+  async getToken(appId: string, kind: string, options: GetTokenOptions = {}): Promise<IssuedToken> {
+    const cached = this.peek(appId, kind, options);
+    if (cached) return cached;
+    const slot = this.#slot(appId, kind, options.tenantKey);
+    const minTtlMs = Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs);
     slot.used = true;
     const token = await this.#refresh(slot, 'cold', minTtlMs);
     return issue(slot, token);
@@ -466,8 +477,16 @@ export class Broker {
   }
 }
 
+/** The caller's view of a token, made once per token (cached reads allocate nothing). */
+const issued = new WeakMap<Token, IssuedToken>();
+
 function issue(slot: Slot, token: Token): IssuedToken {
-  return { app: slot.app.id, platform: slot.app.provider.platform, kind: slot.kind, value: token.value, expiresAt: token.expiresAt, obtainedAt: token.obtainedAt };
+  let out = issued.get(token);
+  if (!out) {
+    out = { app: slot.app.id, platform: slot.app.provider.platform, kind: slot.kind, value: token.value, expiresAt: token.expiresAt, obtainedAt: token.obtainedAt };
+    issued.set(token, out);
+  }
+  return out;
 }
 
 function withRetryAfter(error: TokenHubError, retryAfterMs: number): TokenHubError {
