@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 
@@ -6,6 +7,8 @@ import autocannon from 'autocannon';
 export interface Target {
   /** What the target printed on its READY line: at least `url`. */
   info: Record<string, string>;
+  /** CPU time (user + system) the target process has used so far, in milliseconds (Linux). */
+  cpuMs(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -24,6 +27,12 @@ export async function startTarget(name: string, env: Record<string, string> = {}
   });
   return {
     info,
+    cpuMs: async () => {
+      // Fields 14 and 15 of /proc/PID/stat: utime and stime in clock ticks (100 per second on Linux).
+      const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    },
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());
@@ -33,6 +42,7 @@ export async function startTarget(name: string, env: Record<string, string> = {}
 }
 
 export interface LoadResult {
+  requests: number;
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -44,6 +54,7 @@ export interface LoadResult {
 export async function load(url: string, options: { seconds: number; connections: number; headers?: Record<string, string> }): Promise<LoadResult> {
   const result = await autocannon({ url, duration: options.seconds, connections: options.connections, pipelining: 1, headers: options.headers ?? {} });
   return {
+    requests: result.requests.total,
     requestsPerSecond: result.requests.average,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,

@@ -45,8 +45,15 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   const auth = new ClientAuth(options.clients);
   app.decorateRequest('client', undefined);
-  app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/v1/') && req.routeOptions.config.clientKey !== false) req.client = auth.authenticate(req.headers);
+  // A callback hook rather than an async one: it runs on every cached read.
+  app.addHook('onRequest', (req, _reply, done) => {
+    if (!req.url.startsWith('/v1/') || req.routeOptions.config.clientKey === false) return done();
+    try {
+      req.client = auth.authenticate(req.headers);
+      done();
+    } catch (err) {
+      done(err as Error);
+    }
   });
 
   app.setErrorHandler((err: FastifyError | TokenHubError, req, reply) => {

@@ -176,6 +176,22 @@ describe('broker scheduling (fake time)', () => {
     assert.equal((await broker.getToken('app', 'access_token')).value, 'tok-back');
   });
 
+  it('an invalidation that joins a refresh returning the rejected token gets a fetch of its own', async () => {
+    broker = make();
+    const first = await broker.getToken('app', 'access_token');
+    let release!: (t: FetchedToken) => void;
+    provider.answer = () => new Promise((r) => (release = r));
+    await advance(7200 * S - 25 * MIN, 60 * S); // the background refresh is now in flight
+    assert.equal(provider.requests.length, 2);
+    const fresh = broker.invalidate('app', 'access_token', first.value);
+    await flush();
+    provider.answer = () => ({ value: 'tok-after', expiresInMs: 7200 * S });
+    release({ value: first.value, expiresInMs: 25 * MIN }); // the platform hands the same token back
+    assert.equal((await fresh).value, 'tok-after');
+    assert.equal(provider.requests.length, 3);
+    assert.equal(provider.requests[2]!.reason, 'invalidate');
+  });
+
   it('never hands out an expired token: 503 with Retry-After once the last one is too short', async () => {
     broker = make({ refreshAheadMs: 10 * MIN, minTtlMs: 30 * S });
     await broker.getToken('app', 'access_token');
