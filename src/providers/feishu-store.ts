@@ -1,8 +1,8 @@
 import { TokenHubError, UpstreamError } from '../core/errors.js';
 import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
-import { FEISHU_BASE_URLS, FEISHU_CODES, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
+import { FEISHU_BASE_URLS, feishuAnswer, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
 import { openEvent, type EventHeaders, type EventSecrets, type OpenedEvent } from './feishu-events.js';
-import { callPlatform, endpoint, jsonObject, platformMessage } from './http.js';
+import { callPlatform, endpoint } from './http.js';
 
 /** Names of the durable per-app state of a store app. */
 export const FEISHU_STORE_STATE = {
@@ -143,16 +143,7 @@ export class FeishuStoreProvider implements Provider {
       json: { app_id: this.#appId, app_secret: this.#appSecret },
       signal: context.signal,
     });
-    const body = jsonObject(this.platform, res);
-    const code = Number(body.code);
-    if (code === 0) return;
-    if (!Number.isFinite(code)) throw new UpstreamError('transient', `app_ticket/resend answered without a code (HTTP ${res.status})`, { platform: this.platform, httpStatus: res.status });
-    const failure = FEISHU_CODES.get(code) ?? (res.status >= 500 ? 'transient' : 'credentials');
-    throw new UpstreamError(failure === 'pending' ? 'credentials' : failure, `app_ticket/resend: code ${code}: ${platformMessage(body.msg)}`, {
-      platform: this.platform,
-      platformCode: code,
-      httpStatus: res.status,
-    });
+    feishuAnswer(this.platform, res);
   }
 
   async #tenantToken(tenantKey: string, context: FetchContext): Promise<FetchedToken> {

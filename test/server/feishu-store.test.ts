@@ -46,6 +46,7 @@ describe('feishu store apps', () => {
         baseUrl: 'sim:feishu',
       };
     }
+    apps.misconfigured = { ...apps.guardedPlain, appSecret: 'not-the-store-secret-xxxxxxx' };
     // tokenhub must listen before the simulator can be told where to push.
     stack = await startStack({ sims: [sim], apps });
     for (const id of WITH_URL) sim.setEventUrl(STORE_APPS[id]!.appId, stack.url + events(id));
@@ -210,6 +211,13 @@ describe('feishu store apps', () => {
       assert.equal(res.status, 200, JSON.stringify(res.body));
       assert.ok(sim.isValid(res.body.token));
       assert.equal(sim.counters.count(FEISHU_ENDPOINTS.resend, appId), 1);
+    });
+
+    it('a secret the platform refuses is a 502 with its code, not a ticket pending forever', async () => {
+      const res = await stack.call('GET', tenant('misconfigured', 'tenant_a'));
+      assert.equal(res.status, 502, JSON.stringify(res.body));
+      assert.equal(res.body.error.code, 'TOKENHUB_PLATFORM_REFUSED');
+      assert.equal(res.body.error.platformCode, 10014);
     });
 
     it('a refused ticket (10012) is dropped and a new one asked for', async () => {
