@@ -130,10 +130,7 @@ export class QingtuiProvider implements Provider {
     });
     const body = jsonObject(this.platform, res);
     const token = this.#parseToken(res, body, context.now());
-    if (typeof body.refresh_token !== 'string' || body.refresh_token === '') {
-      // Still a usable access token; the next rotation goes through /v1/token again.
-      return token;
-    }
+    // Without a refresh token in the answer, the next rotation comes back here.
     await this.#keepRefreshToken(context.state, body.refresh_token);
     return token;
   }
