@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Broker } from '../core/broker.js';
 import { TokenHubError, badRequest } from '../core/errors.js';
 import type { TokenStore } from '../core/types.js';
@@ -6,6 +6,7 @@ import type { ClientEntry } from '../config.js';
 import { ClientAuth } from './auth.js';
 import type { Metrics } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
+import { DEFAULT_PROXY_OPTIONS, proxyRoutes, type ProxyOptions } from './routes/proxy.js';
 import { tokenRoutes } from './routes/tokens.js';
 
 export interface ServerOptions {
@@ -14,8 +15,9 @@ export interface ServerOptions {
   clients: readonly ClientEntry[];
   metrics: Metrics;
   logger: FastifyBaseLogger | false;
-  /** Largest request body accepted, in bytes. */
+  /** Largest request body accepted by the JSON API, in bytes (the proxy streams bodies instead). */
   bodyLimit?: number;
+  proxy?: ProxyOptions;
 }
 
 declare module 'fastify' {
@@ -34,6 +36,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: false } },
+    // A URL the router cannot decode gets tokenhub's JSON error like any other bad request.
+    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+      const error = err.code === 'FST_ERR_BAD_URL' ? badRequest('the URL is not valid percent-encoding') : toHttpError(err);
+      void reply.code(error.statusCode).send(error.toJSON());
+    },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   const auth = new ClientAuth(options.clients);
@@ -54,6 +61,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, metrics: options.metrics });
+  app.register(proxyRoutes, { broker: options.broker, auth, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   return app;
 }
 
