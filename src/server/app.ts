@@ -38,8 +38,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: false } },
     // A URL the router cannot decode gets tokenhub's JSON error like any other bad request.
     frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
-      const error = err.code === 'FST_ERR_BAD_URL' ? badRequest('the URL is not valid percent-encoding') : toHttpError(err);
-      void reply.code(error.statusCode).send(error.toJSON());
+      sendError(reply, err.code === 'FST_ERR_BAD_URL' ? badRequest('the URL is not valid percent-encoding') : toHttpError(err));
     },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
@@ -52,17 +51,25 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.setErrorHandler((err: FastifyError | TokenHubError, req, reply) => {
     const error = toHttpError(err);
     if (error.statusCode >= 500 && error.code === 'TOKENHUB_INTERNAL') req.log.error({ err }, 'request failed');
-    if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
-    void reply.code(error.statusCode).send(error.toJSON());
+    sendError(reply, error);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send(new TokenHubError('TOKENHUB_NOT_FOUND', 404, `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());
+    sendError(reply, new TokenHubError('TOKENHUB_NOT_FOUND', 404, `no route ${req.method} ${req.url.split('?')[0]}`));
   });
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, metrics: options.metrics });
   app.register(proxyRoutes, { broker: options.broker, auth, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   return app;
+}
+
+/**
+ * tokenhub's JSON error. `X-Tokenhub-Error` carries the code too, so that a proxy caller can tell
+ * tokenhub's own errors from the platform's answers without reading the body.
+ */
+function sendError(reply: FastifyReply, error: TokenHubError): void {
+  if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
+  void reply.code(error.statusCode).header('x-tokenhub-error', error.code).send(error.toJSON());
 }
 
 /** Fastify's own errors (validation, body size, bad JSON) mapped onto tokenhub's codes; 4xx never becomes 5xx. */

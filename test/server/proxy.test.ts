@@ -167,6 +167,7 @@ describe('proxy: pass-through', () => {
       const res = await raw(stack.url, 'POST', path, headers, '{}');
       assert.equal(res.status, status, res.body.toString());
       assert.equal(res.json.error.code, code);
+      assert.equal(res.headers['x-tokenhub-error'], code);
       assert.match(String(res.headers['content-type']), /^application\/json/);
     };
     const key = { authorization: `Bearer ${stack.key}` };

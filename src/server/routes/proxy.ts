@@ -191,7 +191,8 @@ function relay(reply: FastifyReply, res: Dispatcher.ResponseData, body: Readable
   const dropped = hopByHop(res.headers);
   void reply.code(res.statusCode);
   for (const [name, value] of Object.entries(res.headers)) {
-    if (value !== undefined && !dropped(name)) void reply.header(name, value);
+    // X-Tokenhub-* marks tokenhub's own errors: a platform answer may not pose as one.
+    if (value !== undefined && !dropped(name) && !name.startsWith('x-tokenhub-')) void reply.header(name, value);
   }
   // Always a stream: Fastify would add a Content-Type of its own to a Buffer.
   return reply.send(body);
