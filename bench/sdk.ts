@@ -4,7 +4,7 @@
  * `tokenhub/client`. Everything runs on loopback against the Feishu simulator; each run starts
  * cold (new simulator, new tokenhub, new SDK client with an app id of its own).
  *
- *   node --import tsx bench/sdk.ts [--calls 100] [--runs 5]
+ *   npm run bench -- sdk      (or: node --import tsx bench/sdk.ts [--calls 100] [--runs 5])
  */
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +14,7 @@ import { validateConfig } from '../src/config.js';
 import { createHub } from '../src/hub.js';
 import { createLogger } from '../src/logger.js';
 import { FeishuSim, startSimulators } from '../src/sim/index.js';
+import { median, table } from './lib/runner.js';
 
 const SILENT = { error() {}, warn() {}, info() {}, debug() {}, trace() {} };
 const TOKEN_CALLS = 'tenant_access_token/internal';
@@ -103,15 +104,26 @@ export async function benchSdk(calls = 100, runs = 5): Promise<{ runs: SdkRun[];
   for (let i = 0; i < runs; i++) {
     for (const setup of Object.keys(SETUPS) as Setup[]) all.push(await runOnce(setup, calls));
   }
-  const lines = [
-    `| setup (${calls} concurrent cold \`im.message.create\` calls, ${runs} runs) | token fetches at the platform | token requests to tokenhub | failed calls | cold batch (median) | warm batch (median) |`,
-    '|---|---:|---:|---:|---:|---:|',
+  const header = [
+    `setup (${calls} concurrent cold \`im.message.create\` calls, ${runs} runs)`,
+    'token fetches at the platform',
+    'token requests to tokenhub',
+    'failed calls',
+    'cold batch (median)',
+    'warm batch (median)',
   ];
-  for (const setup of Object.keys(SETUPS) as Setup[]) {
+  const rows = (Object.keys(SETUPS) as Setup[]).map((setup) => {
     const mine = all.filter((r) => r.setup === setup);
-    lines.push(`| ${SETUPS[setup]} | ${range(mine.map((r) => r.platformTokenFetches))} | ${range(mine.map((r) => r.tokenhubTokenRequests))} | ${range(mine.map((r) => r.failed))} | ${median(mine.map((r) => r.ms)).toFixed(0)} ms | ${median(mine.map((r) => r.warmMs)).toFixed(0)} ms |`);
-  }
-  return { runs: all, markdown: lines.join('\n') };
+    return [
+      SETUPS[setup],
+      range(mine.map((r) => r.platformTokenFetches)),
+      range(mine.map((r) => r.tokenhubTokenRequests)),
+      range(mine.map((r) => r.failed)),
+      `${median(mine.map((r) => r.ms)).toFixed(0)} ms`,
+      `${median(mine.map((r) => r.warmMs)).toFixed(0)} ms`,
+    ];
+  });
+  return { runs: all, markdown: table(header, rows) };
 }
 
 function range(values: number[]): string {
@@ -120,10 +132,6 @@ function range(values: number[]): string {
   return lo === hi ? String(lo) : `${lo}–${hi}`;
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const arg = (name: string, fallback: number): number => {
