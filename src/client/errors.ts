@@ -18,9 +18,9 @@ export interface TokenHubClientErrorOptions {
 }
 
 /**
- * What every method of `TokenHubClient` throws: tokenhub's error answer (`code`, HTTP `status`, and
- * where a platform refused, `platform` and `platformCode`), or a client-side failure to reach it.
- * The message never holds a client key or a token.
+ * What `TokenHubClient` throws for tokenhub's error answers (`code`, HTTP `status`, and where a
+ * platform refused, `platform` and `platformCode`) and for failures to reach it (a bad argument is a
+ * `TypeError`). The message never holds a client key or a token.
  *
  * @example
  * ```ts

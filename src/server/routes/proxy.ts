@@ -38,8 +38,6 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transf
 const TENANT_KEY = new RegExp(TENANT_KEY_PATTERN);
 const KIND = /^[A-Za-z0-9_.-]{1,64}$/;
 
-type Outcome = 'ok' | 'retried' | 'rejected' | 'client_closed' | string;
-
 /** A request body: held in memory (so it can be sent twice), or streaming through once. */
 type OutgoingBody = { replayable: true; data: Buffer | undefined } | { replayable: false; data: Readable };
 
@@ -72,7 +70,8 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
     const { provider } = broker.app(appId);
     auth.authorize(req.client!, appId);
 
-    let outcome: Outcome = 'ok';
+    // ok, retried, rejected, client_closed, or the error code (see the metric's help).
+    let outcome = 'ok';
     const abort = new AbortController();
     // The caller went away: stop talking to the platform on its behalf.
     reply.raw.once('close', () => {
@@ -164,7 +163,7 @@ function optionalHeader(headers: IncomingHttpHeaders, name: string, pattern: Reg
 }
 
 /** Headers named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). */
-function hopByHop(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): (name: string) => boolean {
+function hopByHop(headers: Record<string, string | string[] | undefined>): (name: string) => boolean {
   const listed = new Set(
     String(headers.connection ?? '')
       .split(',')
