@@ -15,6 +15,9 @@ export interface DirLockOptions {
 
 export const DEFAULT_DIR_LOCK_OPTIONS = { heartbeatMs: 5_000, staleMs: 20_000 } as const;
 
+/** Locks this process holds: its own pid in a lock file means "held here" only for these. */
+const heldHere = new Set<string>();
+
 interface Holder {
   pid: number;
   host: string;
@@ -56,10 +59,13 @@ export class DirLock {
     const staleMs = options.staleMs ?? DEFAULT_DIR_LOCK_OPTIONS.staleMs;
     const me: Holder = { pid: process.pid, host: hostname(), start: processStart(process.pid), since: new Date().toISOString(), id: randomBytes(8).toString('hex') };
     for (let attempt = 0; attempt < 5; attempt++) {
-      if (await tryCreate(path, me)) return new DirLock(path, me, log, options.heartbeatMs ?? DEFAULT_DIR_LOCK_OPTIONS.heartbeatMs);
+      if (await tryCreate(path, me)) {
+        heldHere.add(path);
+        return new DirLock(path, me, log, options.heartbeatMs ?? DEFAULT_DIR_LOCK_OPTIONS.heartbeatMs);
+      }
       const seen = await readHolder(path);
       if (seen === 'missing') continue;
-      if (seen !== 'unreadable' && (await isAlive(path, seen, staleMs))) {
+      if (seen !== 'unreadable' && (heldHere.has(path) || (await isAlive(path, seen, staleMs)))) {
         throw new TokenHubError(
           'TOKENHUB_STORE_LOCKED',
           500,
@@ -79,6 +85,7 @@ export class DirLock {
 
   async release(): Promise<void> {
     clearInterval(this.#timer);
+    heldHere.delete(this.#path);
     const seen = await readHolder(this.#path);
     if (seen !== 'missing' && seen !== 'unreadable' && seen.id === this.#holder.id) await unlink(this.#path).catch(() => {});
   }
