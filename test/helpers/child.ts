@@ -10,7 +10,7 @@ export interface Child {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** SIGKILL, and wait for the exit. */
   kill(signal?: NodeJS.Signals): Promise<void>;
-  /** Resolves with the exit code. */
+  /** Resolves with the exit code once the process ended and its output was read. */
   exited: Promise<number | null>;
 }
 
@@ -24,7 +24,7 @@ export function runTs(script: string, args: string[], env: NodeJS.ProcessEnv = {
   };
   createInterface({ input: child.stdout! }).on('line', onLine);
   createInterface({ input: child.stderr! }).on('line', (l) => onLine(`stderr: ${l}`));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return {
     process: child,
     lines,
