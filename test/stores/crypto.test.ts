@@ -21,18 +21,18 @@ describe('encryption keys', () => {
   });
 
   it('a bad store.encryptionKey is a config error naming it, without echoing the value', () => {
-    const base = (key: string): string => `
+    const base = `
 store: { type: file, path: /tmp/x, encryptionKey: "\${STORE_KEY}" }
 clients: [{ name: a, key: "${'k'.repeat(20)}", apps: ["*"] }]
 apps: {}
 `;
     const secret = 'my-not-so-secret-passphrase';
     assert.throws(
-      () => parseConfig(base(''), { STORE_KEY: secret }),
+      () => parseConfig(base, { STORE_KEY: secret }),
       (err: unknown) => err instanceof ConfigError && /store\.encryptionKey: must be 32 bytes/.test(err.message) && !err.message.includes(secret),
     );
-    assert.throws(() => parseConfig(base(''), {}), /store\.encryptionKey: environment variable STORE_KEY is not set/);
-    const ok = parseConfig(base(''), { STORE_KEY: randomBytes(32).toString('base64') });
+    assert.throws(() => parseConfig(base, {}), /store\.encryptionKey: environment variable STORE_KEY is not set/);
+    const ok = parseConfig(base, { STORE_KEY: randomBytes(32).toString('base64') });
     assert.equal(ok.store.type, 'file');
   });
 
