@@ -156,3 +156,73 @@ export async function redisStore(options: Partial<RedisStoreOptions> = {}): Prom
     },
   };
 }
+
+/** Runs a command to its end; rejects with its output when it fails. */
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${out}`))));
+  });
+}
+
+/** A Redis Cluster of `masters` nodes on loopback, no replicas, each node in its own directory. */
+export async function startRedisCluster(dir: string, masters = 3): Promise<{ nodes: { host: string; port: number }[]; stop(): Promise<void> }> {
+  const servers: OwnRedis[] = [];
+  try {
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort();
+      servers.push(await startRedisServer(['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir, '--cluster-node-timeout', '2000'], port));
+    }
+    await run('redis-cli', ['--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    // The slots are assigned; wait until every node says the cluster is ok.
+    for (const s of servers) {
+      const deadline = Date.now() + 15_000;
+      while (!(await run('redis-cli', ['-p', String(s.port), 'cluster', 'info'])).includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error('the cluster did not come up');
+        await sleep(100);
+      }
+    }
+  } catch (err) {
+    await Promise.all(servers.map((s) => s.stop()));
+    throw err;
+  }
+  return {
+    nodes: servers.map((s) => ({ host: '127.0.0.1', port: s.port })),
+    stop: async () => void (await Promise.all(servers.map((s) => s.stop()))),
+  };
+}
+
+/** A master, a replica and one sentinel watching them (quorum 1, quick failover). */
+export async function startRedisSentinel(dir: string, name = 'tokenhub-test'): Promise<{ master: OwnRedis; replica: OwnRedis; sentinel: { host: string; port: number }; name: string; stop(): Promise<void> }> {
+  const master = await startRedisServer(['--dir', dir]);
+  const replica = await startRedisServer(['--dir', dir, '--replicaof', '127.0.0.1', String(master.port)]);
+  const port = await freePort();
+  const conf = `${dir}/sentinel-${port}.conf`;
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(
+    conf,
+    [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`, `sentinel down-after-milliseconds ${name} 1000`, `sentinel failover-timeout ${name} 5000`, ''].join('\n'),
+  );
+  const sentinel = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+  await waitForRedis(`redis://127.0.0.1:${port}`);
+  // Until the sentinel has seen the replica, a failover has nowhere to go.
+  const deadline = Date.now() + 15_000;
+  while (!/slave0:.*state=online/.test(await run('redis-cli', ['-p', String(master.port), 'info', 'replication']))) {
+    if (Date.now() > deadline) throw new Error('the replica did not come up');
+    await sleep(100);
+  }
+  return {
+    master,
+    replica,
+    sentinel: { host: '127.0.0.1', port },
+    name,
+    async stop() {
+      sentinel.kill('SIGKILL');
+      await Promise.all([master.stop(), replica.stop()]);
+    },
+  };
+}
