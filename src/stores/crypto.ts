@@ -40,6 +40,13 @@ export interface KeyRing {
 /** A value the store holds but cannot read: written with a key it lacks, or damaged. */
 export class UnreadableValueError extends Error {
   override readonly name = 'UnreadableValueError';
+  /** The id of a key that is not configured, when that is why. */
+  readonly missingKeyId: string | undefined;
+
+  constructor(message: string, missingKeyId?: string) {
+    super(message);
+    this.missingKeyId = missingKeyId;
+  }
 }
 
 /** What {@link ValueCodec.open} found. */
@@ -114,6 +121,7 @@ export class ValueCodec {
         this.encrypted
           ? `encrypted with key id ${id}, which is neither store.encryptionKey (${this.keyId}) nor one of store.previousEncryptionKeys`
           : `encrypted with key id ${id} and store.encryptionKey is not set`,
+        id,
       );
     }
     const raw = Buffer.from(rest.slice(colon + 1), 'base64url');

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { TokenHubError } from '../core/errors.js';
 import { silentLogger, type Lease, type Logger, type StoreChange, type StoredToken, type TokenStore } from '../core/types.js';
 import { TEMP_SUFFIX, removeFileDurably, writeFileAtomic } from './atomic-file.js';
-import { CHECK_CONTEXT, CHECK_PLAINTEXT, ValueCodec, verifyKeyCheck, type KeyRing } from './crypto.js';
+import { CHECK_CONTEXT, CHECK_PLAINTEXT, UnreadableValueError, ValueCodec, verifyKeyCheck, type KeyRing } from './crypto.js';
 import { DirLock, type DirLockOptions } from './dir-lock.js';
 import { ChangeWaiters } from './waiters.js';
 
@@ -183,7 +183,7 @@ export class FileStore implements TokenStore {
     try {
       const check = await this.#readMeta();
       const found = verifyKeyCheck(this.#codec, check, this.#dir);
-      const stale = await this.#load();
+      const stale = await this.#load(found !== 'absent');
       if (stale.length > 0) {
         this.#log.info({ dir: this.#dir, entries: stale.length, keyId: this.#codec.keyId }, 'encrypting entries written in plain text or with a previous key');
         await Promise.all(stale.map(({ type, key }) => this.#persist(type, key)));
@@ -236,10 +236,14 @@ export class FileStore implements TokenStore {
     await writeFileAtomic(join(this.#dir, META_FILE), `${JSON.stringify(meta)}\n`);
   }
 
-  /** Reads every entry; returns the keys to write again (plain text or a previous key). */
-  async #load(): Promise<{ type: Entry['type']; key: string }[]> {
+  /**
+   * Reads every entry; returns the ones to write again (plain text or a previous key). Without a
+   * check value to go by (a new or damaged meta file), entries sealed with a key that is not
+   * configured stop the start rather than all going to quarantine.
+   */
+  async #load(checked: boolean): Promise<{ type: Entry['type']; key: string }[]> {
     const dir = join(this.#dir, ENTRIES_DIR);
-    const stale: { type: Entry['type']; key: string }[] = [];
+    const parsed: { name: string; file: string; entry?: Entry; stale?: boolean; error?: Error }[] = [];
     for (const name of await readdir(dir)) {
       const file = join(dir, name);
       if (name.endsWith(TEMP_SUFFIX)) {
@@ -248,29 +252,32 @@ export class FileStore implements TokenStore {
         continue;
       }
       if (!name.endsWith('.json')) continue;
-      let entry: Entry;
-      let isStale: boolean;
       try {
-        ({ entry, stale: isStale } = this.#parse(await readFile(file, 'utf8')));
+        const { entry, stale } = this.#parse(await readFile(file, 'utf8'));
         if (fileName(entry.type, entry.key) !== name) throw new Error('the file name does not match the key inside');
+        parsed.push({ name, file, entry, stale });
       } catch (err) {
-        this.#log.error({ file, err: (err as Error).message }, 'store entry unreadable: moved to quarantine; the other entries are kept');
+        parsed.push({ name, file, error: err as Error });
+      }
+    }
+    const foreign = parsed.find((p) => p.error instanceof UnreadableValueError && p.error.missingKeyId !== undefined);
+    if (!checked && foreign) {
+      throw new TokenHubError('TOKENHUB_STORE_KEY_MISMATCH', 500, `the data in ${this.#dir} cannot be opened with the configured keys (${foreign.error!.message}); nothing was changed`);
+    }
+    const stale: { type: Entry['type']; key: string }[] = [];
+    for (const { name, file, entry, stale: isStale, error } of parsed) {
+      if (!entry) {
+        this.#log.error({ file, err: error?.message }, 'store entry unreadable: moved to quarantine; the other entries are kept');
         await this.#quarantine(file, name);
         continue;
       }
-      if (entry.type === 'token') {
-        if (entry.token.expiresAt < this.#now() - EXPIRED_TOKEN_GRACE_MS) {
-          await removeFileDurably(file);
-          continue;
-        }
-        this.#tokens.set(entry.key, entry.token);
-      } else {
-        if (entry.expiresAt !== null && entry.expiresAt <= this.#now()) {
-          await removeFileDurably(file);
-          continue;
-        }
-        this.#state.set(entry.key, { value: entry.value, expiresAt: entry.expiresAt });
+      const expired = entry.type === 'token' ? entry.token.expiresAt < this.#now() - EXPIRED_TOKEN_GRACE_MS : entry.expiresAt !== null && entry.expiresAt <= this.#now();
+      if (expired) {
+        await removeFileDurably(file);
+        continue;
       }
+      if (entry.type === 'token') this.#tokens.set(entry.key, entry.token);
+      else this.#state.set(entry.key, { value: entry.value, expiresAt: entry.expiresAt });
       if (isStale) stale.push({ type: entry.type, key: entry.key });
     }
     return stale;

@@ -189,6 +189,23 @@ describe('file store on disk', () => {
       await right.close();
     });
 
+    it('without the check value (meta file lost), entries under an unknown key still stop the start instead of going to quarantine', async () => {
+      const dir = await newDir();
+      const store = new FileStore({ path: dir, encryption: { current: keyA, previous: [] } });
+      await store.open();
+      await store.putToken('tok:a', token(1, 't-a'));
+      await store.close();
+      await rm(join(dir, 'tokenhub.json'));
+      await assert.rejects(new FileStore({ path: dir, encryption: { current: keyB, previous: [] } }).open(), { code: 'TOKENHUB_STORE_KEY_MISMATCH' });
+      await assert.rejects(new FileStore({ path: dir }).open(), { code: 'TOKENHUB_STORE_KEY_MISMATCH' });
+      assert.equal((await readdir(join(dir, 'entries'))).length, 1, 'the entry was moved away');
+      const right = new FileStore({ path: dir, encryption: { current: keyA, previous: [] } });
+      await right.open();
+      assert.equal((await right.getToken('tok:a'))?.value, 't-a');
+      await right.close();
+      assert.match(await readFile(join(dir, 'tokenhub.json'), 'utf8'), new RegExp(`"check":"e1:${keyId(keyA)}:`));
+    });
+
     it('rotation: with the old key among the previous ones every entry is read and encrypted again under the new key', async () => {
       const dir = await newDir();
       const old = new FileStore({ path: dir, encryption: { current: keyA, previous: [] } });

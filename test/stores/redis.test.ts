@@ -188,11 +188,11 @@ describe('redis store', () => {
         for (const attempt of [() => store.getToken('tok:used'), () => store.acquire('tok:used', 1_000), () => store.ping(), () => store.putToken('tok:used', token(1, 't'))]) {
           const started = Date.now();
           await assert.rejects(attempt());
-          assert.ok(Date.now() - started < 300, `a command took ${Date.now() - started} ms to fail`);
+          assert.ok(Date.now() - started < 500, `a command took ${Date.now() - started} ms to fail`);
         }
         const started = Date.now();
         await store.waitForChange('tok:used', 10_000);
-        assert.ok(Date.now() - started < 300, 'a waiter waited for a message that cannot come');
+        assert.ok(Date.now() - started < 500, 'a waiter waited for a message that cannot come');
         assert.match(logs.text, /redis unreachable: serving local copies, reconnecting/);
 
         await redis.start();
