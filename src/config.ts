@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TokenHubError } from './core/errors.js';
 import { DEFAULT_PROXY_OPTIONS } from './server/routes/proxy.js';
+import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from './stores/crypto.js';
 
 /** A bad config: every problem, each naming its place (`apps.feishu-main.platform: …`). */
 export class ConfigError extends TokenHubError {
@@ -48,21 +49,46 @@ const appSchema = z.discriminatedUnion('platform', [
   z.strictObject({ platform: z.literal('qingtui'), ...appCommon }),
 ]);
 
-const encryptionKey = text.optional();
+const encryptionKeyText = z.string().refine((v) => parseEncryptionKey(v) !== undefined, ENCRYPTION_KEY_HINT);
+const node = z.strictObject({ host: text, port: z.number().int().min(1).max(65535) });
 
-const storeSchema = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('memory') }),
-  z.strictObject({ type: z.literal('file'), path: text, encryptionKey }),
-  z.strictObject({
-    type: z.literal('redis'),
-    url: text.optional(),
-    keyPrefix: z.string().default('tokenhub:'),
-    sentinels: z.array(z.strictObject({ host: text, port: z.number().int().positive() })).optional(),
-    name: text.optional(),
-    cluster: z.array(z.strictObject({ host: text, port: z.number().int().positive() })).optional(),
-    encryptionKey,
-  }),
-]);
+/** Options every persistent store shares. */
+const persistent = {
+  /** 32 bytes (base64 or hex), normally `${ENV}`: encrypts every value at rest. */
+  encryptionKey: encryptionKeyText.optional(),
+  /** Keys of earlier rotations: still decrypt, never encrypt; values under them are encrypted again at start. */
+  previousEncryptionKeys: z.array(encryptionKeyText).optional(),
+  /** How long one instance may spend fetching a token before another may take over (the lease). */
+  leaseMs: z.number().int().min(100, 'must be at least 100').optional(),
+};
+
+const storeSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('memory'), leaseMs: persistent.leaseMs }),
+    z.strictObject({ type: z.literal('file'), path: text, ...persistent }),
+    z.strictObject({
+      type: z.literal('redis'),
+      url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+      keyPrefix: z.string().regex(/^[^{}]*$/, 'must not contain { or } (they would break the hash tags)').default('tokenhub:'),
+      sentinels: z.array(node).min(1, 'must list at least one sentinel').optional(),
+      name: text.optional(),
+      cluster: z.array(node).min(1, 'must list at least one node').optional(),
+      password: text.optional(),
+      ...persistent,
+    }),
+  ])
+  .check((ctx) => {
+    const store = ctx.value;
+    if (store.type !== 'memory' && store.previousEncryptionKeys !== undefined && store.encryptionKey === undefined) {
+      ctx.issues.push({ code: 'custom', input: store, path: ['encryptionKey'], message: 'required with previousEncryptionKeys (the new key)' });
+    }
+    if (store.type === 'redis') {
+      const modes = [store.url, store.sentinels, store.cluster].filter((m) => m !== undefined).length;
+      if (modes !== 1) ctx.issues.push({ code: 'custom', input: store, path: ['url'], message: 'give exactly one of url, sentinels (with name) and cluster' });
+      if (store.sentinels !== undefined && store.name === undefined) ctx.issues.push({ code: 'custom', input: store, path: ['name'], message: 'the master name is required with sentinels' });
+      if (store.sentinels === undefined && store.name !== undefined) ctx.issues.push({ code: 'custom', input: store, path: ['name'], message: 'only with sentinels' });
+    }
+  });
 
 const clientSchema = z
   .strictObject({

@@ -43,7 +43,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
     }
     return { id, app, provider, refreshAheadMs };
   });
-  const store = options.store ?? createStore(config.store);
+  const store = options.store ?? createStore(config.store, logger.child({ component: 'store' }));
   // The gauge of seconds left reads the broker at scrape time.
   const metrics: Metrics = new Metrics(() => broker);
   const broker: Broker = new Broker({
@@ -51,6 +51,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
     logger: logger.child({ component: 'broker' }),
     observer: metrics.observer,
     upstreamTimeoutMs: config.upstream.timeoutMs,
+    ...(config.store.leaseMs === undefined ? {} : { leaseMs: config.store.leaseMs }),
     ...(options.now ? { now: options.now } : {}),
   });
   for (const { id, app, provider, refreshAheadMs } of providers) {
@@ -68,7 +69,15 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
     broker,
     store,
     async listen() {
-      await server.listen({ host: config.listen.host, port: config.listen.port });
+      try {
+        // Before the port opens: a locked data dir or a wrong encryption key stops the start here.
+        await store.open?.();
+        await server.listen({ host: config.listen.host, port: config.listen.port });
+      } catch (err) {
+        broker.close();
+        await store.close().catch(() => {});
+        throw err;
+      }
       const addr = server.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.listen.port;
       const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;

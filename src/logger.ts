@@ -9,6 +9,8 @@ const REDACT = [
   '*.token',
   '*.key',
   '*.encryptionKey',
+  '*.previousEncryptionKeys',
+  '*.password',
   '*.access_token',
   '*.refresh_token',
 ];

@@ -108,7 +108,11 @@ export interface StoredToken extends Token {
 
 /** A lease that lets one holder (process or instance) fetch a given token. */
 export interface Lease {
-  /** The fencing number: writes made under an older lease are refused. */
+  /**
+   * The fencing number: above every earlier fence of the key and above the version of the
+   * token stored under it, so a token written with it as version replaces the stored one,
+   * and one written under an older lease is refused.
+   */
   readonly fence: number;
   release(): Promise<void>;
 }
@@ -122,6 +126,12 @@ export type StoreChange = { readonly key: string };
  */
 export interface TokenStore {
   readonly name: string;
+  /**
+   * Connects, locks, loads and checks the encryption key; throws on anything that must stop
+   * the server from starting. Called once before use (calling it again is harmless); stores
+   * that need nothing of the kind leave it out.
+   */
+  open?(): Promise<void>;
   getToken(key: string): Promise<StoredToken | undefined>;
   /**
    * Writes `token` unless the stored one has a version at or above `token.version`.

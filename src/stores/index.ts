@@ -1,12 +1,45 @@
-import type { TokenStore } from '../core/types.js';
-import { ConfigError, type StoreConfig } from '../config.js';
+import { silentLogger, type Logger, type TokenStore } from '../core/types.js';
+import type { StoreConfig } from '../config.js';
+import { parseEncryptionKey, type KeyRing } from './crypto.js';
+import { FileStore } from './file.js';
 import { MemoryStore } from './memory.js';
+import { RedisStore } from './redis.js';
 
-export function createStore(config: StoreConfig): TokenStore {
+export { FileStore, type FileStoreOptions } from './file.js';
+export { MemoryStore } from './memory.js';
+export { RedisStore, DEFAULT_REDIS_STORE_OPTIONS, type RedisStoreOptions } from './redis.js';
+
+/** Builds the configured store; `open()` (called by the hub before it listens) connects, locks and checks the key. */
+export function createStore(config: StoreConfig, logger: Logger = silentLogger): TokenStore {
   switch (config.type) {
     case 'memory':
       return new MemoryStore();
-    default:
-      throw new ConfigError([`store.type: ${config.type} is not available yet`]);
+    case 'file':
+      return new FileStore({ path: config.path, encryption: keyRing(config), logger });
+    case 'redis':
+      return new RedisStore({
+        url: config.url,
+        sentinels: config.sentinels,
+        name: config.name,
+        cluster: config.cluster,
+        password: config.password,
+        keyPrefix: config.keyPrefix,
+        encryption: keyRing(config),
+        logger,
+      });
   }
+}
+
+/** The keys of a validated config (their format was checked when the config was loaded). */
+export function keyRing(config: { encryptionKey?: string | undefined; previousEncryptionKeys?: string[] | undefined }): KeyRing | undefined {
+  if (config.encryptionKey === undefined) return undefined;
+  const parse = (text: string, where: string): Buffer => {
+    const key = parseEncryptionKey(text);
+    if (!key) throw new TypeError(`${where}: not a 32-byte key`);
+    return key;
+  };
+  return {
+    current: parse(config.encryptionKey, 'store.encryptionKey'),
+    previous: (config.previousEncryptionKeys ?? []).map((k, i) => parse(k, `store.previousEncryptionKeys[${i}]`)),
+  };
 }

@@ -54,7 +54,7 @@ export class MemoryStore implements TokenStore {
   async acquire(key: string, ttlMs: number): Promise<Lease | undefined> {
     const held = this.#leases.get(key);
     if (held && held.expiresAt > this.#now()) return undefined;
-    const fence = (this.#fences.get(key) ?? 0) + 1;
+    const fence = Math.max(this.#fences.get(key) ?? 0, this.#tokens.get(key)?.version ?? 0) + 1;
     this.#fences.set(key, fence);
     const lease = { fence, expiresAt: this.#now() + ttlMs };
     this.#leases.set(key, lease);

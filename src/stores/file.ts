@@ -1,0 +1,369 @@
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { TokenHubError } from '../core/errors.js';
+import { silentLogger, type Lease, type Logger, type StoreChange, type StoredToken, type TokenStore } from '../core/types.js';
+import { TEMP_SUFFIX, removeFileDurably, writeFileAtomic } from './atomic-file.js';
+import { CHECK_CONTEXT, CHECK_PLAINTEXT, UnreadableValueError, ValueCodec, verifyKeyCheck, type KeyRing } from './crypto.js';
+import { DirLock, type DirLockOptions } from './dir-lock.js';
+import { ChangeWaiters } from './waiters.js';
+
+export interface FileStoreOptions {
+  /** The data directory (created with mode 0700 if missing). */
+  path: string;
+  /** Encrypts every value at rest; without it values are written in plain text (and a warning logged). */
+  encryption?: KeyRing | undefined;
+  logger?: Logger;
+  now?: () => number;
+  lock?: DirLockOptions;
+}
+
+/** One entry on disk, as parsed. */
+type Entry =
+  | { type: 'token'; key: string; token: StoredToken }
+  | { type: 'state'; key: string; value: string; expiresAt: number | null };
+
+const FORMAT = 1;
+const META_FILE = 'tokenhub.json';
+const LOCK_FILE = 'tokenhub.lock';
+const ENTRIES_DIR = 'entries';
+const QUARANTINE_DIR = 'quarantine';
+/** Tokens this long past their expiry are removed at start: nothing reads them any more. */
+const EXPIRED_TOKEN_GRACE_MS = 24 * 3600_000;
+
+/**
+ * The store of one node that restarts: every token and every piece of provider state is a
+ * file of its own under `entries/`, replaced atomically (temporary file, fsync, rename, fsync
+ * of the directory) before the write is acknowledged, so a `kill -9` or a power cut loses no
+ * acknowledged write and a damaged file costs that entry alone: it is logged by name and moved
+ * to `quarantine/`. The directory is locked to one process; that process keeps every entry in
+ * memory (a few per app), so reads cost no I/O and leases need no file.
+ *
+ * File format (JSON): `{"format":1,"key":…,"version":…,"expiresAt":…,"data":…,"sum":…}`,
+ * where `data` is the value sealed by {@link ValueCodec} (encrypted when a key is set) and
+ * `sum` a SHA-256 over the other fields, which catches a truncated or altered file.
+ *
+ * @example
+ * const store = new FileStore({ path: '/var/lib/tokenhub', encryption: { current: key, previous: [] } });
+ * await store.open();
+ */
+export class FileStore implements TokenStore {
+  readonly name = 'file';
+  readonly #dir: string;
+  readonly #codec: ValueCodec;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #lockOptions: DirLockOptions;
+  readonly #tokens = new Map<string, StoredToken>();
+  readonly #state = new Map<string, { value: string; expiresAt: number | null }>();
+  readonly #leases = new Map<string, { fence: number; expiresAt: number }>();
+  readonly #fences = new Map<string, number>();
+  readonly #waiters = new ChangeWaiters();
+  /** Per file, the last write queued: writes of one entry run in order, each writing the latest value. */
+  readonly #writes = new Map<string, Promise<void>>();
+  #opening: Promise<void> | undefined;
+  #lock: DirLock | undefined;
+  #closed = false;
+
+  constructor(options: FileStoreOptions) {
+    if (typeof options.path !== 'string' || options.path === '') throw new TypeError('path: the data directory is required');
+    this.#dir = resolve(options.path);
+    this.#codec = new ValueCodec(options.encryption);
+    this.#log = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+    this.#lockOptions = { logger: this.#log, ...options.lock };
+  }
+
+  /** The data directory. */
+  get path(): string {
+    return this.#dir;
+  }
+
+  open(): Promise<void> {
+    this.#opening ??= this.#open();
+    return this.#opening;
+  }
+
+  async getToken(key: string): Promise<StoredToken | undefined> {
+    await this.#ready();
+    return this.#tokens.get(key);
+  }
+
+  async putToken(key: string, token: StoredToken): Promise<StoredToken> {
+    await this.#ready();
+    const stored = this.#tokens.get(key);
+    if (stored && stored.version >= token.version) return stored;
+    const copy = { value: token.value, expiresAt: token.expiresAt, obtainedAt: token.obtainedAt, version: token.version };
+    this.#tokens.set(key, copy);
+    this.#waiters.wake(key);
+    await this.#persist('token', key);
+    return copy;
+  }
+
+  async deleteToken(key: string): Promise<void> {
+    await this.#ready();
+    if (!this.#tokens.delete(key)) return;
+    await this.#persist('token', key);
+  }
+
+  async getState(key: string): Promise<string | undefined> {
+    await this.#ready();
+    const entry = this.#state.get(key);
+    if (entry && entry.expiresAt !== null && entry.expiresAt <= this.#now()) {
+      this.#state.delete(key);
+      this.#persist('state', key).catch(() => {});
+      return undefined;
+    }
+    return entry?.value;
+  }
+
+  async setState(key: string, value: string, ttlMs?: number): Promise<void> {
+    await this.#ready();
+    this.#state.set(key, { value, expiresAt: ttlMs === undefined ? null : this.#now() + ttlMs });
+    await this.#persist('state', key);
+  }
+
+  async deleteState(key: string): Promise<void> {
+    await this.#ready();
+    if (!this.#state.delete(key)) return;
+    await this.#persist('state', key);
+  }
+
+  async acquire(key: string, ttlMs: number): Promise<Lease | undefined> {
+    await this.#ready();
+    const held = this.#leases.get(key);
+    if (held && held.expiresAt > this.#now()) return undefined;
+    // Fences restart with the process; the stored version carries them over a restart.
+    const fence = Math.max(this.#fences.get(key) ?? 0, this.#tokens.get(key)?.version ?? 0) + 1;
+    this.#fences.set(key, fence);
+    const lease = { fence, expiresAt: this.#now() + ttlMs };
+    this.#leases.set(key, lease);
+    return {
+      fence,
+      release: async () => {
+        if (this.#leases.get(key) === lease) this.#leases.delete(key);
+        this.#waiters.wake(key);
+      },
+    };
+  }
+
+  waitForChange(key: string, timeoutMs: number): Promise<void> {
+    return this.#waiters.wait(key, timeoutMs);
+  }
+
+  /** One process per data dir: there are no other holders to hear from. */
+  subscribe(_listener: (change: StoreChange) => void): () => void {
+    return () => {};
+  }
+
+  async ping(): Promise<void> {
+    await this.#ready();
+    await stat(join(this.#dir, ENTRIES_DIR));
+  }
+
+  /** Waits for the writes in flight, then gives up the directory. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waiters.wakeAll();
+    await this.#opening?.catch(() => {});
+    await Promise.allSettled([...this.#writes.values()]);
+    await this.#lock?.release();
+  }
+
+  async #ready(): Promise<void> {
+    if (this.#closed) throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 503, 'the file store is closed');
+    await this.open();
+  }
+
+  async #open(): Promise<void> {
+    await mkdir(join(this.#dir, ENTRIES_DIR), { recursive: true, mode: 0o700 });
+    await this.#checkPermissions();
+    this.#lock = await DirLock.acquire(join(this.#dir, LOCK_FILE), this.#lockOptions);
+    try {
+      const check = await this.#readMeta();
+      const found = verifyKeyCheck(this.#codec, check, this.#dir);
+      const stale = await this.#load(found !== 'absent');
+      if (stale.length > 0) {
+        this.#log.info({ dir: this.#dir, entries: stale.length, keyId: this.#codec.keyId }, 'encrypting entries written in plain text or with a previous key');
+        await Promise.all(stale.map(({ type, key }) => this.#persist(type, key)));
+      }
+      if (found !== 'current') await this.#writeMeta();
+      if (!this.#codec.encrypted) {
+        this.#log.warn({ dir: this.#dir }, 'store.encryptionKey is not set: tokens, refresh tokens and tickets are stored in plain text');
+      }
+      this.#log.info({ dir: this.#dir, tokens: this.#tokens.size, state: this.#state.size, encrypted: this.#codec.encrypted, keyId: this.#codec.keyId }, 'file store open');
+    } catch (err) {
+      await this.#lock.release();
+      throw err;
+    }
+  }
+
+  async #checkPermissions(): Promise<void> {
+    const mode = (await stat(this.#dir)).mode & 0o777;
+    if ((mode & 0o077) === 0) return;
+    try {
+      await chmod(this.#dir, mode & 0o700);
+      this.#log.warn({ dir: this.#dir, was: mode.toString(8) }, 'the data dir was readable by others: made it private (0700)');
+    } catch {
+      this.#log.warn({ dir: this.#dir, mode: mode.toString(8) }, 'the data dir is readable by other users and cannot be made private');
+    }
+  }
+
+  async #readMeta(): Promise<string | undefined> {
+    let text: string;
+    try {
+      text = await readFile(join(this.#dir, META_FILE), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      const meta = JSON.parse(text) as { format?: unknown; check?: unknown };
+      if (meta.format !== FORMAT) throw new Error(`format ${String(meta.format)}`);
+      return typeof meta.check === 'string' ? meta.check : undefined;
+    } catch (err) {
+      // The entries still say whether the key opens them; the meta file is written anew.
+      this.#log.error({ file: join(this.#dir, META_FILE), err: (err as Error).message }, 'the store meta file is damaged: cannot check the encryption key up front');
+      await this.#quarantine(join(this.#dir, META_FILE), META_FILE);
+      return undefined;
+    }
+  }
+
+  async #writeMeta(): Promise<void> {
+    const meta: { format: number; check?: string } = { format: FORMAT };
+    if (this.#codec.encrypted) meta.check = this.#codec.seal(CHECK_PLAINTEXT, CHECK_CONTEXT);
+    await writeFileAtomic(join(this.#dir, META_FILE), `${JSON.stringify(meta)}\n`);
+  }
+
+  /**
+   * Reads every entry; returns the ones to write again (plain text or a previous key). Without a
+   * check value to go by (a new or damaged meta file), entries sealed with a key that is not
+   * configured stop the start rather than all going to quarantine.
+   */
+  async #load(checked: boolean): Promise<{ type: Entry['type']; key: string }[]> {
+    const dir = join(this.#dir, ENTRIES_DIR);
+    const parsed: { name: string; file: string; entry?: Entry; stale?: boolean; error?: Error }[] = [];
+    for (const name of await readdir(dir)) {
+      const file = join(dir, name);
+      if (name.endsWith(TEMP_SUFFIX)) {
+        // A write cut short by a crash: the previous version of its entry is intact.
+        await unlink(file).catch(() => {});
+        continue;
+      }
+      if (!name.endsWith('.json')) continue;
+      try {
+        const { entry, stale } = this.#parse(await readFile(file, 'utf8'));
+        if (fileName(entry.type, entry.key) !== name) throw new Error('the file name does not match the key inside');
+        parsed.push({ name, file, entry, stale });
+      } catch (err) {
+        parsed.push({ name, file, error: err as Error });
+      }
+    }
+    const foreign = parsed.find((p) => p.error instanceof UnreadableValueError && p.error.missingKeyId !== undefined);
+    if (!checked && foreign) {
+      throw new TokenHubError('TOKENHUB_STORE_KEY_MISMATCH', 500, `the data in ${this.#dir} cannot be opened with the configured keys (${foreign.error!.message}); nothing was changed`);
+    }
+    const stale: { type: Entry['type']; key: string }[] = [];
+    for (const { name, file, entry, stale: isStale, error } of parsed) {
+      if (!entry) {
+        this.#log.error({ file, err: error?.message }, 'store entry unreadable: moved to quarantine; the other entries are kept');
+        await this.#quarantine(file, name);
+        continue;
+      }
+      const expired = entry.type === 'token' ? entry.token.expiresAt < this.#now() - EXPIRED_TOKEN_GRACE_MS : entry.expiresAt !== null && entry.expiresAt <= this.#now();
+      if (expired) {
+        await removeFileDurably(file);
+        continue;
+      }
+      if (entry.type === 'token') this.#tokens.set(entry.key, entry.token);
+      else this.#state.set(entry.key, { value: entry.value, expiresAt: entry.expiresAt });
+      if (isStale) stale.push({ type: entry.type, key: entry.key });
+    }
+    return stale;
+  }
+
+  #parse(text: string): { entry: Entry; stale: boolean } {
+    let raw: Record<string, unknown>;
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new Error(`not JSON (${text.length} bytes): truncated or overwritten`);
+    }
+    const { format, type, key, version, expiresAt, data, sum } = raw;
+    if (format !== FORMAT) throw new Error(`unknown format ${JSON.stringify(format)}`);
+    if (sum !== checksum([format, type, key, version, expiresAt, data])) throw new Error('checksum mismatch: the file was altered or damaged');
+    if (typeof key !== 'string' || typeof data !== 'string') throw new Error('no key or data');
+    const opened = this.#codec.open(data, key);
+    if (type === 'token') {
+      const inner = JSON.parse(opened.value) as { value?: unknown; obtainedAt?: unknown };
+      if (typeof inner.value !== 'string' || typeof expiresAt !== 'number' || typeof inner.obtainedAt !== 'number' || typeof version !== 'number') {
+        throw new Error('a token entry without value, expiry or version');
+      }
+      return { entry: { type, key, token: { value: inner.value, expiresAt, obtainedAt: inner.obtainedAt, version } }, stale: opened.stale };
+    }
+    if (type === 'state') {
+      if (expiresAt !== null && typeof expiresAt !== 'number') throw new Error('a state entry with a bad expiry');
+      return { entry: { type, key, value: opened.value, expiresAt }, stale: opened.stale };
+    }
+    throw new Error(`unknown entry type ${JSON.stringify(type)}`);
+  }
+
+  #serialize(type: Entry['type'], key: string): string | undefined {
+    const token = type === 'token' ? this.#tokens.get(key) : undefined;
+    const state = type === 'state' ? this.#state.get(key) : undefined;
+    let fields: [number, string, string, number | null, number | null, string];
+    if (token) {
+      const data = this.#codec.seal(JSON.stringify({ value: token.value, obtainedAt: token.obtainedAt }), key);
+      fields = [FORMAT, 'token', key, token.version, token.expiresAt, data];
+    } else if (state) {
+      fields = [FORMAT, 'state', key, null, state.expiresAt, this.#codec.seal(state.value, key)];
+    } else {
+      return undefined;
+    }
+    const [format, , , version, expiresAt, data] = fields;
+    return `${JSON.stringify({ format, type, key, version, expiresAt, data, sum: checksum(fields) })}\n`;
+  }
+
+  /** Queues a write of the key's current value (or its removal) behind the writes already queued. */
+  #persist(type: Entry['type'], key: string): Promise<void> {
+    const name = fileName(type, key);
+    const file = join(this.#dir, ENTRIES_DIR, name);
+    const previous = this.#writes.get(name) ?? Promise.resolve();
+    const next = previous
+      .catch(() => {})
+      .then(async () => {
+        const text = this.#serialize(type, key);
+        if (text === undefined) await removeFileDurably(file);
+        else await writeFileAtomic(file, text);
+      });
+    this.#writes.set(name, next);
+    const forget = (): void => {
+      if (this.#writes.get(name) === next) this.#writes.delete(name);
+    };
+    next.then(forget, (err: unknown) => {
+      forget();
+      this.#log.error({ file, err: (err as Error).message }, 'cannot write a store entry');
+    });
+    return next;
+  }
+
+  async #quarantine(file: string, name: string): Promise<void> {
+    const dir = join(this.#dir, QUARANTINE_DIR);
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await rename(file, join(dir, `${name}.${new Date(this.#now()).toISOString().replace(/[:.]/g, '-')}`));
+    } catch (err) {
+      this.#log.error({ file, err: (err as Error).message }, 'cannot move an unreadable entry to quarantine');
+    }
+  }
+}
+
+/** Store keys name no secret, but tenant keys may hold any character: file names are their hash. */
+function fileName(type: Entry['type'], key: string): string {
+  return `${type}-${createHash('sha256').update(key).digest('hex').slice(0, 40)}.json`;
+}
+
+function checksum(fields: readonly unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(fields)).digest('hex').slice(0, 32);
+}

@@ -1,0 +1,485 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import { TokenHubError } from '../core/errors.js';
+import { silentLogger, type Lease, type Logger, type StoreChange, type StoredToken, type TokenStore } from '../core/types.js';
+import { CHECK_CONTEXT, CHECK_PLAINTEXT, ValueCodec, verifyKeyCheck, type KeyRing } from './crypto.js';
+import { ChangeWaiters } from './waiters.js';
+
+export interface RedisStoreOptions {
+  /** `redis://[:password@]host:port[/db]` or `rediss://…` (TLS). Give one of url, sentinels or cluster. */
+  url?: string | undefined;
+  /** Sentinel addresses, with `name` the monitored master's name. */
+  sentinels?: readonly { host: string; port: number }[] | undefined;
+  name?: string | undefined;
+  /** Cluster seed nodes. */
+  cluster?: readonly { host: string; port: number }[] | undefined;
+  /** Password for sentinel and cluster setups (a url carries its own). */
+  password?: string | undefined;
+  /** Prefix of every key and of the change channel; no braces (they would break the hash tags). */
+  keyPrefix?: string | undefined;
+  encryption?: KeyRing | undefined;
+  logger?: Logger;
+  /** A command not answered in this time fails, so that the broker goes on with its local copy. */
+  commandTimeoutMs?: number;
+  /** How long `open()` waits to reach Redis. */
+  connectTimeoutMs?: number;
+  /** Upper bound of the delay between reconnection attempts. */
+  maxReconnectDelayMs?: number;
+}
+
+export const DEFAULT_REDIS_STORE_OPTIONS = {
+  keyPrefix: 'tokenhub:',
+  commandTimeoutMs: 1_000,
+  connectTimeoutMs: 5_000,
+  maxReconnectDelayMs: 2_000,
+} as const;
+
+/** Tokens stay this long after their expiry (so their version still fences late writers), then Redis drops them. */
+const TOKEN_RETENTION_MS = 24 * 3600_000;
+/** While the change channel is down, a waiter looks again this often instead of waiting for a message. */
+const UNSUBSCRIBED_RECHECK_MS = 200;
+/** A fence counter lives this long after its last lease. */
+const FENCE_RETENTION_MS = 7 * 24 * 3600_000;
+
+type Client = Redis | Cluster;
+
+/** A Lua script run by its SHA, loaded on first use (and again after a Redis restart). */
+class Script {
+  readonly #lua: string;
+  readonly #sha: string;
+  constructor(lua: string) {
+    this.#lua = lua;
+    this.#sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  async run(client: Client, keys: string[], args: (string | number)[]): Promise<unknown> {
+    try {
+      return await client.evalsha(this.#sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
+      return client.eval(this.#lua, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+// Compare-and-set on the version: a token is written only over an older one, so a holder whose
+// lease expired while it fetched cannot replace what its successor wrote. Returns the winner
+// when the write is refused, nil when it was made (and announced).
+const PUT = new Script(`
+local cur = redis.call('HGET', KEYS[1], 'v')
+if cur and tonumber(cur) >= tonumber(ARGV[1]) then
+  return redis.call('HMGET', KEYS[1], 'v', 'd')
+end
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return false
+`);
+
+// The lease: a lock with an owner and an expiry, and a fence above every earlier fence and
+// above the stored version.
+const ACQUIRE = new Script(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
+local fence = redis.call('INCR', KEYS[2])
+local stored = tonumber(redis.call('HGET', KEYS[3], 'v') or '0')
+if stored >= fence then
+  fence = stored + 1
+  redis.call('SET', KEYS[2], fence)
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return fence
+`);
+
+// Only the owner releases: an expired holder must not delete its successor's lock.
+const RELEASE = new Script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+`);
+
+// Re-encryption during a key rotation, only if nobody wrote in between.
+const REWRAP_TOKEN = new Script(`
+if redis.call('HGET', KEYS[1], 'd') == ARGV[1] then redis.call('HSET', KEYS[1], 'd', ARGV[2]) return 1 end
+return 0
+`);
+const REWRAP_STATE = new Script(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end
+return 0
+`);
+
+interface ChangeMessage {
+  /** The store key. */
+  k: string;
+  /** `put` (a token was written) or `release` (a lease ended). */
+  t: 'put' | 'release';
+  /** The instance that made the change. */
+  i: string;
+}
+
+/**
+ * The store of instances that act as one. Per token key (`{key}` is a hash tag, so that a
+ * token, its lock and its fence live in one cluster slot):
+ * - `<prefix>{key}:token` a hash: `v` the version (plain, for the compare-and-set) and `d` the
+ *   sealed token;
+ * - `<prefix>{key}:lock` the lease: a random owner id, with an expiry;
+ * - `<prefix>{key}:fence` the fencing counter.
+ *
+ * State lives in `<prefix>{key}:state`, the key check in `<prefix>check`. Every write and every
+ * lease release is published on `<prefix>changes`: waiters wake on it (no polling) and other
+ * instances adopt newer tokens. Commands fail fast while Redis is unreachable (no offline queue,
+ * a command timeout), so callers fall back at once; the clients reconnect by themselves, and
+ * on reconnection every token this instance uses is announced to its listeners again, in case
+ * a change went unheard.
+ *
+ * @example
+ * const store = new RedisStore({ url: 'redis://127.0.0.1:6379', keyPrefix: 'tokenhub:' });
+ * await store.open();
+ */
+export class RedisStore implements TokenStore {
+  readonly name = 'redis';
+  readonly #client: Client;
+  readonly #sub: Client;
+  readonly #prefix: string;
+  readonly #channel: string;
+  readonly #codec: ValueCodec;
+  readonly #log: Logger;
+  readonly #target: string;
+  readonly #instance = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
+  readonly #waiters = new ChangeWaiters();
+  readonly #listeners = new Set<(change: StoreChange) => void>();
+  /** Token keys this instance has used: announced again after a reconnection. */
+  readonly #known = new Set<string>();
+  /** Unreadable values already reported, so a damaged entry is logged once, not on every read. */
+  readonly #reported = new Set<string>();
+  #opening: Promise<void> | undefined;
+  #closed = false;
+  #subscribed = false;
+  #lost = false;
+
+  constructor(options: RedisStoreOptions) {
+    const modes = [options.url !== undefined, options.sentinels !== undefined, options.cluster !== undefined].filter(Boolean).length;
+    if (modes !== 1) throw new TypeError('give exactly one of url, sentinels (with name) and cluster');
+    if (options.sentinels !== undefined && !options.name) throw new TypeError('name: the master name is required with sentinels');
+    const prefix = options.keyPrefix ?? DEFAULT_REDIS_STORE_OPTIONS.keyPrefix;
+    if (/[{}]/.test(prefix)) throw new TypeError('keyPrefix: must not contain { or } (they would break the hash tags)');
+    this.#prefix = prefix;
+    this.#channel = `${prefix}changes`;
+    this.#codec = new ValueCodec(options.encryption);
+    this.#log = options.logger ?? silentLogger;
+    const commandTimeout = options.commandTimeoutMs ?? DEFAULT_REDIS_STORE_OPTIONS.commandTimeoutMs;
+    const connectTimeout = options.connectTimeoutMs ?? DEFAULT_REDIS_STORE_OPTIONS.connectTimeoutMs;
+    const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_REDIS_STORE_OPTIONS.maxReconnectDelayMs;
+    const retryStrategy = (attempt: number): number => Math.round(Math.min(maxDelay, 50 * 2 ** attempt) * (0.5 + Math.random() / 2));
+    // No offline queue and no retries: a command fails at once while Redis is away, so the
+    // broker serves its local copy instead of hanging.
+    const common: RedisOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout,
+      connectTimeout,
+      connectionName: 'tokenhub',
+      ...(options.password === undefined ? {} : { password: options.password }),
+    };
+    if (options.cluster) {
+      const nodes = options.cluster.map((n) => ({ host: n.host, port: n.port })) satisfies ClusterNode[];
+      const make = (): Cluster =>
+        new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: retryStrategy, redisOptions: common });
+      this.#client = make();
+      this.#sub = make();
+      this.#target = `cluster ${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+    } else if (options.sentinels) {
+      const make = (): Redis => new Redis({ ...common, retryStrategy, sentinels: options.sentinels!.map((s) => ({ ...s })), name: options.name! });
+      this.#client = make();
+      this.#sub = make();
+      this.#target = `sentinels ${options.sentinels.map((s) => `${s.host}:${s.port}`).join(',')} (master ${options.name})`;
+    } else {
+      const make = (): Redis => new Redis(options.url!, { ...common, retryStrategy });
+      this.#client = make();
+      this.#sub = make();
+      this.#target = redactUrl(options.url!);
+    }
+    this.#watch(this.#client, 'commands');
+    this.#watch(this.#sub, 'changes');
+    this.#sub.on('message', (channel: string, message: string) => {
+      if (channel === this.#channel) this.#onMessage(message);
+    });
+  }
+
+  open(): Promise<void> {
+    this.#opening ??= this.#open().catch(async (err: unknown) => {
+      this.#client.disconnect();
+      this.#sub.disconnect();
+      throw err;
+    });
+    return this.#opening;
+  }
+
+  async getToken(key: string): Promise<StoredToken | undefined> {
+    this.#known.add(key);
+    const [version, data] = await this.#client.hmget(this.#tokenKey(key), 'v', 'd');
+    return this.#decodeToken(key, version ?? null, data ?? null);
+  }
+
+  async putToken(key: string, token: StoredToken): Promise<StoredToken> {
+    this.#known.add(key);
+    const data = this.#codec.seal(JSON.stringify({ value: token.value, expiresAt: token.expiresAt, obtainedAt: token.obtainedAt }), key);
+    const winner = (await PUT.run(
+      this.#client,
+      [this.#tokenKey(key)],
+      [token.version, data, Math.round(token.expiresAt + TOKEN_RETENTION_MS), this.#channel, this.#message(key, 'put')],
+    )) as [string | null, string | null] | null;
+    this.#waiters.wake(key);
+    if (winner === null) return token;
+    // Refused: a newer token is stored. An unreadable one is replaced by nothing; report ours as lost.
+    return (await this.#decodeToken(key, winner[0], winner[1])) ?? token;
+  }
+
+  async deleteToken(key: string): Promise<void> {
+    await this.#client.del(this.#tokenKey(key));
+  }
+
+  async getState(key: string): Promise<string | undefined> {
+    const sealed = await this.#client.get(this.#stateKey(key));
+    if (sealed === null) return undefined;
+    try {
+      return this.#codec.open(sealed, key).value;
+    } catch (err) {
+      this.#reportUnreadable(key, sealed, err);
+      return undefined;
+    }
+  }
+
+  async setState(key: string, value: string, ttlMs?: number): Promise<void> {
+    const sealed = this.#codec.seal(value, key);
+    if (ttlMs === undefined) await this.#client.set(this.#stateKey(key), sealed);
+    else await this.#client.set(this.#stateKey(key), sealed, 'PX', Math.max(1, Math.round(ttlMs)));
+  }
+
+  async deleteState(key: string): Promise<void> {
+    await this.#client.del(this.#stateKey(key));
+  }
+
+  async acquire(key: string, ttlMs: number): Promise<Lease | undefined> {
+    this.#known.add(key);
+    const owner = `${this.#instance}:${randomBytes(8).toString('hex')}`;
+    const base = this.#base(key);
+    const fence = await ACQUIRE.run(this.#client, [`${base}:lock`, `${base}:fence`, `${base}:token`], [owner, Math.max(1, Math.round(ttlMs)), FENCE_RETENTION_MS]);
+    if (fence === null) return undefined;
+    return {
+      fence: Number(fence),
+      release: async () => {
+        await RELEASE.run(this.#client, [`${base}:lock`], [owner, this.#channel, this.#message(key, 'release')]);
+        this.#waiters.wake(key);
+      },
+    };
+  }
+
+  /**
+   * Woken by the change channel. The wait is cut to the lease's remaining time, so a holder
+   * that died costs its successors no more than the lease; while Redis is away it returns at
+   * once (the broker then fetches on its own).
+   */
+  async waitForChange(key: string, timeoutMs: number): Promise<void> {
+    const waiting = this.#waiters.wait(key, timeoutMs);
+    try {
+      // Asked after the waiter is in place: a release after this answer is a message it hears.
+      const left = await this.#client.pttl(`${this.#base(key)}:lock`);
+      let wakeInMs = left < 0 ? 0 : left + 5;
+      // Changes go unheard until the subscription is back: look again soon instead.
+      if (!this.#subscribed) wakeInMs = Math.min(wakeInMs, UNSUBSCRIBED_RECHECK_MS);
+      if (wakeInMs === 0) this.#waiters.wake(key);
+      else if (wakeInMs < timeoutMs) setTimeout(() => this.#waiters.wake(key), wakeInMs).unref();
+    } catch {
+      this.#waiters.wake(key);
+    }
+    return waiting;
+  }
+
+  subscribe(listener: (change: StoreChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async ping(): Promise<void> {
+    await this.open();
+    await this.#client.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#waiters.wakeAll();
+    await Promise.all([this.#client, this.#sub].map((c) => c.quit().catch(() => c.disconnect())));
+  }
+
+  /** Where the store points, without a password (for logs and messages). */
+  get target(): string {
+    return this.#target;
+  }
+
+  async #open(): Promise<void> {
+    try {
+      await Promise.all([this.#client.connect(), this.#sub.connect()]);
+      await this.#sub.subscribe(this.#channel);
+    } catch (err) {
+      throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 503, `cannot reach Redis at ${this.#target}: ${(err as Error).message}`, { cause: err });
+    }
+    this.#subscribed = true;
+    const checkKey = `${this.#prefix}check`;
+    const found = verifyKeyCheck(this.#codec, (await this.#client.get(checkKey)) ?? undefined, `Redis (${this.#target}, prefix ${this.#prefix})`);
+    if (this.#codec.encrypted && found !== 'current') {
+      // First a check value readable by every key (so a rolling restart still verifies), then the entries.
+      const rewrapped = await this.#rewrapAll();
+      await this.#client.set(checkKey, this.#codec.seal(CHECK_PLAINTEXT, CHECK_CONTEXT));
+      if (rewrapped > 0) this.#log.info({ entries: rewrapped, keyId: this.#codec.keyId }, 'encrypted entries written in plain text or with a previous key');
+    }
+    if (!this.#codec.encrypted) this.#log.warn({ redis: this.#target }, 'store.encryptionKey is not set: tokens, refresh tokens and tickets are stored in plain text in Redis');
+    this.#log.info({ redis: this.#target, keyPrefix: this.#prefix, encrypted: this.#codec.encrypted, keyId: this.#codec.keyId }, 'redis store open');
+  }
+
+  /** Seals again, with the current key, every entry written in plain text or with a previous key. */
+  async #rewrapAll(): Promise<number> {
+    const nodes = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
+    const match = `${globEscape(this.#prefix)}{*}:*`;
+    let count = 0;
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 500);
+        cursor = next;
+        for (const redisKey of keys) {
+          const kind = redisKey.endsWith('}:token') ? 'token' : redisKey.endsWith('}:state') ? 'state' : undefined;
+          if (!kind) continue;
+          const key = redisKey.slice(this.#prefix.length + 1, redisKey.lastIndexOf('}:'));
+          const sealed = kind === 'token' ? await this.#client.hget(redisKey, 'd') : await this.#client.get(redisKey);
+          if (sealed === null) continue;
+          let opened;
+          try {
+            opened = this.#codec.open(sealed, key);
+          } catch (err) {
+            this.#reportUnreadable(key, sealed, err);
+            continue;
+          }
+          if (!opened.stale) continue;
+          const script = kind === 'token' ? REWRAP_TOKEN : REWRAP_STATE;
+          count += Number(await script.run(this.#client, [redisKey], [sealed, this.#codec.seal(opened.value, key)]));
+        }
+      } while (cursor !== '0');
+    }
+    return count;
+  }
+
+  #decodeToken(key: string, version: string | null, data: string | null): StoredToken | undefined {
+    if (version === null || data === null) return undefined;
+    try {
+      const inner = JSON.parse(this.#codec.open(data, key).value) as { value: string; expiresAt: number; obtainedAt: number };
+      return { value: inner.value, expiresAt: inner.expiresAt, obtainedAt: inner.obtainedAt, version: Number(version) };
+    } catch (err) {
+      // Treated as absent: the next holder of the lease fetches and writes over it (its fence is above the version).
+      this.#reportUnreadable(key, data, err);
+      return undefined;
+    }
+  }
+
+  #reportUnreadable(key: string, sealed: string, err: unknown): void {
+    const id = `${key}\0${sealed}`;
+    if (this.#reported.has(id)) return;
+    this.#reported.add(id);
+    this.#log.error({ key, redis: this.#target, err: (err as Error).message }, 'store entry unreadable: treated as absent');
+  }
+
+  #onMessage(text: string): void {
+    let message: ChangeMessage;
+    try {
+      message = JSON.parse(text) as ChangeMessage;
+      if (typeof message.k !== 'string') return;
+    } catch {
+      return;
+    }
+    this.#waiters.wake(message.k);
+    if (message.t === 'put' && message.i !== this.#instance) this.#announce(message.k);
+  }
+
+  #announce(key: string): void {
+    for (const listener of this.#listeners) {
+      try {
+        listener({ key });
+      } catch (err) {
+        this.#log.error({ err: (err as Error).message }, 'store change listener failed');
+      }
+    }
+  }
+
+  /** Logs a lost connection once, and on the way back announces every known token (changes may have gone unheard). */
+  #watch(client: Client, role: 'commands' | 'changes'): void {
+    let connected = false;
+    client.on('error', (err: Error) => {
+      if (this.#closed || this.#lost) return;
+      this.#lost = true;
+      this.#log.warn({ redis: this.#target, connection: role, err: err.message }, 'redis unreachable: serving local copies, reconnecting');
+    });
+    client.on('close', () => {
+      if (role === 'changes') this.#subscribed = false;
+      // Whoever waits for a message on the lost connection goes on without it.
+      this.#waiters.wakeAll();
+    });
+    client.on('ready', () => {
+      if (!connected || this.#closed) {
+        connected = true;
+        return;
+      }
+      const back = (): void => {
+        if (this.#lost) {
+          this.#lost = false;
+          this.#log.info({ redis: this.#target }, 'redis reachable again');
+        }
+        for (const key of this.#known) this.#announce(key);
+      };
+      if (role === 'commands') return back();
+      // ioredis subscribes again by itself; waiting for our own subscribe makes sure it took effect before reading.
+      this.#sub.subscribe(this.#channel).then(
+        () => {
+          this.#subscribed = true;
+          back();
+        },
+        () => {},
+      );
+    });
+  }
+
+  #message(key: string, type: ChangeMessage['t']): string {
+    return JSON.stringify({ k: key, t: type, i: this.#instance } satisfies ChangeMessage);
+  }
+
+  #base(key: string): string {
+    return `${this.#prefix}{${key}}`;
+  }
+
+  #tokenKey(key: string): string {
+    return `${this.#base(key)}:token`;
+  }
+
+  #stateKey(key: string): string {
+    return `${this.#base(key)}:state`;
+  }
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'redis (unparseable url)';
+  }
+}
+
+function globEscape(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import { after, afterEach, describe, it } from 'node:test';
+import type { StoreChange, StoredToken, TokenStore } from '../../src/core/types.js';
+import { sleep } from '../helpers/stack.js';
+
+/** A store under test, fresh and empty, with its clean-up. */
+export interface StoreUnderTest {
+  store: TokenStore;
+  /** Another holder of the same store (another instance); only for stores shared between instances. */
+  peer?: () => Promise<TokenStore>;
+  cleanup(): Promise<void>;
+}
+
+export interface ConformanceOptions {
+  name: string;
+  create(): Promise<StoreUnderTest>;
+  /** Whether several instances share it (then `peer` must be given and `subscribe` must deliver). */
+  shared: boolean;
+}
+
+const token = (version: number, value = `t-v${version}`): StoredToken => ({ value, version, expiresAt: Date.now() + 7_200_000, obtainedAt: Date.now() });
+
+/** Stores unref their wait timers (a server's sockets keep it alive); a test has none, so it holds the loop open itself. */
+function held<T>(promise: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {}, 1_000);
+  return promise.finally(() => clearInterval(timer));
+}
+
+/** What the broker relies on, asserted the same way against every store. */
+export function storeConformance(options: ConformanceOptions): void {
+  describe(`${options.name} store: what the broker relies on`, () => {
+    const open: StoreUnderTest[] = [];
+    const fresh = async (): Promise<StoreUnderTest> => {
+      const s = await options.create();
+      await s.store.open?.();
+      open.push(s);
+      return s;
+    };
+    afterEach(async () => {
+      for (const s of open.splice(0)) await s.cleanup();
+    });
+    after(async () => {
+      for (const s of open.splice(0)) await s.cleanup();
+    });
+
+    it('a token reads back as written, with its version; an unknown key reads undefined', async () => {
+      const { store } = await fresh();
+      assert.equal(await store.getToken('tok:a'), undefined);
+      const t = token(1, 't-ünïcode-✓');
+      assert.deepEqual(await store.putToken('tok:a', t), t);
+      assert.deepEqual(await store.getToken('tok:a'), t);
+      assert.equal(await store.getToken('tok:b'), undefined);
+    });
+
+    it('putToken is a compare-and-set on the version: an older or equal version never replaces a newer token', async () => {
+      const { store } = await fresh();
+      await store.putToken('tok:a', token(5));
+      const refused = await store.putToken('tok:a', token(4, 't-old'));
+      assert.equal(refused.value, 't-v5', 'the answer is the winner');
+      assert.equal(refused.version, 5);
+      assert.equal((await store.putToken('tok:a', token(5, 't-same-version'))).value, 't-v5');
+      assert.equal((await store.getToken('tok:a'))?.value, 't-v5');
+      assert.equal((await store.putToken('tok:a', token(6))).value, 't-v6');
+      assert.equal((await store.getToken('tok:a'))?.version, 6);
+    });
+
+    it('concurrent writes in any order leave the highest version', async () => {
+      const { store } = await fresh();
+      const versions = Array.from({ length: 30 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
+      await Promise.all(versions.map((v) => store.putToken('tok:race', token(v))));
+      assert.equal((await store.getToken('tok:race'))?.version, 30);
+    });
+
+    it('deleteToken removes a token', async () => {
+      const { store } = await fresh();
+      await store.putToken('tok:a', token(1));
+      await store.deleteToken('tok:a');
+      assert.equal(await store.getToken('tok:a'), undefined);
+    });
+
+    it('state reads back, is deleted, and expires after its TTL', async () => {
+      const { store } = await fresh();
+      assert.equal(await store.getState('state:x'), undefined);
+      await store.setState('state:x', 'refresh-token-✓');
+      await store.setState('state:ttl', 'ticket', 400);
+      assert.equal(await store.getState('state:x'), 'refresh-token-✓');
+      assert.equal(await store.getState('state:ttl'), 'ticket');
+      await store.setState('state:x', 'replaced');
+      assert.equal(await store.getState('state:x'), 'replaced');
+      await store.deleteState('state:x');
+      assert.equal(await store.getState('state:x'), undefined);
+      await sleep(700);
+      assert.equal(await store.getState('state:ttl'), undefined, 'state outlived its TTL');
+    });
+
+    it('a lease is exclusive until released', async () => {
+      const { store } = await fresh();
+      const lease = await store.acquire('tok:a', 10_000);
+      assert.ok(lease);
+      assert.equal(await store.acquire('tok:a', 10_000), undefined);
+      assert.ok(await store.acquire('tok:other', 10_000), 'leases are per key');
+      await lease.release();
+      const next = await store.acquire('tok:a', 10_000);
+      assert.ok(next, 'released: another may take it');
+      await next.release();
+    });
+
+    it('of many concurrent acquires exactly one gets the lease', async () => {
+      const { store } = await fresh();
+      const leases = await Promise.all(Array.from({ length: 25 }, () => store.acquire('tok:a', 10_000)));
+      assert.equal(leases.filter(Boolean).length, 1);
+    });
+
+    it('a lease expires after its TTL, and an expired holder cannot release its successor', async () => {
+      const { store } = await fresh();
+      const first = await store.acquire('tok:a', 800);
+      assert.ok(first);
+      assert.equal(await store.acquire('tok:a', 800), undefined);
+      await sleep(1_300);
+      const second = await store.acquire('tok:a', 10_000);
+      assert.ok(second, 'the expired lease still blocks');
+      await first.release();
+      assert.equal(await store.acquire('tok:a', 10_000), undefined, 'the old holder released its successor');
+      await second.release();
+    });
+
+    it('fences increase, and a fence is above the stored version', async () => {
+      const { store } = await fresh();
+      const fences: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const lease = await store.acquire('tok:a', 10_000);
+        assert.ok(lease);
+        fences.push(lease.fence);
+        await lease.release();
+      }
+      for (let i = 1; i < fences.length; i++) assert.ok(fences[i]! > fences[i - 1]!, `fences ${fences.join(', ')}`);
+      await store.putToken('tok:a', token(1_000));
+      const lease = await store.acquire('tok:a', 10_000);
+      assert.ok(lease && lease.fence > 1_000, `fence ${lease?.fence} after version 1000`);
+      // So a token written with the new fence as version wins.
+      assert.equal((await store.putToken('tok:a', token(lease.fence, 't-fenced'))).value, 't-fenced');
+      await lease.release();
+    });
+
+    it('waitForChange wakes on a write and on a release, and otherwise times out', async () => {
+      const { store } = await fresh();
+      let started = Date.now();
+      const onWrite = held(store.waitForChange('tok:a', 10_000));
+      await sleep(50);
+      await store.putToken('tok:a', token(1));
+      await onWrite;
+      assert.ok(Date.now() - started < 5_000, 'not woken by the write');
+
+      const lease = await store.acquire('tok:a', 30_000);
+      assert.ok(lease);
+      started = Date.now();
+      const onRelease = held(store.waitForChange('tok:a', 20_000));
+      await sleep(50);
+      await lease.release();
+      await onRelease;
+      assert.ok(Date.now() - started < 5_000, 'not woken by the release');
+
+      // A lease held by someone who writes nothing: the wait ends with its timeout.
+      assert.ok(await store.acquire('tok:quiet', 30_000));
+      started = Date.now();
+      await held(store.waitForChange('tok:quiet', 400));
+      const waited = Date.now() - started;
+      assert.ok(waited >= 350 && waited < 5_000, `timed out after ${waited} ms`);
+    });
+
+    it('ping answers; close resolves and wakes waiters', async () => {
+      const s = await options.create();
+      await s.store.open?.();
+      await s.store.ping();
+      const started = Date.now();
+      assert.ok(await s.store.acquire('tok:a', 30_000));
+      const waiting = held(s.store.waitForChange('tok:a', 30_000));
+      await sleep(20);
+      await s.store.close();
+      await waiting;
+      assert.ok(Date.now() - started < 5_000, 'a waiter outlived close()');
+      await s.cleanup();
+    });
+
+    if (!options.shared) {
+      it('subscribe delivers nothing: no other holder shares it', async () => {
+        const { store } = await fresh();
+        const changes: StoreChange[] = [];
+        const unsubscribe = store.subscribe((c) => changes.push(c));
+        await store.putToken('tok:a', token(1));
+        await sleep(100);
+        assert.deepEqual(changes, []);
+        unsubscribe();
+      });
+      return;
+    }
+
+    describe('shared between instances', () => {
+      it("subscribe delivers another holder's writes within a second, not one's own", async () => {
+        const s = await fresh();
+        const peer = await s.peer!();
+        const mine: StoreChange[] = [];
+        const theirs: StoreChange[] = [];
+        const un1 = s.store.subscribe((c) => mine.push(c));
+        const un2 = peer.subscribe((c) => theirs.push(c));
+        await s.store.putToken('tok:a', token(1));
+        const started = Date.now();
+        while (theirs.length === 0 && Date.now() - started < 1_000) await sleep(10);
+        assert.deepEqual(theirs, [{ key: 'tok:a' }]);
+        await sleep(100);
+        assert.deepEqual(mine, [], 'a holder heard its own write');
+        assert.equal((await peer.getToken('tok:a'))?.value, 't-v1');
+        un1();
+        un2();
+        await s.store.putToken('tok:a', token(2));
+        await sleep(100);
+        assert.equal(theirs.length, 1, 'heard after unsubscribing');
+      });
+
+      it('a lease taken by one holder excludes the others, and its release wakes their waiters', async () => {
+        const s = await fresh();
+        const peer = await s.peer!();
+        const lease = await s.store.acquire('tok:a', 30_000);
+        assert.ok(lease);
+        assert.equal(await peer.acquire('tok:a', 30_000), undefined);
+        const started = Date.now();
+        const waiting = held(peer.waitForChange('tok:a', 20_000));
+        await sleep(50);
+        await lease.release();
+        await waiting;
+        assert.ok(Date.now() - started < 3_000, 'the waiter was not woken by the release');
+        const theirs = await peer.acquire('tok:a', 30_000);
+        assert.ok(theirs && theirs.fence > lease.fence);
+        await theirs.release();
+      });
+
+      it("a waiter wakes on another holder's write", async () => {
+        const s = await fresh();
+        const peer = await s.peer!();
+        const lease = await s.store.acquire('tok:a', 30_000);
+        const started = Date.now();
+        const waiting = held(peer.waitForChange('tok:a', 20_000));
+        await sleep(50);
+        await s.store.putToken('tok:a', token(lease!.fence));
+        await waiting;
+        assert.ok(Date.now() - started < 3_000);
+        assert.equal((await peer.getToken('tok:a'))?.version, lease!.fence);
+        await lease!.release();
+      });
+
+      it("a waiter is not kept past the holder's lease when the holder dies", async () => {
+        const s = await fresh();
+        const peer = await s.peer!();
+        // Taken and never released: its holder is gone.
+        assert.ok(await s.store.acquire('tok:a', 800));
+        const started = Date.now();
+        await held(peer.waitForChange('tok:a', 20_000));
+        const waited = Date.now() - started;
+        assert.ok(waited < 3_000, `waited ${waited} ms for a lease of 800 ms`);
+        assert.ok(await peer.acquire('tok:a', 10_000));
+      });
+    });
+  });
+}
