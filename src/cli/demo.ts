@@ -15,6 +15,7 @@ export async function runDemo(options: { port: number }): Promise<{ close(): Pro
   const hub = createHub(config, { logger });
   const url = await hub.listen();
   const [first] = Object.keys(apps);
+  const kind = (id: string): string => hub.broker.app(id).provider.businessKind;
   const lines = [
     '',
     `tokenhub demo on ${url}, platform simulators on ${sims.url} (offline, memory store)`,
@@ -23,8 +24,8 @@ export async function runDemo(options: { port: number }): Promise<{ close(): Pro
     '',
     'Try:',
     `  curl -s -H 'Authorization: Bearer ${key}' ${url}/v1/apps`,
-    ...Object.entries(apps).map(([id]) => `  curl -s -H 'Authorization: Bearer ${key}' ${url}/v1/apps/${id}/tokens/tenant_access_token`),
-    `  curl -s -X POST -H 'Authorization: Bearer ${key}' -H 'content-type: application/json' -d '{"token":"<a token>"}' ${url}/v1/apps/${first}/tokens/tenant_access_token/invalidate`,
+    ...Object.keys(apps).map((id) => `  curl -s -H 'Authorization: Bearer ${key}' ${url}/v1/apps/${id}/tokens/${kind(id)}`),
+    ...(first === undefined ? [] : [`  curl -s -X POST -H 'Authorization: Bearer ${key}' -H 'content-type: application/json' -d '{"token":"<a token>"}' ${url}/v1/apps/${first}/tokens/${kind(first)}/invalidate`]),
     `  curl -s ${url}/metrics | grep ^tokenhub_`,
     '',
     'Break the platform and watch tokenhub keep serving: ',
