@@ -128,13 +128,14 @@ export interface ScriptedAnswer {
  * ```ts
  * sim.script.push({ body: { errcode: -1, errmsg: 'system busy' } }, 2); // the next two token calls
  * sim.script.push({ body: { errcode: 45009, errmsg: 'api freq out of limit' } }, Infinity); // until cleared
+ * sim.script.push(null); sim.script.push({ body: { errcode: -1 } }); // the next call by the rules, the one after busy
  * ```
  */
 export class Script {
-  readonly #queue: { answer: ScriptedAnswer; left: number }[] = [];
+  readonly #queue: { answer: ScriptedAnswer | null; left: number }[] = [];
 
-  /** Answer the next `times` token calls with `answer` (after answers queued before it). */
-  push(answer: ScriptedAnswer, times = 1): void {
+  /** Answer the next `times` token calls with `answer` (after answers queued before it); `null` lets the rules answer them. */
+  push(answer: ScriptedAnswer | null, times = 1): void {
     if (!(times > 0)) throw new TypeError(`times: expected a number > 0, got ${String(times)}`);
     this.#queue.push({ answer, left: times });
   }
@@ -145,7 +146,7 @@ export class Script {
     if (head === undefined) return undefined;
     head.left--;
     if (head.left <= 0) this.#queue.shift();
-    return head.answer;
+    return head.answer ?? undefined;
   }
 
   clear(): void {

@@ -84,7 +84,7 @@ describe('WeComSim tokens', () => {
     assert.equal((await business(base)).errcode, 41001);
     assert.equal((await business(base, 'bogus')).errcode, 40014);
     const token = (await getToken(base)).body.access_token;
-    const post = await (await fetch(`${base}/cgi-bin/message/send?access_token=${token}`, { method: 'POST', body: JSON.stringify({ touser: '@all' }) })).json();
+    const post: any = await (await fetch(`${base}/cgi-bin/message/send?access_token=${token}`, { method: 'POST', body: JSON.stringify({ touser: '@all' }) })).json();
     assert.deepEqual(post.body, { touser: '@all' });
     assert.equal(sim.revoke(token), true);
     assert.equal((await business(base, token)).errcode, 40014);
