@@ -47,6 +47,12 @@ const DAY_MS = 86_400_000;
 const CHINA_OFFSET_MS = 8 * 3_600_000;
 /** stable_token hands out a new token once less than 5 minutes are left (so expires_in is always >= 300). */
 const STABLE_RENEW_MS = 5 * MINUTE;
+/**
+ * With the day's forced refreshes used up, callers are told to come back after at most this long
+ * rather than at midnight: by then a plain call may return a renewed token, and if the report was
+ * a caller's mistake, the platform's token is served again instead of an outage of hours.
+ */
+const LIMITED_RETRY_CAP_MS = 5 * MINUTE;
 
 /** Forced refreshes made today (China time) and when the last one was. */
 interface ForceState {
@@ -145,7 +151,7 @@ export class WeChatProvider implements Provider {
     const renewsInMs = Math.max(1000, plain.expiresInMs - STABLE_RENEW_MS);
     const before = await readForceState(context.state, now);
     if (before.count >= WECHAT_FORCE_REFRESH.perDay) {
-      throw refreshLimited(`the ${WECHAT_FORCE_REFRESH.perDay} forced refreshes of today are used up`, Math.min(nextChinaMidnight(now) - now, renewsInMs));
+      throw refreshLimited(`the ${WECHAT_FORCE_REFRESH.perDay} forced refreshes of today are used up`, Math.min(nextChinaMidnight(now) - now, renewsInMs, LIMITED_RETRY_CAP_MS));
     }
     const allowedAt = before.lastAt + WECHAT_FORCE_REFRESH.intervalMs;
     if (now < allowedAt) {
@@ -165,7 +171,8 @@ export class WeChatProvider implements Provider {
       }
       if (err.failure === 'rate-limited') {
         if (err.platformCode === 45009) await writeForceState(context.state, { day: before.day, count: WECHAT_FORCE_REFRESH.perDay, lastAt: now });
-        throw refreshLimited(`the platform refused a forced refresh (errcode ${String(err.platformCode)})`, Math.min(err.retryAfterMs ?? WECHAT_FORCE_REFRESH.intervalMs, renewsInMs), err);
+        const wait = err.platformCode === 45009 ? LIMITED_RETRY_CAP_MS : (err.retryAfterMs ?? WECHAT_FORCE_REFRESH.intervalMs);
+        throw refreshLimited(`the platform refused a forced refresh (errcode ${String(err.platformCode)})`, Math.min(wait, renewsInMs), err);
       }
       throw err;
     }
