@@ -186,7 +186,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
       }
       return `${where}: ${issue.message}`;
     case 'invalid_type':
-      return issue.input === undefined ? `${where}: required` : `${where}: expected ${issue.expected}`;
+      return /received undefined$/.test(issue.message) ? `${where}: required` : `${where}: expected ${issue.expected}`;
     default:
       return `${where}: ${issue.message}`;
   }

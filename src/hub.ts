@@ -26,6 +26,8 @@ export interface HubOptions {
   store?: TokenStore;
   /** Passed to the broker: tests compress time with these. */
   now?: () => number;
+  /** How long `close()` lets requests in flight finish before it drops their connections. */
+  shutdownGraceMs?: number;
 }
 
 /** Wires config → providers → broker → server. The one place that knows every part. */
@@ -73,7 +75,16 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       return `http://${host}:${port}`;
     },
     async close() {
-      await server.close();
+      // Keep-alive connections whose last request finished during the close would hold it open
+      // for the keep-alive timeout; close them as they go idle, and all of them after a grace period.
+      const sweep = setInterval(() => server.server.closeIdleConnections(), 50);
+      const deadline = setTimeout(() => server.server.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
+      try {
+        await server.close();
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(deadline);
+      }
       broker.close();
       await store.close();
     },

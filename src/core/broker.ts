@@ -158,15 +158,26 @@ export class Broker {
     return app;
   }
 
-  /** A token with at least the app's (or the caller's) minimum lifetime left; fetched once however many ask. */
-  async getToken(appId: string, kind: string, options: GetTokenOptions = {}): Promise<IssuedToken> {
+  /**
+   * The cached token if it has at least the minimum lifetime left, without I/O; `undefined` when
+   * it must be fetched (then call `getToken`). Throws for an unknown app or kind.
+   */
+  peek(appId: string, kind: string, options: GetTokenOptions = {}): IssuedToken | undefined {
     const slot = this.#slot(appId, kind, options.tenantKey);
-    const minTtlMs = Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs);
     const current = slot.current;
-    if (current && current.expiresAt - this.#now() >= minTtlMs) {
+    if (current && current.expiresAt - this.#now() >= Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs)) {
       this.#markUsed(slot);
       return issue(slot, current);
     }
+    return undefined;
+  }
+
+  /** A token with at least the app's (or the caller's) minimum lifetime left; fetched once however many ask. */
+  async getToken(appId: string, kind: string, options: GetTokenOptions = {}): Promise<IssuedToken> {
+    const cached = this.peek(appId, kind, options);
+    if (cached) return cached;
+    const slot = this.#slot(appId, kind, options.tenantKey);
+    const minTtlMs = Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs);
     slot.used = true;
     const token = await this.#refresh(slot, 'cold', minTtlMs);
     return issue(slot, token);
@@ -179,7 +190,7 @@ export class Broker {
   async invalidate(appId: string, kind: string, rejected: string, options: GetTokenOptions = {}): Promise<IssuedToken> {
     const slot = this.#slot(appId, kind, options.tenantKey);
     const minTtlMs = Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs);
-    slot.rejected.add(rejected);
+    reject(slot, rejected);
     if (slot.current?.value === rejected) {
       this.#log.info({ app: appId, kind }, 'token reported as rejected: fetching a new one');
       slot.current = undefined;
@@ -260,12 +271,19 @@ export class Broker {
 
   /** Single-flight: every caller of one slot shares the fetch in flight. */
   async #refresh(slot: Slot, reason: FetchReason, minTtlMs: number, rejected?: string): Promise<StoredToken> {
-    if (!slot.inflight) {
-      slot.inflight = this.#fetchAndCache(slot, reason, minTtlMs, rejected).finally(() => {
-        slot.inflight = undefined;
-      });
+    let token: StoredToken;
+    for (let joins = 0; ; joins++) {
+      const joined = slot.inflight !== undefined;
+      if (!slot.inflight) {
+        slot.inflight = this.#fetchAndCache(slot, reason, minTtlMs, rejected).finally(() => {
+          slot.inflight = undefined;
+        });
+      }
+      token = await slot.inflight;
+      // A fetch started for another reason (a background refresh) may hand back the very token
+      // this caller reported; then it takes a fetch of its own.
+      if (!(joined && rejected !== undefined && token.value === rejected && joins === 0)) break;
     }
-    const token = await slot.inflight;
     if (token.expiresAt - this.#now() < minTtlMs) {
       throw badRequest(`min_ttl of ${Math.round(minTtlMs / 1000)} s cannot be met: ${slot.app.provider.platform} issued a token with ${Math.floor((token.expiresAt - this.#now()) / 1000)} s left`);
     }
@@ -287,6 +305,10 @@ export class Broker {
     try {
       const token = await this.#fetchCoordinated(slot, reason, accept, rejected);
       this.#adopt(slot, token);
+      // Asked after the report, the platform handed this token out again: it is good after all.
+      if (reason === 'invalidate') slot.rejected.delete(token.value);
+      // A fetch made for a caller counts as a read; a background refresh must earn its next one.
+      slot.used = reason !== 'refresh';
       if (reason === 'refresh' && previous && token.value === previous.value && token.expiresAt <= previous.expiresAt + 2_000) {
         this.#log.warn({ app: slot.app.id, kind: slot.kind }, 'refresh returned the same token: the refresh-ahead window is wider than the platform allows');
       }
@@ -429,7 +451,7 @@ export class Broker {
     const stored = await this.#storeGet(key);
     if (!stored || slot.rejected.has(stored.value)) return;
     if (!slot.current || stored.version > slot.current.version) {
-      if (slot.current && slot.current.value !== stored.value) slot.rejected.add(slot.current.value);
+      if (slot.current && slot.current.value !== stored.value) reject(slot, slot.current.value);
       this.#adopt(slot, stored);
       slot.used = true;
     }
@@ -464,8 +486,23 @@ export class Broker {
   }
 }
 
+/** Remembers a replaced or rejected value so that it is never adopted again; the last few are enough. */
+function reject(slot: Slot, value: string): void {
+  slot.rejected.delete(value);
+  slot.rejected.add(value);
+  if (slot.rejected.size > 16) slot.rejected.delete(slot.rejected.values().next().value!);
+}
+
+/** The caller's view of a token, made once per token (cached reads allocate nothing). */
+const issued = new WeakMap<Token, IssuedToken>();
+
 function issue(slot: Slot, token: Token): IssuedToken {
-  return { app: slot.app.id, platform: slot.app.provider.platform, kind: slot.kind, value: token.value, expiresAt: token.expiresAt, obtainedAt: token.obtainedAt };
+  let out = issued.get(token);
+  if (!out) {
+    out = { app: slot.app.id, platform: slot.app.provider.platform, kind: slot.kind, value: token.value, expiresAt: token.expiresAt, obtainedAt: token.obtainedAt };
+    issued.set(token, out);
+  }
+  return out;
 }
 
 function withRetryAfter(error: TokenHubError, retryAfterMs: number): TokenHubError {

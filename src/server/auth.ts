@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { TokenHubError } from '../core/errors.js';
 import type { ClientEntry } from '../config.js';
@@ -18,10 +18,10 @@ export class ClientAuth {
   authenticate(headers: IncomingHttpHeaders): ClientEntry {
     const key = presentedKey(headers);
     if (key === undefined) throw new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'missing client key: send Authorization: Bearer <key>');
-    const hash = createHash('sha256').update(key).digest();
+    const digest = hash('sha256', key, 'buffer');
     let found: ClientEntry | undefined;
     for (const client of this.#clients) {
-      if (timingSafeEqual(hash, client.keySha256) && found === undefined) found = client;
+      if (timingSafeEqual(digest, client.keySha256) && found === undefined) found = client;
     }
     if (!found) throw new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'unknown client key');
     return found;

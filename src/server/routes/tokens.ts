@@ -1,5 +1,5 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Broker, IssuedToken } from '../../core/broker.js';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { Broker, GetTokenOptions, IssuedToken } from '../../core/broker.js';
 import { z } from 'zod';
 import { TokenHubError, badRequest } from '../../core/errors.js';
 import type { ClientAuth } from '../auth.js';
@@ -58,72 +58,88 @@ interface TokenBody {
 }
 
 export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth; metrics: Metrics }> = async (app, { broker, auth, metrics }) => {
+  const isoExpiry = new WeakMap<IssuedToken, string>();
   const answer = (token: IssuedToken, tenantKey: string | undefined): TokenBody => {
+    let expiresAt = isoExpiry.get(token);
+    if (expiresAt === undefined) isoExpiry.set(token, (expiresAt = new Date(token.expiresAt).toISOString()));
     const body: TokenBody = {
       app: token.app,
       platform: token.platform,
       kind: token.kind,
       token: token.value,
-      expiresAt: new Date(token.expiresAt).toISOString(),
+      expiresAt,
       expiresIn: Math.max(0, Math.floor((token.expiresAt - Date.now()) / 1000)),
     };
     if (tenantKey !== undefined) body.tenantKey = tenantKey;
     return body;
   };
 
-  /** Counts the outcome of a token request for the metrics, then rethrows. */
-  const counted = async (appId: string, work: () => Promise<TokenBody>): Promise<TokenBody> => {
-    try {
-      const body = await work();
-      metrics.tokenRequests.inc({ app: appId, outcome: 'ok' });
-      return body;
-    } catch (err) {
-      metrics.tokenRequests.inc({ app: appId, outcome: err instanceof TokenHubError ? err.code : 'TOKENHUB_INTERNAL' });
-      throw err;
-    }
+  // Counter children bound once per app: labelling on every request costs more than the read itself.
+  const served = new Map<string, { inc(): void }>();
+  const countOk = (appId: string): void => {
+    let counter = served.get(appId);
+    if (!counter) served.set(appId, (counter = metrics.tokenRequests.labels({ app: appId, outcome: 'ok' })));
+    counter.inc();
+  };
+  const countError = (appId: string, err: unknown): void => {
+    metrics.tokenRequests.inc({ app: appId, outcome: err instanceof TokenHubError ? err.code : 'TOKENHUB_INTERNAL' });
   };
 
-  const allowed = (req: FastifyRequest<{ Params: TokenParams }>): void => {
+  /** Options of a token request, once the caller is known to exist and be allowed. */
+  const tokenRequest = (req: FastifyRequest<{ Params: TokenParams; Querystring: TokenQuery }>): GetTokenOptions => {
     broker.app(req.params.app); // 404 before 403: the app must exist
     auth.authorize(req.client!, req.params.app);
+    const { tenant_key: tenantKey, min_ttl: minTtl } = req.query;
+    return { tenantKey, minTtlMs: minTtl === undefined ? undefined : minTtl * 1000 };
   };
 
   app.get<{ Params: TokenParams; Querystring: TokenQuery }>(
     '/v1/apps/:app/tokens/:kind',
     { schema: { params, querystring, response: { 200: tokenResponse } } },
-    (req) =>
-      counted(req.params.app, async () => {
-        allowed(req);
-        const { tenant_key: tenantKey, min_ttl: minTtl } = req.query;
-        const token = await broker.getToken(req.params.app, req.params.kind, { tenantKey, minTtlMs: minTtl === undefined ? undefined : minTtl * 1000 });
-        return answer(token, tenantKey);
-      }),
+    // Not async: a cached token is answered synchronously, with no promise on the way.
+    (req) => {
+      const { app: appId, kind } = req.params;
+      try {
+        const options = tokenRequest(req);
+        const cached = broker.peek(appId, kind, options);
+        if (cached) {
+          countOk(appId);
+          return answer(cached, options.tenantKey);
+        }
+        return broker.getToken(appId, kind, options).then(
+          (token) => (countOk(appId), answer(token, options.tenantKey)),
+          (err: unknown) => {
+            countError(appId, err);
+            throw err;
+          },
+        );
+      } catch (err) {
+        countError(appId, err);
+        throw err;
+      }
+    },
   );
 
   app.post<{ Params: TokenParams; Querystring: TokenQuery; Body: unknown }>(
     '/v1/apps/:app/tokens/:kind/invalidate',
-    {
-      schema: {
-        params,
-        querystring,
-        response: { 200: tokenResponse },
-      },
-    },
-    (req) =>
-      counted(req.params.app, async () => {
-        allowed(req);
-        const { tenant_key: tenantKey, min_ttl: minTtl } = req.query;
+    { schema: { params, querystring, response: { 200: tokenResponse } } },
+    async (req) => {
+      const { app: appId, kind } = req.params;
+      try {
+        const options = tokenRequest(req);
         const body = invalidateBody.safeParse(req.body);
         if (!body.success) throw badRequest(`body: ${body.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
-        const token = await broker.invalidate(req.params.app, req.params.kind, body.data.token, {
-          tenantKey,
-          minTtlMs: minTtl === undefined ? undefined : minTtl * 1000,
-        });
-        return answer(token, tenantKey);
-      }),
+        const token = await broker.invalidate(appId, kind, body.data.token, options);
+        countOk(appId);
+        return answer(token, options.tenantKey);
+      } catch (err) {
+        countError(appId, err);
+        throw err;
+      }
+    },
   );
 
-  app.get('/v1/apps', async (req: FastifyRequest, _reply: FastifyReply) => ({
+  app.get('/v1/apps', async (req: FastifyRequest) => ({
     apps: broker
       .apps()
       .filter((a) => mayUse(req.client!, a.id))

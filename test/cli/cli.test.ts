@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { FeishuSim, startSimulators, type RunningSimulators } from '../../src/sim/index.js';
+
+const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+const KEY = 'cli-test-client-key-0123456789';
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const res = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 20_000 });
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+describe('tokenhub CLI', () => {
+  let dir: string;
+  let sims: RunningSimulators;
+  let sim: FeishuSim;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tokenhub-cli-'));
+    sim = new FeishuSim({ apps: [{ appId: 'cli_x', appSecret: 'cli-secret' }] });
+    sims = await startSimulators({ sims: [sim] });
+  });
+  after(() => sims.close());
+
+  it('--help lists the subcommands, and each has its own --help', () => {
+    const help = run(['--help']);
+    assert.equal(help.status, 0);
+    for (const cmd of ['serve', 'sim', 'demo', 'hash-key']) assert.match(help.stdout, new RegExp(`\\b${cmd}\\b`));
+    for (const cmd of ['serve', 'sim', 'demo', 'hash-key']) {
+      const sub = run([cmd, '--help']);
+      assert.equal(sub.status, 0, `${cmd} --help`);
+      assert.match(sub.stdout, new RegExp(`Usage: tokenhub ${cmd}`));
+    }
+  });
+
+  it('serve exits non-zero with a one-line reason on a bad config', async () => {
+    const file = join(dir, 'bad.yaml');
+    await writeFile(file, `clients: [{ name: c, key: ${KEY}, apps: ["*"] }]\napps: { a: { platform: slack, appId: x, appSecret: y } }\n`);
+    const res = run(['serve', '--config', file]);
+    assert.equal(res.status, 1);
+    assert.equal(res.stderr.trim().split('\n').length, 1, res.stderr);
+    assert.match(res.stderr, /^tokenhub: invalid config: apps\.a\.platform: must be one of/);
+
+    const missing = run(['serve']);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /no config: pass --config FILE or set TOKENHUB_CONFIG/);
+    const noFile = run(['serve', '--config', join(dir, 'nope.yaml')]);
+    assert.match(noFile.stderr, /cannot read .*nope\.yaml/);
+  });
+
+  it('hash-key prints the SHA-256 a config can hold instead of the key', () => {
+    const res = run(['hash-key', KEY]);
+    assert.equal(res.status, 0);
+    assert.match(res.stdout, /^keySha256: [0-9a-f]{64}$/m);
+  });
+
+  it('serve (config from TOKENHUB_CONFIG) logs one line when ready, serves tokens, and finishes requests in flight on SIGTERM', async () => {
+    const file = join(dir, 'good.yaml');
+    await writeFile(
+      file,
+      `listen: { host: 127.0.0.1, port: 0 }\nclients: [{ name: c, key: "\${CLI_KEY}", apps: ["*"] }]\napps:\n  x: { platform: feishu, appId: cli_x, appSecret: cli-secret, baseUrl: "${sims.baseUrl('feishu')}" }\n`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { env: { ...process.env, TOKENHUB_CONFIG: file, CLI_KEY: KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const ready = await new Promise<{ url: string; msg: string }>((resolve, reject) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        const entry = JSON.parse(line) as { msg: string; url: string };
+        if (entry.msg === 'tokenhub ready') resolve(entry);
+      });
+      child.once('exit', () => reject(new Error('exited before it was ready')));
+    });
+    const headers = { authorization: `Bearer ${KEY}` };
+    const res = await fetch(`${ready.url}/v1/apps/x/tokens/tenant_access_token`, { headers });
+    assert.equal(res.status, 200);
+    const { token } = (await res.json()) as { token: string };
+
+    // A request in flight (the platform is slow) when SIGTERM arrives still gets its answer.
+    sim.revoke(token);
+    sim.faults.set('slow', { delayMs: 800 });
+    const inFlight = fetch(`${ready.url}/v1/apps/x/tokens/tenant_access_token/invalidate`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill('SIGTERM');
+    const answer = await inFlight;
+    assert.equal(answer.status, 200);
+    assert.notEqual(((await answer.json()) as { token: string }).token, token);
+    assert.equal(await exited, 0);
+    sim.faults.set('none');
+  });
+});

@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { it } from 'node:test';
+
+const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+it('the demo (npm start) serves a token for every app it prints, with the key it prints', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'demo', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const lines: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        lines.push(line);
+        if (line.includes('/_sim/')) resolve();
+      });
+      child.once('exit', () => reject(new Error(`demo exited:\n${lines.join('\n')}`)));
+    });
+    const key = /client key: (\S+)/.exec(lines.join('\n'))?.[1];
+    assert.ok(key, 'no client key printed');
+    const tokenUrls = lines.map((l) => /curl -s -H 'Authorization: Bearer \S+' (\S+\/tokens\/\w+)$/.exec(l)?.[1]).filter((u): u is string => u !== undefined);
+    assert.ok(tokenUrls.length >= 3, `only ${tokenUrls.length} token curl lines`);
+    for (const url of tokenUrls) {
+      const res = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
+      const text = await res.text();
+      assert.equal(res.status, 200, `${url}: ${text}`);
+      const body = JSON.parse(text) as { token: string; expiresIn: number };
+      assert.ok(body.token.length > 10 && body.expiresIn > 0);
+    }
+  } finally {
+    child.kill('SIGTERM');
+  }
+});

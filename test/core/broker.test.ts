@@ -1,0 +1,211 @@
+// The broker's timing rules under fake time. The platform here is a scripted provider, so that
+// hours of refreshes run in milliseconds; the same rules are tested over HTTP against the
+// simulators in test/server/tokens.test.ts.
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { Broker } from '../../src/core/broker.js';
+import { UpstreamError } from '../../src/core/errors.js';
+import type { FetchRequest, FetchedToken, Provider } from '../../src/core/types.js';
+import { MemoryStore } from '../../src/stores/memory.js';
+
+const S = 1000;
+const MIN = 60 * S;
+
+/** A platform scripted by the test: `answer` decides each token request. */
+class ScriptedProvider implements Provider {
+  readonly platform = 'scripted';
+  readonly kinds = ['access_token'];
+  readonly businessKind = 'access_token';
+  readonly refreshAheadMs = 25 * MIN;
+  requests: FetchRequest[] = [];
+  #n = 0;
+  answer: (request: FetchRequest) => FetchedToken | Promise<FetchedToken> = () => ({ value: `tok-${++this.#n}`, expiresInMs: 7200 * S });
+  tenantScoped(): boolean {
+    return false;
+  }
+  attachToken(): void {}
+  isTokenRejected(): boolean {
+    return false;
+  }
+  async fetch(request: FetchRequest): Promise<FetchedToken> {
+    this.requests.push(request);
+    return this.answer(request);
+  }
+  next(): string {
+    return `tok-${++this.#n}`;
+  }
+}
+
+const flush = async (): Promise<void> => {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+};
+
+/** Moves fake time forward in steps, letting promises settle between them. */
+async function advance(ms: number, step = 1000): Promise<void> {
+  for (let done = 0; done < ms; done += step) {
+    mock.timers.tick(Math.min(step, ms - done));
+    await flush();
+  }
+}
+
+describe('broker scheduling (fake time)', () => {
+  let provider: ScriptedProvider;
+  let broker: Broker;
+  const make = (options: { refreshAheadMs?: number; random?: () => number; minTtlMs?: number } = {}): Broker => {
+    const now = (): number => Date.now();
+    const b = new Broker({ store: new MemoryStore({ now }), now, ...(options.random ? { random: options.random } : {}) });
+    b.register({ id: 'app', provider, fingerprint: 'scripted:app:0', minTtlMs: options.minTtlMs ?? 60 * S, ...(options.refreshAheadMs ? { refreshAheadMs: options.refreshAheadMs } : {}) });
+    return b;
+  };
+
+  beforeEach(() => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2026-11-22T00:00:00Z') });
+    provider = new ScriptedProvider();
+  });
+  afterEach(() => {
+    broker?.close();
+    mock.timers.reset();
+  });
+
+  it('refreshes inside the window, with jitter below the window, and serves the old token meanwhile', async () => {
+    broker = make({ random: () => 0.5 });
+    const first = await broker.getToken('app', 'access_token');
+    const [status] = broker.status('app');
+    // 25 min ahead, minus half of the 10% jitter.
+    assert.equal(Date.parse(status!.nextRefreshAt!), first.expiresAt - 25 * MIN - 0.05 * 25 * MIN);
+
+    let release!: (t: FetchedToken) => void;
+    provider.answer = () => new Promise((r) => (release = r));
+    await advance(7200 * S - 25 * MIN - 0.05 * 25 * MIN - 1000);
+    assert.equal(provider.requests.length, 1, 'refreshed too early');
+    await advance(2000);
+    assert.equal(provider.requests.length, 2);
+    assert.equal(provider.requests[1]!.reason, 'refresh');
+    // The refresh is in flight: callers still get the current token at once.
+    assert.equal((await broker.getToken('app', 'access_token')).value, first.value);
+    release({ value: 'tok-new', expiresInMs: 7200 * S });
+    await flush();
+    assert.equal((await broker.getToken('app', 'access_token')).value, 'tok-new');
+  });
+
+  it('spreads the refreshes of many apps (no refresh storm at one instant)', async () => {
+    const now = (): number => Date.now();
+    broker = new Broker({ store: new MemoryStore({ now }), now });
+    for (let i = 0; i < 20; i++) broker.register({ id: `app${i}`, provider, fingerprint: `scripted:app${i}:0` });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => broker.getToken(`app${i}`, 'access_token')));
+    const times = Array.from({ length: 20 }, (_, i) => Date.parse(broker.status(`app${i}`)[0]!.nextRefreshAt!));
+    assert.ok(new Set(times).size >= 18, 'refresh times coincide');
+    assert.ok(Math.max(...times) - Math.min(...times) > 30 * S, 'refresh times are not spread');
+    assert.ok(Math.min(...times) >= Date.now() + 7200 * S - 25 * MIN - 2.5 * MIN - S);
+  });
+
+  it('refreshes a token shorter than the window at half its remaining life', async () => {
+    broker = make();
+    provider.answer = () => ({ value: provider.next(), expiresInMs: 10 * MIN });
+    const token = await broker.getToken('app', 'access_token');
+    assert.equal(Date.parse(broker.status('app')[0]!.nextRefreshAt!), token.expiresAt - 5 * MIN);
+  });
+
+  it('never loops when the platform keeps handing back the same token', async () => {
+    broker = make();
+    const expiresAt = Date.now() + 7200 * S;
+    provider.answer = () => ({ value: 'tok-same', expiresInMs: expiresAt - Date.now() });
+    await broker.getToken('app', 'access_token');
+    let reads = 0;
+    // Two hours of steady reads while every refresh returns the same token.
+    for (let t = 0; t < 7200 - 70; t += 10) {
+      await broker.getToken('app', 'access_token').then(() => reads++);
+      await advance(10 * S, 10 * S);
+    }
+    assert.ok(reads > 700);
+    // Refreshes halve the remaining life each time (25 min, 12.5, …, 1 s apart at least): a few dozen, not thousands.
+    assert.ok(provider.requests.length < 30, `${provider.requests.length} requests`);
+  });
+
+  it('lets a token nobody reads lapse, and wakes its refresh when a reader comes inside the window', async () => {
+    broker = make();
+    await broker.getToken('app', 'access_token');
+    // The caller's fetch counts as a read: the first refresh happens.
+    await advance(7200 * S - 20 * MIN, 60 * S);
+    assert.equal(provider.requests.length, 2);
+    // Nobody reads the refreshed token through its own window: it is left to lapse.
+    await advance(7200 * S - 20 * MIN, 60 * S);
+    assert.equal(provider.requests.length, 2, 'refreshed a token nobody reads');
+    assert.equal((await broker.getToken('app', 'access_token')).value, 'tok-2');
+    await flush();
+    assert.equal(provider.requests.length, 3, 'a reader inside the window did not wake the refresh');
+    assert.equal((await broker.getToken('app', 'access_token')).value, 'tok-3');
+  });
+
+  it('a bad secret costs a handful of upstream calls a minute, however many requests arrive', async () => {
+    broker = make();
+    provider.answer = () => {
+      throw new UpstreamError('credentials', 'code 10014: app secret invalid', { platform: 'scripted', platformCode: 10014 });
+    };
+    let refused = 0;
+    for (let i = 0; i < 600; i++) {
+      await broker.getToken('app', 'access_token').catch((err: { statusCode: number; platformCode: number }) => {
+        assert.equal(err.statusCode, 502);
+        assert.equal(err.platformCode, 10014);
+        refused++;
+      });
+      await advance(100, 100);
+    }
+    assert.equal(refused, 600);
+    assert.ok(provider.requests.length <= 6, `${provider.requests.length} upstream calls in a minute`);
+  });
+
+  it('keeps serving a valid token through background failures, retries within 10 s, and recovers', async () => {
+    broker = make({ refreshAheadMs: 10 * MIN });
+    const first = await broker.getToken('app', 'access_token');
+    let down = true;
+    provider.answer = () => {
+      if (down) throw new UpstreamError('transient', 'HTTP 500', { platform: 'scripted', httpStatus: 500 });
+      return { value: 'tok-back', expiresInMs: 7200 * S };
+    };
+    await advance(7200 * S - 10 * MIN, 60 * S);
+    const failing = provider.requests.length;
+    for (let i = 0; i < 60; i++) {
+      assert.equal((await broker.getToken('app', 'access_token')).value, first.value);
+      await advance(S, S);
+    }
+    const retries = provider.requests.length - failing;
+    assert.ok(retries >= 6 * 3, `only ${retries} retries in a minute: the platform's return would go unnoticed`);
+    down = false;
+    await advance(10 * S, S);
+    assert.equal((await broker.getToken('app', 'access_token')).value, 'tok-back');
+  });
+
+  it('an invalidation that joins a refresh returning the rejected token gets a fetch of its own', async () => {
+    broker = make();
+    const first = await broker.getToken('app', 'access_token');
+    let release!: (t: FetchedToken) => void;
+    provider.answer = () => new Promise((r) => (release = r));
+    await advance(7200 * S - 25 * MIN, 60 * S); // the background refresh is now in flight
+    assert.equal(provider.requests.length, 2);
+    const fresh = broker.invalidate('app', 'access_token', first.value);
+    await flush();
+    provider.answer = () => ({ value: 'tok-after', expiresInMs: 7200 * S });
+    release({ value: first.value, expiresInMs: 25 * MIN }); // the platform hands the same token back
+    assert.equal((await fresh).value, 'tok-after');
+    assert.equal(provider.requests.length, 3);
+    assert.equal(provider.requests[2]!.reason, 'invalidate');
+  });
+
+  it('never hands out an expired token: 503 with Retry-After once the last one is too short', async () => {
+    broker = make({ refreshAheadMs: 10 * MIN, minTtlMs: 30 * S });
+    await broker.getToken('app', 'access_token');
+    provider.answer = () => {
+      throw new UpstreamError('transient', 'connection refused', { platform: 'scripted' });
+    };
+    await advance(7200 * S - 29 * S, 60 * S);
+    const refused = assert.rejects(broker.getToken('app', 'access_token'), (err: { statusCode: number; retryAfterSeconds: number; code: string }) => {
+      assert.equal(err.statusCode, 503);
+      assert.equal(err.code, 'TOKENHUB_PLATFORM_UNAVAILABLE');
+      assert.ok(err.retryAfterSeconds >= 1 && err.retryAfterSeconds <= 10);
+      return true;
+    });
+    await advance(5 * S, 100); // the fetch's own retries wait on (fake) timers
+    await refused;
+  });
+});
