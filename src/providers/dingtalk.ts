@@ -42,6 +42,7 @@ export const DINGTALK_TOKEN_INVALID_CODES: readonly number[] = [40014, 42001];
  */
 export const DINGTALK_BAN_RETRY_MS = 5 * 60_000;
 
+/** Options of {@link DingTalkProvider}. */
 export interface DingTalkProviderOptions {
   appKey: string;
   appSecret: string;

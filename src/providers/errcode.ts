@@ -27,6 +27,7 @@ export function byTable(table: ReadonlyMap<number, FailureClass>): (code: number
   return (code) => ({ failure: table.get(code) ?? 'credentials' });
 }
 
+/** Where {@link readErrcodeToken} finds the token and how it classifies error codes. */
 export interface ReadTokenOptions {
   /** The field holding the token (`access_token`). */
   readonly tokenField: string;

@@ -4,6 +4,7 @@ import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedT
 import { errcodeOf, readErrcodeToken, type Classified } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
 
+/** The Official Account API host. */
 export const WECHAT_BASE_URL = 'https://api.weixin.qq.com';
 
 /** What each WeChat `errcode` means when fetching a token (PLATFORMS.md; the stable_token and token docs). */
@@ -33,6 +34,7 @@ export const WECHAT_FORCE_REFRESH = { perDay: 20, intervalMs: 30_000 } as const;
 /** Name of the app state that counts forced refreshes, so that a restart does not forget them. */
 export const WECHAT_FORCE_STATE = 'wechat.stable.force';
 
+/** Options of {@link WeChatProvider}. */
 export interface WeChatProviderOptions {
   appId: string;
   appSecret: string;

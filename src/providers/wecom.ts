@@ -3,6 +3,7 @@ import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedT
 import { byTable, errcodeOf, readErrcodeToken } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
 
+/** WeCom's API host. */
 export const WECOM_BASE_URL = 'https://qyapi.weixin.qq.com';
 
 /** What each WeCom `errcode` means to tokenhub (PLATFORMS.md; WeCom's global error codes). */
@@ -23,6 +24,7 @@ export const WECOM_CODES: ReadonlyMap<number, FailureClass> = new Map<number, Fa
 /** Codes a business API answers when the token it was given is no longer good. 40001 is not one: on WeCom it means a wrong secret. */
 export const WECOM_TOKEN_INVALID_CODES: readonly number[] = [40014, 42001];
 
+/** Options of {@link WeComProvider}. */
 export interface WeComProviderOptions {
   /** The corp id (`appId` in the config). */
   corpId: string;

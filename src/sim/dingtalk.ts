@@ -21,6 +21,7 @@ export interface DingTalkIpBan {
   banSeconds: number;
 }
 
+/** Options of {@link DingTalkSim}; times scale down for tests. */
 export interface DingTalkSimOptions {
   apps: DingTalkSimApp[];
   /** Lifetime of a token, renewed by every fetch within it. Default 7200. */

@@ -16,6 +16,7 @@ export function parseJson(body: unknown): unknown {
   }
 }
 
+/** A plain object (not null, not an array). */
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

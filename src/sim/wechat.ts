@@ -14,6 +14,7 @@ export interface WeChatSimApp {
   ipAllowed?: boolean;
 }
 
+/** Options of {@link WeChatSim}; every window scales down for tests. */
 export interface WeChatSimOptions {
   apps: WeChatSimApp[];
   /** Lifetime of a new token. Default 7200. */
@@ -50,6 +51,7 @@ export const WECHAT_ENDPOINTS = {
   business: 'business',
 } as const;
 
+/** `cgi-bin/token` or `cgi-bin/stable_token`. */
 export type WeChatTokenApi = 'classic' | 'stable';
 
 interface AppState {

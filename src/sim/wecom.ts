@@ -16,6 +16,7 @@ export interface WeComSimApp {
   ipAllowed?: boolean;
 }
 
+/** Options of {@link WeComSim}. */
 export interface WeComSimOptions {
   apps: WeComSimApp[];
   /** Lifetime of a token, renewed by every fetch within it. Default 7200. */
