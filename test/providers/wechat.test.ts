@@ -33,6 +33,12 @@ function sim(options: Partial<WeChatSimOptions> = {}): WeChatSim {
 const stableApp = (extra: Record<string, unknown> = {}) => ({ platform: 'wechat', appId: STABLE_ID, appSecret: SECRET, baseUrl: 'sim:wechat', ...extra });
 const classicApp = (extra: Record<string, unknown> = {}) => stableApp({ appId: CLASSIC_ID, tokenApi: 'classic', ...extra });
 
+/**
+ * With 8-s tokens refreshed 2 s (plus jitter) ahead, rotations come about every 6 s; the load stops
+ * halfway between the second and the third, so that no fetched token goes unserved at the end.
+ */
+const LOAD_MS = 15_000;
+
 const chinaDay = (ms: number): string => new Date(ms + 8 * 3_600_000).toISOString().slice(0, 10);
 
 /** 8 callers asking for `app`'s token for `ms`: every token served must be valid at the platform when served. */
@@ -70,7 +76,7 @@ describe('WeChat stable_token (the default)', () => {
   it('rotates under load with a compressed lifetime: one call per token, every served token valid', async (t) => {
     const wechat = sim({ tokenLifetimeSeconds: 8, renewWindowSeconds: 3 });
     const stack = await stackFor(t, { sims: [wechat], apps: { a: stableApp({ refreshAheadSeconds: 2, minTtlSeconds: 1 }) } });
-    const seen = await underLoad(stack, wechat, 'a', 18_000);
+    const seen = await underLoad(stack, wechat, 'a', LOAD_MS);
     assert.ok(seen.size >= 2, `only ${seen.size} tokens`);
     assert.equal(wechat.counters.count(STABLE), seen.size, 'a refresh got the same token back, or a token was fetched and never served');
     assert.equal(wechat.tokensIssued(STABLE_ID, 'stable'), seen.size);
@@ -231,7 +237,7 @@ describe('WeChat cgi-bin/token (classic)', () => {
   it('rotates under load with a compressed lifetime: exactly one fetch per rotation, every served token valid', async (t) => {
     const wechat = sim({ tokenLifetimeSeconds: 8, rotationOverlapSeconds: 3, renewWindowSeconds: 3 });
     const stack = await stackFor(t, { sims: [wechat], apps: { c: classicApp({ refreshAheadSeconds: 2, minTtlSeconds: 1 }) } });
-    const seen = await underLoad(stack, wechat, 'c', 18_000);
+    const seen = await underLoad(stack, wechat, 'c', LOAD_MS);
     assert.ok(seen.size >= 2, `only ${seen.size} tokens`);
     assert.equal(wechat.counters.count(CLASSIC), seen.size, 'a fetch whose token was never served killed its predecessor for nothing');
     assert.equal(wechat.counters.count(STABLE), 0);
