@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseConfig, type AppConfig, type LoadedConfig, type Platform } from '../config.js';
-import { DingTalkSim, FeishuSim, WeChatSim, WeComSim, startSimulators, type PlatformSim, type RunningSimulators } from '../sim/index.js';
+import { DingTalkSim, FeishuSim, QingtuiSim, WeChatSim, WeComSim, startSimulators, type FeishuSimStoreApp, type PlatformSim, type RunningSimulators } from '../sim/index.js';
 
 export const DEMO_CONFIG = new URL('../../demo/demo.yaml', import.meta.url);
 
@@ -21,8 +21,30 @@ export function simulatorsFor(apps: Iterable<AppConfig>, options: { lifetime?: n
     const creds = uniqueBy(all, (c) => c.appId);
     switch (platform) {
       case 'feishu':
-      case 'lark':
-        sims.push(new FeishuSim({ platform, apps: creds, ...(options.lifetime ? { tokenLifetimeSeconds: options.lifetime, sameTokenWindowSeconds: Math.floor(options.lifetime / 4) } : {}) }));
+      case 'lark': {
+        const storeApps: FeishuSimStoreApp[] = [];
+        const custom: typeof creds = [];
+        for (const a of list) {
+          if ((a.platform === 'feishu' || a.platform === 'lark') && a.appType === 'store') {
+            storeApps.push({ appId: a.appId, appSecret: a.appSecret, verificationToken: a.verificationToken ?? '', ...(a.encryptKey === undefined ? {} : { encryptKey: a.encryptKey }) });
+          } else {
+            custom.push({ appId: a.appId, appSecret: a.appSecret });
+          }
+        }
+        sims.push(
+          new FeishuSim({
+            platform,
+            apps: custom,
+            storeApps,
+            // Hourly, as the platform pushes app_tickets.
+            ticketPushIntervalSeconds: 3600,
+            ...(options.lifetime ? { tokenLifetimeSeconds: options.lifetime, sameTokenWindowSeconds: Math.floor(options.lifetime / 4) } : {}),
+          }),
+        );
+        break;
+      }
+      case 'qingtui':
+        sims.push(new QingtuiSim({ apps: creds, ...(options.lifetime ? { tokenLifetimeSeconds: options.lifetime } : {}) }));
         break;
       case 'dingtalk':
         sims.push(new DingTalkSim({ apps: creds.map((c) => ({ appKey: c.appId, appSecret: c.appSecret })), ...lifetime }));
@@ -62,6 +84,23 @@ export async function runSim(options: { host: string; port: number; lifetime: nu
   for (const [id, app] of Object.entries(config.apps)) {
     console.log(`  ${id.padEnd(14)} ${app.platform.padEnd(8)} baseUrl ${sims.baseUrl(app.platform)}  appId ${app.appId}  appSecret ${app.appSecret}`);
   }
+  // Store apps' tickets go to a tokenhub on its default address, with the demo's app ids.
+  for (const { id, app, sim } of storeApps(config, sims)) {
+    const url = `http://127.0.0.1:8700/v1/apps/${id}/events`;
+    sim.setEventUrl(app.appId, url);
+    console.log(`  ${id.padEnd(14)} pushes app_tickets to ${url} (on app_ticket/resend and hourly)`);
+  }
   console.log(`control: POST ${sims.url}/_sim/{platform}/fault {"mode":"down"}, POST …/revoke {"token":"…"}, GET …/stats, POST …/reset`);
   return sims;
+}
+
+/** The store apps of a config, each with the simulator that pushes its tickets. */
+export function storeApps(config: LoadedConfig, sims: RunningSimulators): { id: string; app: AppConfig; sim: FeishuSim }[] {
+  const out: { id: string; app: AppConfig; sim: FeishuSim }[] = [];
+  for (const [id, app] of Object.entries(config.apps)) {
+    if ((app.platform !== 'feishu' && app.platform !== 'lark') || app.appType !== 'store') continue;
+    const sim = sims.sim(app.platform);
+    if (sim instanceof FeishuSim) out.push({ id, app, sim });
+  }
+  return out;
 }

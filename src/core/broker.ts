@@ -201,6 +201,19 @@ export class Broker {
     return this.getToken(appId, kind, options);
   }
 
+  /**
+   * Ends the backoff of every token of an app: what they waited for (a pushed ticket) has come,
+   * so the next caller fetches at once instead of hearing the last failure again.
+   */
+  wake(appId: string): void {
+    this.app(appId);
+    for (const slot of this.#slots.values()) {
+      if (slot.app.id !== appId) continue;
+      slot.backoffUntil = 0;
+      slot.failures = 0;
+    }
+  }
+
   /** Each token's state, for `/v1/apps` and metrics. Never a token value. */
   status(appId: string): SlotStatus[] {
     const out: SlotStatus[] = [];

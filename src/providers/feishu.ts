@@ -95,6 +95,17 @@ export function isFeishuTokenRejected({ body }: BusinessAnswer): boolean {
 
 /** Reads a Feishu/Lark token answer, classifying every failure. Shared with store apps. */
 export function parseFeishuToken(platform: string, field: string, res: Parameters<typeof jsonObject>[1]): FetchedToken {
+  const body = feishuAnswer(platform, res);
+  const value = body[field];
+  const expire = lifetimeSeconds(body.expire);
+  if (typeof value !== 'string' || value === '' || expire === undefined) {
+    throw new UpstreamError('transient', `answered code 0 without ${field} or expire`, { platform, httpStatus: res.status });
+  }
+  return { value, expiresInMs: expire * 1000 };
+}
+
+/** The body of a Feishu/Lark answer with code 0; any other answer is thrown as a classified `UpstreamError`. */
+export function feishuAnswer(platform: string, res: Parameters<typeof jsonObject>[1]): Record<string, unknown> {
   const resetSeconds = Number(res.headers['x-ogw-ratelimit-reset']);
   const retryAfterMs = Number.isFinite(resetSeconds) && resetSeconds > 0 ? resetSeconds * 1000 : undefined;
   if (res.status === 429 && !res.text.trim().startsWith('{')) {
@@ -114,10 +125,5 @@ export function parseFeishuToken(platform: string, field: string, res: Parameter
       ...(retryAfterMs ? { retryAfterMs } : {}),
     });
   }
-  const value = body[field];
-  const expire = lifetimeSeconds(body.expire);
-  if (typeof value !== 'string' || value === '' || expire === undefined) {
-    throw new UpstreamError('transient', `answered code 0 without ${field} or expire`, { platform, httpStatus: res.status });
-  }
-  return { value, expiresInMs: expire * 1000 };
+  return body;
 }

@@ -5,6 +5,7 @@ import type { TokenStore } from '../core/types.js';
 import type { ClientEntry } from '../config.js';
 import { ClientAuth } from './auth.js';
 import type { Metrics } from './metrics.js';
+import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { tokenRoutes } from './routes/tokens.js';
 
@@ -21,6 +22,10 @@ export interface ServerOptions {
 declare module 'fastify' {
   interface FastifyRequest {
     client: ClientEntry | undefined;
+  }
+  interface FastifyContextConfig {
+    /** `false` on the few `/v1` routes that a platform calls (store apps' events URL): they check their own credentials. */
+    clientKey?: boolean;
   }
 }
 
@@ -43,6 +48,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   // A callback hook rather than an async one: it runs on every cached read.
   app.addHook('onRequest', (req, _reply, done) => {
     if (!req.url.startsWith('/v1/')) return done();
+    // `routeOptions` builds an object on each read: only looked at for the events URL, off the cached-read path.
+    if (req.url.includes('/events') && req.routeOptions.config.clientKey === false) return done();
     try {
       req.client = auth.authenticate(req.headers);
       done();
@@ -63,6 +70,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, metrics: options.metrics });
+  app.register(eventRoutes, { broker: options.broker });
   return app;
 }
 

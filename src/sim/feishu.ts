@@ -2,6 +2,15 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counters } from './counters.js';
 import { Faults, type PlatformFaultAnswers } from './faults.js';
+import {
+  appTicketEvent,
+  buildEvent,
+  postEvent,
+  urlVerificationEvent,
+  type BuildEventOptions,
+  type BuiltEvent,
+  type PushResult,
+} from './feishu-events.js';
 import type { PlatformSim } from './types.js';
 
 /** A custom (self-built) app known to the simulator. */
@@ -12,10 +21,31 @@ export interface FeishuSimApp {
   disabled?: boolean;
 }
 
+/** A store (ISV) app known to the simulator, with its event-subscription settings. */
+export interface FeishuSimStoreApp {
+  appId: string;
+  appSecret: string;
+  verificationToken: string;
+  /** With one, pushed events are encrypted and signed. */
+  encryptKey?: string;
+  /** Where app_ticket events are pushed; settable later with {@link FeishuSim.setEventUrl}. */
+  eventUrl?: string;
+  /** Schema of the pushed events. Default `2.0`. */
+  schema?: '1.0' | '2.0';
+}
+
 export interface FeishuSimOptions {
   /** `feishu` (open.feishu.cn) or `lark` (open.larksuite.com): same API, different prefix. Default `feishu`. */
   platform?: 'feishu' | 'lark';
   apps: FeishuSimApp[];
+  /** Store apps: their app token comes from a pushed app_ticket, their tenant tokens per tenant_key. */
+  storeApps?: FeishuSimStoreApp[];
+  /** How long a pushed app_ticket is taken. Default 12 h (unverified: the real lifetime is not documented). */
+  ticketLifetimeSeconds?: number;
+  /** Push a fresh app_ticket to every store app with an event URL this often (the platform: hourly). Default 0: only on resend and on demand. */
+  ticketPushIntervalSeconds?: number;
+  /** Delay between an `app_ticket/resend` call and its push. Default 20. */
+  resendDelayMs?: number;
   /** Lifetime of a new token. Default 7200. */
   tokenLifetimeSeconds?: number;
   /** While a token has at least this long left, a fetch returns it again (the 30-minute rule). Default 1800. */
@@ -29,6 +59,9 @@ export const DEFAULT_FEISHU_SIM_OPTIONS = {
   platform: 'feishu',
   tokenLifetimeSeconds: 7200,
   sameTokenWindowSeconds: 1800,
+  ticketLifetimeSeconds: 12 * 3600,
+  ticketPushIntervalSeconds: 0,
+  resendDelayMs: 20,
   now: Date.now,
 } as const;
 
@@ -39,14 +72,30 @@ export const FEISHU_ENDPOINTS = {
   tenant: 'tenant_access_token/internal',
   app: 'app_access_token/internal',
   business: 'business',
+  /** Store apps. */
+  storeApp: 'app_access_token',
+  storeTenant: 'tenant_access_token',
+  resend: 'app_ticket/resend',
+  /** app_ticket events pushed to event URLs (outgoing). */
+  push: 'app_ticket push',
 } as const;
 
 interface IssuedToken {
   readonly value: string;
   readonly appId: string;
   readonly kind: FeishuTokenKind;
+  /** Store apps' tenant tokens. */
+  readonly tenantKey?: string;
   readonly expiresAt: number;
   revoked: boolean;
+}
+
+interface StoreAppState {
+  secret: string;
+  verificationToken: string;
+  encryptKey: string | undefined;
+  eventUrl: string | undefined;
+  schema: '1.0' | '2.0';
 }
 
 type TokenEndpoint = typeof FEISHU_ENDPOINTS.tenant | typeof FEISHU_ENDPOINTS.app;
@@ -61,6 +110,10 @@ const INVALID_PARAM = { code: 10003, msg: 'invalid param' } as const;
 const SECRET_INVALID = { code: 10014, msg: 'app secret invalid' } as const;
 // Unverified message text; the code is the documented "app not in use / disabled".
 const APP_DISABLED = { code: 99991662, msg: 'app is not in use' } as const;
+// The code is documented (PLATFORMS.md); the message text and the HTTP 200 are unverified.
+const TICKET_INVALID = { code: 10012, msg: 'app ticket is invalid' } as const;
+// Unverified: the answer of tenant_access_token to a bad app token; 99991664 is "app token invalid".
+const APP_TOKEN_INVALID = { code: 99991664, msg: 'invalid app access token' } as const;
 // Business calls with a bad token answer HTTP 400 (SDK users report "Request failed with status code 400"
 // carrying these codes).
 const TOKEN_MISSING = {
@@ -73,8 +126,10 @@ const TOKEN_INVALID = {
 } as const;
 
 /**
- * A simulator of the Feishu / Lark token API for custom apps, with the platform's 30-minute
- * rule, its error answers, a generic business endpoint checking bearer tokens, and fault injection.
+ * A simulator of the Feishu / Lark token API for custom and store apps, with the platform's
+ * 30-minute rule, its error answers, a generic business endpoint checking bearer tokens, and fault
+ * injection. Store apps get app_ticket events pushed to their event URL (plain or encrypted,
+ * schema 1.0 or 2.0, signed) on `app_ticket/resend`, on demand and, if asked, periodically.
  *
  * @example
  * ```ts
@@ -89,6 +144,11 @@ export class FeishuSim implements PlatformSim {
   readonly faults = new Faults();
   readonly counters = new Counters();
   readonly #apps = new Map<string, { secret: string; disabled: boolean }>();
+  readonly #storeApps = new Map<string, StoreAppState>();
+  readonly #tickets = new Map<string, { appId: string; expiresAt: number }>();
+  readonly #ticketLifetimeMs: number;
+  readonly #pushIntervalMs: number;
+  readonly #resendDelayMs: number;
   readonly #tokens = new Map<string, IssuedToken>();
   readonly #current = new Map<string, IssuedToken>();
   readonly #issued = new Counters();
@@ -116,6 +176,29 @@ export class FeishuSim implements PlatformSim {
       if (this.#apps.has(app.appId)) throw new TypeError(`apps[${i}].appId: duplicate ${app.appId}`);
       this.#apps.set(app.appId, { secret: app.appSecret, disabled: app.disabled ?? false });
     }
+    for (const [i, app] of (options.storeApps ?? []).entries()) {
+      const where = `storeApps[${i}]`;
+      if (typeof app.appId !== 'string' || app.appId === '') throw new TypeError(`${where}.appId: expected a non-empty string`);
+      if (this.#apps.has(app.appId) || this.#storeApps.has(app.appId)) throw new TypeError(`${where}.appId: duplicate ${app.appId}`);
+      if (typeof app.verificationToken !== 'string' || app.verificationToken === '') throw new TypeError(`${where}.verificationToken: expected a non-empty string`);
+      if (app.schema !== undefined && app.schema !== '1.0' && app.schema !== '2.0') throw new TypeError(`${where}.schema: expected "1.0" or "2.0"`);
+      this.#storeApps.set(app.appId, {
+        secret: app.appSecret,
+        verificationToken: app.verificationToken,
+        encryptKey: app.encryptKey,
+        eventUrl: app.eventUrl,
+        schema: app.schema ?? '2.0',
+      });
+    }
+    const ticketLifetime = options.ticketLifetimeSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.ticketLifetimeSeconds;
+    const pushInterval = options.ticketPushIntervalSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.ticketPushIntervalSeconds;
+    const resendDelay = options.resendDelayMs ?? DEFAULT_FEISHU_SIM_OPTIONS.resendDelayMs;
+    if (!Number.isFinite(ticketLifetime) || ticketLifetime <= 0) throw new TypeError(`ticketLifetimeSeconds: expected a number > 0, got ${String(ticketLifetime)}`);
+    if (!Number.isFinite(pushInterval) || pushInterval < 0) throw new TypeError(`ticketPushIntervalSeconds: expected a number >= 0, got ${String(pushInterval)}`);
+    if (!Number.isFinite(resendDelay) || resendDelay < 0) throw new TypeError(`resendDelayMs: expected a number >= 0, got ${String(resendDelay)}`);
+    this.#ticketLifetimeMs = ticketLifetime * 1000;
+    this.#pushIntervalMs = pushInterval * 1000;
+    this.#resendDelayMs = resendDelay;
     this.platform = platform;
     this.#lifetimeMs = lifetime * 1000;
     this.#windowMs = window * 1000;
@@ -134,6 +217,16 @@ export class FeishuSim implements PlatformSim {
     app.post(`${AUTH_PATH}/app_access_token/internal`, (request, reply) =>
       this.#tokenRoute(request, reply, FEISHU_ENDPOINTS.app),
     );
+    app.post(`${AUTH_PATH}/app_access_token`, (request, reply) => this.#storeAppTokenRoute(request, reply));
+    app.post(`${AUTH_PATH}/tenant_access_token`, (request, reply) => this.#storeTenantTokenRoute(request, reply));
+    app.post(`${AUTH_PATH}/app_ticket/resend`, (request, reply) => this.#resendRoute(request, reply));
+    if (this.#pushIntervalMs > 0) {
+      const timer = setInterval(() => {
+        for (const [appId, store] of this.#storeApps) if (store.eventUrl !== undefined) void this.pushTicket(appId);
+      }, this.#pushIntervalMs);
+      timer.unref();
+      app.addHook('onClose', async () => clearInterval(timer));
+    }
     app.post('/open-apis/im/v1/messages', (request, reply) =>
       this.#businessRoute(request, reply, (issued) => sendMessageData(request, issued)),
     );
@@ -151,7 +244,7 @@ export class FeishuSim implements PlatformSim {
     const issued = this.#tokens.get(token);
     if (issued === undefined || issued.revoked) return false;
     issued.revoked = true;
-    const key = currentKey(issued.appId, issued.kind);
+    const key = currentKey(issued.appId, issued.kind, issued.tenantKey);
     if (this.#current.get(key) === issued) this.#current.delete(key);
     return true;
   }
@@ -173,6 +266,48 @@ export class FeishuSim implements PlatformSim {
   /** Disable or re-enable an app: a disabled app is refused new tokens. */
   setDisabled(appId: string, disabled: boolean): void {
     this.#app(appId).disabled = disabled;
+  }
+
+  /** Set (or clear) where a store app's events are pushed. */
+  setEventUrl(appId: string, url: string | undefined): void {
+    this.#storeApp(appId).eventUrl = url;
+  }
+
+  /**
+   * Issue a new app_ticket and push it to the app's event URL now, as the platform does hourly
+   * and after a resend. Older tickets stay valid until their own expiry.
+   */
+  async pushTicket(appId: string, options: BuildEventOptions & { schema?: '1.0' | '2.0' } = {}): Promise<PushResult & { ticket: string }> {
+    const store = this.#storeApp(appId);
+    const now = this.#now();
+    const ticket = newTicket();
+    this.#pruneTickets(now);
+    this.#tickets.set(ticket, { appId, expiresAt: now + this.#ticketLifetimeMs });
+    this.counters.increment(FEISHU_ENDPOINTS.push, appId);
+    if (store.eventUrl === undefined) return { status: 0, body: 'no event URL set', ticket };
+    const event = appTicketEvent(this.#settings(appId), ticket, options.schema ?? store.schema, now);
+    return { ...(await postEvent(store.eventUrl, this.buildEvent(appId, event, options))), ticket };
+  }
+
+  /** Send the url_verification request the console sends when an event URL is saved; `true` when the challenge came back. */
+  async verifyEventUrl(appId: string): Promise<boolean> {
+    const url = this.#storeApp(appId).eventUrl;
+    if (url === undefined) return false;
+    const challenge = randomBytes(12).toString('hex');
+    // The platform does not sign this request; it is encrypted when the app has an encrypt key.
+    const res = await postEvent(url, this.buildEvent(appId, urlVerificationEvent(this.#settings(appId), challenge), { sign: false }));
+    return res.status === 200 && isRecord(res.body) && res.body.challenge === challenge;
+  }
+
+  /** An event body and headers as the platform would send them for this store app (for crafting pushes in tests). */
+  buildEvent(appId: string, event: unknown, options: BuildEventOptions = {}): BuiltEvent {
+    return buildEvent(this.#settings(appId), event, options);
+  }
+
+  /** Make every app_ticket of a store app invalid (as if they expired): the next app token call gets 10012. */
+  revokeTickets(appId: string): void {
+    this.#storeApp(appId);
+    for (const [ticket, t] of this.#tickets) if (t.appId === appId) this.#tickets.delete(ticket);
   }
 
   /** How many distinct tokens were issued, for one app and/or one kind. */
@@ -221,17 +356,62 @@ export class FeishuSim implements PlatformSim {
     return reply.send({ code: 0, msg: 'success', data: data(issued) });
   }
 
+  async #storeAppTokenRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const body = parseJson(request.body);
+    const appId = isRecord(body) && typeof body.app_id === 'string' ? body.app_id : '';
+    this.counters.increment(FEISHU_ENDPOINTS.storeApp, appId);
+    if (await this.faults.apply(request, reply, FAULT_ANSWERS)) return reply;
+    if (!isRecord(body) || typeof body.app_id !== 'string' || typeof body.app_secret !== 'string' || typeof body.app_ticket !== 'string') {
+      return reply.send(INVALID_PARAM);
+    }
+    const store = this.#storeApps.get(body.app_id);
+    if (store === undefined) return reply.send(INVALID_PARAM);
+    if (store.secret !== body.app_secret) return reply.send(SECRET_INVALID);
+    const ticket = this.#tickets.get(body.app_ticket);
+    if (ticket === undefined || ticket.appId !== body.app_id || ticket.expiresAt <= this.#now()) return reply.send(TICKET_INVALID);
+    const { token, expire } = this.#fetch(body.app_id, 'app_access_token');
+    return reply.send({ code: 0, msg: 'ok', app_access_token: token, expire });
+  }
+
+  async #storeTenantTokenRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const body = parseJson(request.body);
+    const appToken = isRecord(body) && typeof body.app_access_token === 'string' ? this.#validToken(body.app_access_token) : undefined;
+    const storeApp = appToken !== undefined && appToken.kind === 'app_access_token' && this.#storeApps.has(appToken.appId) ? appToken : undefined;
+    this.counters.increment(FEISHU_ENDPOINTS.storeTenant, storeApp?.appId ?? '');
+    if (await this.faults.apply(request, reply, FAULT_ANSWERS)) return reply;
+    if (!isRecord(body) || typeof body.app_access_token !== 'string' || typeof body.tenant_key !== 'string' || body.tenant_key === '') {
+      return reply.send(INVALID_PARAM);
+    }
+    if (storeApp === undefined) return reply.send(APP_TOKEN_INVALID);
+    const { token, expire } = this.#fetch(storeApp.appId, 'tenant_access_token', body.tenant_key);
+    return reply.send({ code: 0, msg: 'ok', tenant_access_token: token, expire });
+  }
+
+  async #resendRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const body = parseJson(request.body);
+    const appId = isRecord(body) && typeof body.app_id === 'string' ? body.app_id : '';
+    this.counters.increment(FEISHU_ENDPOINTS.resend, appId);
+    if (await this.faults.apply(request, reply, FAULT_ANSWERS)) return reply;
+    if (!isRecord(body) || typeof body.app_id !== 'string' || typeof body.app_secret !== 'string') return reply.send(INVALID_PARAM);
+    const store = this.#storeApps.get(body.app_id);
+    if (store === undefined) return reply.send(INVALID_PARAM);
+    if (store.secret !== body.app_secret) return reply.send(SECRET_INVALID);
+    // The ticket comes later, by its own HTTP request to the event URL.
+    setTimeout(() => void this.pushTicket(appId), this.#resendDelayMs).unref();
+    return reply.send({ code: 0, msg: 'ok' });
+  }
+
   /** The 30-minute rule: the current token while enough is left, else a new one (the old stays valid). */
-  #fetch(appId: string, kind: FeishuTokenKind): { token: string; expire: number } {
+  #fetch(appId: string, kind: FeishuTokenKind, tenantKey?: string): { token: string; expire: number } {
     const now = this.#now();
-    const key = currentKey(appId, kind);
+    const key = currentKey(appId, kind, tenantKey);
     const current = this.#current.get(key);
     if (current !== undefined) {
       const left = current.expiresAt - now;
       if (left > 0 && left >= this.#windowMs) return { token: current.value, expire: Math.floor(left / 1000) };
     }
     this.#prune(now);
-    const issued: IssuedToken = { value: newToken(kind), appId, kind, expiresAt: now + this.#lifetimeMs, revoked: false };
+    const issued: IssuedToken = { value: newToken(kind), appId, kind, ...(tenantKey === undefined ? {} : { tenantKey }), expiresAt: now + this.#lifetimeMs, revoked: false };
     this.#tokens.set(issued.value, issued);
     this.#current.set(key, issued);
     this.#issued.increment(kind, appId);
@@ -247,6 +427,21 @@ export class FeishuSim implements PlatformSim {
     for (const [value, issued] of this.#tokens) {
       if (issued.revoked || issued.expiresAt <= now) this.#tokens.delete(value);
     }
+  }
+
+  #storeApp(appId: string): StoreAppState {
+    const store = this.#storeApps.get(appId);
+    if (store === undefined) throw new RangeError(`appId: unknown store app ${appId}`);
+    return store;
+  }
+
+  #settings(appId: string): { appId: string; verificationToken: string; encryptKey: string | undefined } {
+    const store = this.#storeApp(appId);
+    return { appId, verificationToken: store.verificationToken, encryptKey: store.encryptKey };
+  }
+
+  #pruneTickets(now: number): void {
+    for (const [ticket, t] of this.#tickets) if (t.expiresAt <= now) this.#tickets.delete(ticket);
   }
 
   #app(appId: string): { secret: string; disabled: boolean } {
@@ -282,7 +477,7 @@ function sendMessageData(request: FastifyRequest, issued: IssuedToken): Record<s
     deleted: false,
     updated: false,
     chat_id: query.receive_id_type === 'chat_id' && receiveId !== undefined ? receiveId : `oc_${randomBytes(16).toString('hex')}`,
-    sender: { id: issued.appId, id_type: 'app_id', sender_type: 'app', tenant_key: 'sim_tenant' },
+    sender: { id: issued.appId, id_type: 'app_id', sender_type: 'app', tenant_key: issued.tenantKey ?? 'sim_tenant' },
     body: { content: isRecord(body) && typeof body.content === 'string' ? body.content : '' },
   };
 }
@@ -298,8 +493,13 @@ function withLogId(error: { code: number; msg: string }): Record<string, unknown
   return { ...error, error: { log_id: randomBytes(12).toString('hex').toUpperCase() } };
 }
 
-function currentKey(appId: string, kind: FeishuTokenKind): string {
-  return `${kind}\u0000${appId}`;
+function currentKey(appId: string, kind: FeishuTokenKind, tenantKey?: string): string {
+  return `${kind}\u0000${appId}\u0000${tenantKey ?? ''}`;
+}
+
+/** A ticket shaped like the platform's (a UUID-like string). */
+function newTicket(): string {
+  return `sim-ticket-${randomBytes(16).toString('hex')}`;
 }
 
 function pathOf(url: string): string {

@@ -22,8 +22,11 @@ export {
   FeishuSim,
   type FeishuSimApp,
   type FeishuSimOptions,
+  type FeishuSimStoreApp,
   type FeishuTokenKind,
 } from './feishu.js';
+export { buildEvent, encryptEvent, type BuildEventOptions, type BuiltEvent, type EventSettings, type PushResult } from './feishu-events.js';
+export { DEFAULT_QINGTUI_SIM_OPTIONS, QINGTUI_ENDPOINTS, QingtuiSim, type QingtuiSimApp, type QingtuiSimOptions } from './qingtui.js';
 export {
   DEFAULT_SIMULATOR_OPTIONS,
   startSimulators,

@@ -18,8 +18,8 @@ it('the demo (npm start) serves a token for every app it prints, with the key it
     });
     const key = /client key: (\S+)/.exec(lines.join('\n'))?.[1];
     assert.ok(key, 'no client key printed');
-    const tokenUrls = lines.map((l) => /curl -s -H 'Authorization: Bearer \S+' (\S+\/tokens\/\w+)$/.exec(l)?.[1]).filter((u): u is string => u !== undefined);
-    assert.ok(tokenUrls.length >= 3, `only ${tokenUrls.length} token curl lines`);
+    const tokenUrls = lines.map((l) => /curl -s -H 'Authorization: Bearer \S+' '?(\S+\/tokens\/\w+(?:\?tenant_key=\w+)?)'?$/.exec(l)?.[1]).filter((u): u is string => u !== undefined);
+    assert.ok(tokenUrls.length >= 5, `only ${tokenUrls.length} token curl lines`);
     for (const url of tokenUrls) {
       const res = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
       const text = await res.text();
