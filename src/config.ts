@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TokenHubError } from './core/errors.js';
+import { DEFAULT_PROXY_OPTIONS } from './server/routes/proxy.js';
 
 /** A bad config: every problem, each naming its place (`apps.feishu-main.platform: …`). */
 export class ConfigError extends TokenHubError {
@@ -81,6 +82,14 @@ const configSchema = z.strictObject({
   store: storeSchema.default({ type: 'memory' }),
   log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
   upstream: z.strictObject({ timeoutMs: z.number().int().positive().default(5000) }).default({ timeoutMs: 5000 }),
+  proxy: z
+    .strictObject({
+      connectTimeoutMs: z.number().int().positive().default(DEFAULT_PROXY_OPTIONS.connectTimeoutMs),
+      headersTimeoutMs: z.number().int().positive().default(DEFAULT_PROXY_OPTIONS.headersTimeoutMs),
+      bodyTimeoutMs: z.number().int().positive().default(DEFAULT_PROXY_OPTIONS.bodyTimeoutMs),
+      bufferLimitBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(DEFAULT_PROXY_OPTIONS.bufferLimitBytes),
+    })
+    .default({ ...DEFAULT_PROXY_OPTIONS }),
   clients: z.array(clientSchema).min(1, 'must list at least one client'),
   apps: z.record(z.string().regex(/^[A-Za-z0-9][\w.-]{0,63}$/, 'app ids are letters, digits, _ . - (at most 64)'), appSchema),
 });

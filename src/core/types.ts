@@ -73,6 +73,12 @@ export interface Provider {
 
   /** The token kind a business call uses unless the caller names one (Feishu: `tenant_access_token`). */
   readonly businessKind: string;
+  /**
+   * The URL of a business API call at `path` (as the caller wrote it: starts with `/`, still
+   * percent-encoded, no query string), on this app's base URL or `baseUrl`. A platform with
+   * several hosts picks one by path (DingTalk: `/v1.0/…` on api, the rest on oapi).
+   */
+  businessUrl(path: string): URL;
   /** Puts `token` where the platform expects it on a business call (a header, or the query). */
   attachToken(call: BusinessCall, token: string): void;
   /**

@@ -75,6 +75,10 @@ export class FeishuStoreProvider implements Provider {
     return kind === 'tenant_access_token';
   }
 
+  businessUrl(path: string): URL {
+    return endpoint(this.#baseUrl, path);
+  }
+
   attachToken(call: BusinessCall, token: string): void {
     call.headers.authorization = `Bearer ${token}`;
   }

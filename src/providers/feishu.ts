@@ -68,6 +68,10 @@ export class FeishuProvider implements Provider {
     return false;
   }
 
+  businessUrl(path: string): URL {
+    return endpoint(this.#baseUrl, path);
+  }
+
   attachToken(call: BusinessCall, token: string): void {
     call.headers.authorization = `Bearer ${token}`;
   }

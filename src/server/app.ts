@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyBaseLogger } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Broker } from '../core/broker.js';
 import { TokenHubError, badRequest } from '../core/errors.js';
 import type { TokenStore } from '../core/types.js';
@@ -7,6 +7,7 @@ import { ClientAuth } from './auth.js';
 import type { Metrics } from './metrics.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { DEFAULT_PROXY_OPTIONS, proxyRoutes, type ProxyOptions } from './routes/proxy.js';
 import { tokenRoutes } from './routes/tokens.js';
 
 export interface ServerOptions {
@@ -15,8 +16,9 @@ export interface ServerOptions {
   clients: readonly ClientEntry[];
   metrics: Metrics;
   logger: FastifyBaseLogger | false;
-  /** Largest request body accepted, in bytes. */
+  /** Largest request body accepted by the JSON API, in bytes (the proxy streams bodies instead). */
   bodyLimit?: number;
+  proxy?: ProxyOptions;
 }
 
 declare module 'fastify' {
@@ -41,6 +43,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: false } },
+    // A URL the router cannot decode gets tokenhub's JSON error like any other bad request.
+    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+      sendError(reply, err.code === 'FST_ERR_BAD_URL' ? badRequest('the URL is not valid percent-encoding') : toHttpError(err));
+    },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   const auth = new ClientAuth(options.clients);
@@ -61,17 +67,26 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.setErrorHandler((err: FastifyError | TokenHubError, req, reply) => {
     const error = toHttpError(err);
     if (error.statusCode >= 500 && error.code === 'TOKENHUB_INTERNAL') req.log.error({ err, reqId: req.id, url: req.url.split('?')[0] }, 'request failed');
-    if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
-    void reply.code(error.statusCode).send(error.toJSON());
+    sendError(reply, error);
   });
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send(new TokenHubError('TOKENHUB_NOT_FOUND', 404, `no route ${req.method} ${req.url.split('?')[0]}`).toJSON());
+    sendError(reply, new TokenHubError('TOKENHUB_NOT_FOUND', 404, `no route ${req.method} ${req.url.split('?')[0]}`));
   });
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, metrics: options.metrics });
   app.register(eventRoutes, { broker: options.broker });
+  app.register(proxyRoutes, { broker: options.broker, auth, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   return app;
+}
+
+/**
+ * tokenhub's JSON error. `X-Tokenhub-Error` carries the code too, so that a proxy caller can tell
+ * tokenhub's own errors from the platform's answers without reading the body.
+ */
+function sendError(reply: FastifyReply, error: TokenHubError): void {
+  if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
+  void reply.code(error.statusCode).header('x-tokenhub-error', error.code).send(error.toJSON());
 }
 
 /** Fastify's own errors (validation, body size, bad JSON) mapped onto tokenhub's codes; 4xx never becomes 5xx. */

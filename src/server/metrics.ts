@@ -24,6 +24,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly proxyRequests = new Counter({
+    name: 'tokenhub_proxy_requests_total',
+    help: 'Proxied platform calls, by app and outcome: ok, retried (answered after one retry with a new token), rejected (a token-invalid answer relayed without retry), client_closed, or the error code',
+    labelNames: ['app', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly proxyRetries = new Counter({
+    name: 'tokenhub_proxy_retries_total',
+    help: 'Proxied calls sent again with a new token after the platform rejected the first one',
+    labelNames: ['app'] as const,
+    registers: [this.registry],
+  });
+  readonly proxyDuration = new Histogram({
+    name: 'tokenhub_proxy_upstream_duration_seconds',
+    help: 'Time from sending a proxied call to the platform until its response headers arrived',
+    labelNames: ['app'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   constructor(broker: () => Broker | undefined) {
     new Gauge({
       name: 'tokenhub_token_seconds_left',

@@ -23,6 +23,9 @@ class ScriptedProvider implements Provider {
   tenantScoped(): boolean {
     return false;
   }
+  businessUrl(path: string): URL {
+    return new URL(path, 'https://scripted.invalid');
+  }
   attachToken(): void {}
   isTokenRejected(): boolean {
     return false;

@@ -9,6 +9,9 @@ import type { Metrics } from '../metrics.js';
 // Validated with zod rather than the route schema: query parameters need type coercion, the body must not get it.
 const invalidateBody = z.strictObject({ token: z.string().min(1).max(4096) }, 'must be {"token": "<the rejected token>"}');
 
+/** What a tenant key may look like, wherever a caller passes one. */
+export const TENANT_KEY_PATTERN = '^[A-Za-z0-9_.-]{1,128}$';
+
 interface TokenParams {
   app: string;
   kind: string;
@@ -29,7 +32,7 @@ const querystring = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    tenant_key: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,128}$' },
+    tenant_key: { type: 'string', pattern: TENANT_KEY_PATTERN },
     min_ttl: { type: 'integer', minimum: 0, maximum: 86_400 },
   },
 } as const;
@@ -147,6 +150,7 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
         id: a.id,
         platform: a.provider.platform,
         kinds: a.provider.kinds,
+        defaultKind: a.provider.businessKind,
         tenantScopedKinds: a.provider.kinds.filter((k) => a.provider.tenantScoped(k)),
         tokens: broker.status(a.id),
       })),
