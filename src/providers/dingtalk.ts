@@ -55,8 +55,6 @@ export interface DingTalkProviderOptions {
 const MINUTE = 60_000;
 /** Paths of the current API (`/v1.0/…`, and later versions), which take the token in a header. */
 const VERSIONED_PATH = /^\/v\d+\.\d+\//;
-const API_HOST = new URL(DINGTALK_BASE_URLS.api).host;
-const OAPI_HOST = new URL(DINGTALK_BASE_URLS.oapi).host;
 
 /**
  * DingTalk internal apps: `access_token` from the current or the legacy endpoint.
@@ -78,7 +76,6 @@ export class DingTalkProvider implements Provider {
   readonly #appSecret: string;
   readonly #api: 'v1' | 'legacy';
   readonly #base: { api: string; oapi: string };
-  readonly #customBase: boolean;
   /** The path prefix of a configured base URL, stripped before looking at a business path. */
   readonly #basePath: string;
 
@@ -87,7 +84,6 @@ export class DingTalkProvider implements Provider {
     this.#appSecret = options.appSecret;
     this.#api = options.api ?? 'v1';
     this.#base = options.baseUrl === undefined ? { ...DINGTALK_BASE_URLS } : { api: options.baseUrl, oapi: options.baseUrl };
-    this.#customBase = options.baseUrl !== undefined;
     this.#basePath = options.baseUrl === undefined ? '' : new URL(options.baseUrl).pathname.replace(/\/+$/, '');
   }
 
@@ -95,16 +91,16 @@ export class DingTalkProvider implements Provider {
     return false;
   }
 
-  /**
-   * Current-API paths get the `x-acs-dingtalk-access-token` header, the others `?access_token=`.
-   * Without a configured base URL, the call is also pointed at the host that serves its path.
-   */
+  /** `/v1.0/…` (and later versions) on the api host, every other path on the oapi host; both on `baseUrl` when set. */
+  businessUrl(path: string): URL {
+    return endpoint(VERSIONED_PATH.test(path) ? this.#base.api : this.#base.oapi, path);
+  }
+
+  /** Current-API paths get the `x-acs-dingtalk-access-token` header, the others `?access_token=`. */
   attachToken(call: BusinessCall, token: string): void {
     const path = call.url.pathname.startsWith(this.#basePath) ? call.url.pathname.slice(this.#basePath.length) : call.url.pathname;
-    const current = VERSIONED_PATH.test(path);
-    if (current) setHeader(call.headers, 'x-acs-dingtalk-access-token', token);
+    if (VERSIONED_PATH.test(path)) setHeader(call.headers, 'x-acs-dingtalk-access-token', token);
     else call.url.searchParams.set('access_token', token);
-    if (!this.#customBase && (call.url.host === API_HOST || call.url.host === OAPI_HOST)) call.url.host = current ? API_HOST : OAPI_HOST;
   }
 
   isTokenRejected(answer: BusinessAnswer): boolean {

@@ -107,6 +107,10 @@ export class WeChatProvider implements Provider {
     return false;
   }
 
+  businessUrl(path: string): URL {
+    return endpoint(this.#baseUrl, path);
+  }
+
   attachToken(call: BusinessCall, token: string): void {
     call.url.searchParams.set('access_token', token);
   }

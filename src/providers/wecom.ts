@@ -65,6 +65,10 @@ export class WeComProvider implements Provider {
     return false;
   }
 
+  businessUrl(path: string): URL {
+    return endpoint(this.#baseUrl, path);
+  }
+
   attachToken(call: BusinessCall, token: string): void {
     call.url.searchParams.set('access_token', token);
   }

@@ -20,8 +20,8 @@ export function invalidate(stack: Stack, app: string, token: string): ReturnType
 }
 
 /**
- * A business call to the platform simulator with `token` put where the app's provider puts it,
- * and the provider's verdict on the answer: what the proxy does.
+ * A business call to the platform simulator at the provider's URL for `path`, with `token` put
+ * where the provider puts it, and the provider's verdict on the answer: what the proxy does.
  */
 export async function businessCall(
   stack: Stack,
@@ -31,8 +31,10 @@ export async function businessCall(
   init: { method?: 'GET' | 'POST'; body?: unknown } = {},
 ): Promise<{ status: number; body: any; rejected: boolean; call: BusinessCall }> {
   const { provider } = stack.hub.broker.app(app);
-  const platform = provider.platform;
-  const call: BusinessCall = { url: new URL(stack.sims.baseUrl(platform) + path), headers: {} };
+  const [pathname = path, query] = path.split('?');
+  const url = provider.businessUrl(pathname);
+  if (query !== undefined) url.search = query;
+  const call: BusinessCall = { url, headers: {} };
   provider.attachToken(call, token);
   const res = await request(call.url, {
     method: init.method ?? 'GET',

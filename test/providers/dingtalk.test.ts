@@ -85,6 +85,21 @@ describe('DingTalk: tokens from either endpoint', () => {
     assert.notEqual(value, token);
     assert.equal((await businessCall(stack, 'v1', '/v1.0/contact/users/me', value!)).status, 200);
   });
+
+  it('through the proxy: the token goes where each API wants it; a dropped token is refreshed and the call sent once more', async () => {
+    const v1 = await stack.call('GET', '/v1/proxy/v1/v1.0/contact/users/me?language=zh_CN');
+    assert.equal(v1.status, 200, JSON.stringify(v1.body));
+    assert.deepEqual([v1.body.result.appKey, v1.body.result.path, v1.body.result.query], [KEY, '/v1.0/contact/users/me', { language: 'zh_CN' }]);
+    const legacy = await stack.call('POST', '/v1/proxy/legacy/topapi/v2/user/get', { body: { userid: 'u1' } });
+    assert.deepEqual([legacy.status, legacy.body.errcode, legacy.body.result.appKey, legacy.body.result.body], [200, 0, LKEY, { userid: 'u1' }]);
+
+    dingtalk.revoke((await getToken(stack, 'v1')).body.token);
+    dingtalk.revoke((await getToken(stack, 'legacy')).body.token);
+    const tokenCalls = [dingtalk.counters.count(V1), dingtalk.counters.count(LEGACY)];
+    assert.equal((await stack.call('GET', '/v1/proxy/v1/v1.0/contact/users/me')).status, 200);
+    assert.equal((await stack.call('POST', '/v1/proxy/legacy/topapi/v2/user/get', { body: {} })).body.errcode, 0);
+    assert.deepEqual([dingtalk.counters.count(V1), dingtalk.counters.count(LEGACY)], [tokenCalls[0]! + 1, tokenCalls[1]! + 1]);
+  });
 });
 
 describe('DingTalk: refusals', () => {
@@ -277,24 +292,26 @@ describe('DingTalk: refresh ahead', () => {
 });
 
 describe('DingTalkProvider business hooks', () => {
-  it('without a base URL, sends each path to the host that serves it', () => {
+  it('without a base URL, sends each path to the host that serves it, with the token where that host wants it', () => {
     const provider = new DingTalkProvider({ appKey: KEY, appSecret: SECRET });
-    const v1 = { url: new URL('https://oapi.dingtalk.com/v1.0/contact/users/me?x=1'), headers: { 'X-Acs-Dingtalk-Access-Token': 'stale' } as Record<string, string> };
+    const v1 = { url: provider.businessUrl('/v1.0/contact/users/me'), headers: { 'X-Acs-Dingtalk-Access-Token': 'stale' } as Record<string, string> };
     provider.attachToken(v1, 'tok');
-    assert.equal(v1.url.href, 'https://api.dingtalk.com/v1.0/contact/users/me?x=1');
+    assert.equal(v1.url.href, 'https://api.dingtalk.com/v1.0/contact/users/me');
     assert.deepEqual(v1.headers, { 'x-acs-dingtalk-access-token': 'tok' });
-    const legacy = { url: new URL('https://api.dingtalk.com/topapi/v2/user/get?access_token=stale'), headers: {} };
+    const legacy = { url: provider.businessUrl('/topapi/v2/user/get'), headers: {} };
+    legacy.url.search = 'access_token=stale&language=zh_CN';
     provider.attachToken(legacy, 'tok');
-    assert.equal(legacy.url.href, 'https://oapi.dingtalk.com/topapi/v2/user/get?access_token=tok');
+    assert.equal(legacy.url.href, 'https://oapi.dingtalk.com/topapi/v2/user/get?access_token=tok&language=zh_CN');
     assert.deepEqual(legacy.headers, {});
+    assert.equal(provider.businessUrl('/v2.0/x%20y').href, 'https://api.dingtalk.com/v2.0/x%20y');
   });
 
   it('with a base URL, keeps the host and looks at the path below the base', () => {
     const provider = new DingTalkProvider({ appKey: KEY, appSecret: SECRET, baseUrl: 'http://127.0.0.1:9/dingtalk/' });
-    const v1 = { url: new URL('http://127.0.0.1:9/dingtalk/v1.0/im/messages'), headers: {} as Record<string, string> };
+    const v1 = { url: provider.businessUrl('/v1.0/im/messages'), headers: {} as Record<string, string> };
     provider.attachToken(v1, 'tok');
     assert.deepEqual([v1.url.href, v1.headers['x-acs-dingtalk-access-token']], ['http://127.0.0.1:9/dingtalk/v1.0/im/messages', 'tok']);
-    const legacy = { url: new URL('http://127.0.0.1:9/dingtalk/user/get'), headers: {} as Record<string, string> };
+    const legacy = { url: provider.businessUrl('/user/get'), headers: {} as Record<string, string> };
     provider.attachToken(legacy, 'tok');
     assert.equal(legacy.url.href, 'http://127.0.0.1:9/dingtalk/user/get?access_token=tok');
   });

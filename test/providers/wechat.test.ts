@@ -73,6 +73,17 @@ describe('WeChat stable_token (the default)', () => {
     assert.deepEqual([call.body.errcode, call.body.appid, call.rejected], [0, STABLE_ID, false]);
   });
 
+  it('through the proxy: ?access_token=; a token the platform still hands out after rejecting it is forced anew, the call sent once more', async (t) => {
+    const wechat = sim();
+    const stack = await stackFor(t, { sims: [wechat], apps: { a: stableApp() } });
+    const res = await stack.call('GET', '/v1/proxy/a/cgi-bin/user/info?openid=o1');
+    assert.deepEqual([res.status, res.body.errcode, res.body.appid, res.body.query], [200, 0, STABLE_ID, { openid: 'o1' }]);
+    wechat.revoke((await getToken(stack, 'a')).body.token, { stillCurrent: true });
+    const again = await stack.call('GET', '/v1/proxy/a/cgi-bin/user/info?openid=o1');
+    assert.deepEqual([again.status, again.body.errcode], [200, 0]);
+    assert.equal(wechat.forcedRefreshes(), 1);
+  });
+
   it('rotates under load with a compressed lifetime: one call per token, every served token valid', async (t) => {
     const wechat = sim({ tokenLifetimeSeconds: 8, renewWindowSeconds: 3 });
     const stack = await stackFor(t, { sims: [wechat], apps: { a: stableApp({ refreshAheadSeconds: 2, minTtlSeconds: 1 }) } });

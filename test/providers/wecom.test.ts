@@ -67,6 +67,16 @@ describe('WeCom: one token per corp id + secret', () => {
     assert.equal((await getToken(stack, 'agent-b')).body.token, (await getToken(stack, 'agent-b')).body.token);
     assert.equal(wecom.counters.count(CALLS), before + 1);
   });
+
+  it('through the proxy: ?access_token= for the app’s own token; a dropped token is refreshed and the call sent once more', async () => {
+    const res = await stack.call('GET', '/v1/proxy/agent-b/cgi-bin/user/get?userid=lisi');
+    assert.deepEqual([res.status, res.body.errcode, res.body.agentid, res.body.query], [200, 0, 1000002, { userid: 'lisi' }]);
+    wecom.revoke((await getToken(stack, 'agent-b')).body.token);
+    const before = wecom.counters.count(CALLS);
+    const again = await stack.call('POST', '/v1/proxy/agent-b/cgi-bin/message/send', { body: { touser: '@all' } });
+    assert.deepEqual([again.status, again.body.errcode, again.body.body], [200, 0, { touser: '@all' }]);
+    assert.equal(wecom.counters.count(CALLS), before + 1);
+  });
 });
 
 describe('WeCom: refusals are reported and backed off, never retried per request', () => {
