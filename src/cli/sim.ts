@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { parseConfig, type AppConfig, type LoadedConfig, type Platform } from '../config.js';
-import { FeishuSim, QingtuiSim, startSimulators, type FeishuSimStoreApp, type PlatformSim, type RunningSimulators } from '../sim/index.js';
+import { DingTalkSim, FeishuSim, QingtuiSim, WeChatSim, WeComSim, startSimulators, type FeishuSimStoreApp, type PlatformSim, type RunningSimulators } from '../sim/index.js';
 
 export const DEMO_CONFIG = new URL('../../demo/demo.yaml', import.meta.url);
 
@@ -14,8 +14,11 @@ export function simulatorsFor(apps: Iterable<AppConfig>, options: { lifetime?: n
   const byPlatform = new Map<Platform, AppConfig[]>();
   for (const app of apps) byPlatform.set(app.platform, [...(byPlatform.get(app.platform) ?? []), app]);
   const sims: PlatformSim[] = [];
+  const lifetime = options.lifetime ? { tokenLifetimeSeconds: options.lifetime } : {};
   for (const [platform, list] of byPlatform) {
-    const creds = list.map((a) => ({ appId: a.appId, appSecret: a.appSecret }));
+    // Two configured apps may name one platform app; WeCom apps of one corp differ by secret.
+    const all = list.map((a) => ({ appId: a.appId, appSecret: a.appSecret }));
+    const creds = uniqueBy(all, (c) => c.appId);
     switch (platform) {
       case 'feishu':
       case 'lark': {
@@ -43,11 +46,34 @@ export function simulatorsFor(apps: Iterable<AppConfig>, options: { lifetime?: n
       case 'qingtui':
         sims.push(new QingtuiSim({ apps: creds, ...(options.lifetime ? { tokenLifetimeSeconds: options.lifetime } : {}) }));
         break;
+      case 'dingtalk':
+        sims.push(new DingTalkSim({ apps: creds.map((c) => ({ appKey: c.appId, appSecret: c.appSecret })), ...lifetime }));
+        break;
+      case 'wecom':
+        sims.push(new WeComSim({ apps: uniqueBy(all, (c) => `${c.appId}\u0000${c.appSecret}`).map((c) => ({ corpId: c.appId, corpSecret: c.appSecret })), ...lifetime }));
+        break;
+      case 'wechat': {
+        // The 5-minute windows keep their share of a 2-hour lifetime (300 / 7200).
+        const window = options.lifetime ? Math.max(1, Math.floor(options.lifetime / 24)) : undefined;
+        sims.push(new WeChatSim({ apps: creds, ...lifetime, ...(window ? { rotationOverlapSeconds: window, renewWindowSeconds: window } : {}) }));
+        break;
+      }
       default:
         break;
     }
   }
   return sims;
+}
+
+/** The first item of each key. */
+function uniqueBy<T>(items: T[], key: (item: T) => string): T[] {
+  const seen = new Set<string>();
+  return items.filter((item) => {
+    const k = key(item);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 /** `tokenhub sim`: the simulators with the demo apps, for trying tokenhub (or anything else) offline. */

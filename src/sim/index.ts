@@ -9,6 +9,14 @@ export {
   type PlatformFaultAnswers,
 } from './faults.js';
 export {
+  DEFAULT_DINGTALK_SIM_OPTIONS,
+  DINGTALK_ENDPOINTS,
+  DingTalkSim,
+  type DingTalkIpBan,
+  type DingTalkSimApp,
+  type DingTalkSimOptions,
+} from './dingtalk.js';
+export {
   DEFAULT_FEISHU_SIM_OPTIONS,
   FEISHU_ENDPOINTS,
   FeishuSim,
@@ -25,4 +33,14 @@ export {
   type RunningSimulators,
   type StartSimulatorsOptions,
 } from './server.js';
+export { Script, SimTokens, type ScriptedAnswer, type SimToken, type TokenCheck } from './tokens.js';
 export type { PlatformSim } from './types.js';
+export {
+  DEFAULT_WECHAT_SIM_OPTIONS,
+  WECHAT_ENDPOINTS,
+  WeChatSim,
+  type WeChatSimApp,
+  type WeChatSimOptions,
+  type WeChatTokenApi,
+} from './wechat.js';
+export { DEFAULT_WECOM_SIM_OPTIONS, WECOM_ENDPOINTS, WeComSim, type WeComSimApp, type WeComSimOptions } from './wecom.js';

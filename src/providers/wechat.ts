@@ -1,0 +1,235 @@
+import { DEFAULT_BROKER_OPTIONS } from '../core/broker.js';
+import { UpstreamError, type FailureClass } from '../core/errors.js';
+import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
+import { errcodeOf, readErrcodeToken, type Classified } from './errcode.js';
+import { callPlatform, endpoint } from './http.js';
+
+/** The Official Account API host. */
+export const WECHAT_BASE_URL = 'https://api.weixin.qq.com';
+
+/** What each WeChat `errcode` means when fetching a token (PLATFORMS.md; the stable_token and token docs). */
+export const WECHAT_CODES: ReadonlyMap<number, FailureClass> = new Map<number, FailureClass>([
+  [-1, 'transient'], // system busy
+  [40001, 'credentials'], // on a token request: wrong AppSecret
+  [40125, 'credentials'], // invalid appsecret (how newer answers say the same)
+  [40013, 'credentials'], // invalid appid
+  [40164, 'credentials'], // caller IP not in the allow list
+  [40002, 'credentials'], // invalid grant_type
+  [41002, 'credentials'], // appid missing
+  [41004, 'credentials'], // secret missing
+  [47001, 'credentials'], // data format error
+  [89503, 'credentials'], // risky IP: an admin must confirm the call
+  [40014, 'token-invalid'],
+  [42001, 'token-invalid'],
+  [45009, 'rate-limited'], // daily quota
+  [45011, 'rate-limited'], // per-minute limit
+]);
+
+/** Codes a business API answers when the token it was given is no longer good (40001 there means the token, not the secret). */
+export const WECHAT_TOKEN_INVALID_CODES: readonly number[] = [40001, 40014, 42001];
+
+/** The limits of `stable_token`'s `force_refresh: true` (documented: 20 a day, at least 30 s apart). */
+export const WECHAT_FORCE_REFRESH = { perDay: 20, intervalMs: 30_000 } as const;
+
+/** Name of the app state that counts forced refreshes, so that a restart does not forget them. */
+export const WECHAT_FORCE_STATE = 'wechat.stable.force';
+
+/** Options of {@link WeChatProvider}. */
+export interface WeChatProviderOptions {
+  appId: string;
+  appSecret: string;
+  baseUrl?: string | undefined;
+  /** `stable` (default): `POST /cgi-bin/stable_token`; `classic`: `GET /cgi-bin/token`. */
+  tokenApi?: 'stable' | 'classic' | undefined;
+}
+
+const MINUTE = 60_000;
+const DAY_MS = 86_400_000;
+/** WeChat counts daily quotas in China time (UTC+8). Unverified for force_refresh: if it is UTC, we refuse a few hours early or ask a few hours late, and the platform's 45009 still tells us. */
+const CHINA_OFFSET_MS = 8 * 3_600_000;
+/** stable_token hands out a new token once less than 5 minutes are left (so expires_in is always >= 300). */
+const STABLE_RENEW_MS = 5 * MINUTE;
+/**
+ * With the day's forced refreshes used up, callers are told to come back after at most this long
+ * rather than at midnight: by then a plain call may return a renewed token, and if the report was
+ * a caller's mistake, the platform's token is served again instead of an outage of hours.
+ */
+const LIMITED_RETRY_CAP_MS = 5 * MINUTE;
+
+/** Forced refreshes made today (China time) and when the last one was. */
+interface ForceState {
+  day: string;
+  count: number;
+  lastAt: number;
+}
+
+/**
+ * WeChat Official Account (公众号): `access_token` from `stable_token` (default) or the classic
+ * `cgi-bin/token`.
+ *
+ * - classic: every fetch retires the previous token after a 5-minute overlap, so the broker's
+ *   single flight and compare-and-refresh matter most here; refreshing inside the last 5 minutes
+ *   means the old token lives to its own expiry.
+ * - stable: the platform returns the same token until less than 5 minutes are left; tokenhub
+ *   refreshes inside that window. A token a caller reports as rejected is replaced by a plain
+ *   call if the platform already has a newer one, else by `force_refresh`, within its limits,
+ *   which are counted in the app's durable state.
+ *
+ * @example
+ * ```ts
+ * const provider = new WeChatProvider({ appId: 'wx1234', appSecret: process.env.WECHAT_SECRET!, tokenApi: 'classic' });
+ * ```
+ */
+export class WeChatProvider implements Provider {
+  readonly platform = 'wechat';
+  readonly kinds = ['access_token'] as const;
+  readonly businessKind = 'access_token';
+  // 4 minutes plus the broker's jitter (at most 10 %, 24 s) stays inside the 5-minute window in
+  // which both APIs behave well: stable_token returns a new token, and a classic rotation's
+  // 5-minute overlap outlasts the old token.
+  readonly refreshAheadMs = 4 * MINUTE;
+  readonly maxRefreshAheadMs?: number;
+  readonly #appId: string;
+  readonly #appSecret: string;
+  readonly #baseUrl: string;
+  readonly #api: 'stable' | 'classic';
+
+  constructor(options: WeChatProviderOptions) {
+    this.#appId = options.appId;
+    this.#appSecret = options.appSecret;
+    this.#baseUrl = options.baseUrl ?? WECHAT_BASE_URL;
+    this.#api = options.tokenApi ?? 'stable';
+    // A wider window (with its jitter) asks stable_token while it still returns the same token.
+    if (this.#api === 'stable') this.maxRefreshAheadMs = Math.floor((STABLE_RENEW_MS - 10_000) / (1 + DEFAULT_BROKER_OPTIONS.refreshJitter));
+  }
+
+  tenantScoped(): boolean {
+    return false;
+  }
+
+  businessUrl(path: string): URL {
+    return endpoint(this.#baseUrl, path);
+  }
+
+  attachToken(call: BusinessCall, token: string): void {
+    call.url.searchParams.set('access_token', token);
+  }
+
+  isTokenRejected({ body }: BusinessAnswer): boolean {
+    const code = errcodeOf(body);
+    return code !== undefined && WECHAT_TOKEN_INVALID_CODES.includes(code);
+  }
+
+  async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
+    if (this.#api === 'classic') return this.#classic(context);
+    const plain = await this.#stable(false, context);
+    const rejected = request.reason === 'invalidate' ? request.previous : undefined;
+    if (rejected === undefined || plain.value !== rejected.value) return plain;
+    return this.#forced(plain, rejected, context);
+  }
+
+  async #classic(context: FetchContext): Promise<FetchedToken> {
+    const res = await callPlatform(this.platform, {
+      method: 'GET',
+      url: endpoint(this.#baseUrl, '/cgi-bin/token', { grant_type: 'client_credential', appid: this.#appId, secret: this.#appSecret }),
+      signal: context.signal,
+    });
+    return readErrcodeToken(this.platform, res, { tokenField: 'access_token', expiresField: 'expires_in', classify: classifier(context.now()) });
+  }
+
+  async #stable(force: boolean, context: FetchContext): Promise<FetchedToken> {
+    const res = await callPlatform(this.platform, {
+      method: 'POST',
+      url: endpoint(this.#baseUrl, '/cgi-bin/stable_token'),
+      json: { grant_type: 'client_credential', appid: this.#appId, secret: this.#appSecret, force_refresh: force },
+      signal: context.signal,
+    });
+    return readErrcodeToken(this.platform, res, { tokenField: 'access_token', expiresField: 'expires_in', classify: classifier(context.now()) });
+  }
+
+  /**
+   * The platform still hands out the rejected token: force a new one if the limits allow,
+   * else say when a new token can be had (a forced refresh allowed again, or the platform's
+   * own renewal in the token's last 5 minutes, whichever comes first).
+   */
+  async #forced(plain: FetchedToken, rejected: Token, context: FetchContext): Promise<FetchedToken> {
+    const now = context.now();
+    const renewsInMs = Math.max(1000, plain.expiresInMs - STABLE_RENEW_MS);
+    const before = await readForceState(context.state, now);
+    if (before.count >= WECHAT_FORCE_REFRESH.perDay) {
+      throw refreshLimited(`the ${WECHAT_FORCE_REFRESH.perDay} forced refreshes of today are used up`, Math.min(nextChinaMidnight(now) - now, renewsInMs, LIMITED_RETRY_CAP_MS));
+    }
+    const allowedAt = before.lastAt + WECHAT_FORCE_REFRESH.intervalMs;
+    if (now < allowedAt) {
+      throw refreshLimited('the last forced refresh was less than 30 s ago', Math.min(allowedAt - now, renewsInMs));
+    }
+    // Counted before the call: a crash after it must not give us a 21st.
+    await writeForceState(context.state, { day: before.day, count: before.count + 1, lastAt: now });
+    let forced: FetchedToken;
+    try {
+      forced = await this.#stable(true, context);
+    } catch (err) {
+      if (!(err instanceof UpstreamError)) throw err;
+      if (err.failure === 'transient') {
+        // Not refreshed, or refreshed with the answer lost; either way the next plain call shows which.
+        await writeForceState(context.state, before);
+        throw err;
+      }
+      if (err.failure === 'rate-limited') {
+        if (err.platformCode === 45009) await writeForceState(context.state, { day: before.day, count: WECHAT_FORCE_REFRESH.perDay, lastAt: now });
+        const wait = err.platformCode === 45009 ? LIMITED_RETRY_CAP_MS : (err.retryAfterMs ?? WECHAT_FORCE_REFRESH.intervalMs);
+        throw refreshLimited(`the platform refused a forced refresh (errcode ${String(err.platformCode)})`, Math.min(wait, renewsInMs), err);
+      }
+      throw err;
+    }
+    if (forced.value === rejected.value) {
+      throw refreshLimited('the platform did not replace the token on a forced refresh', Math.min(WECHAT_FORCE_REFRESH.intervalMs, renewsInMs));
+    }
+    return forced;
+  }
+}
+
+function refreshLimited(reason: string, retryAfterMs: number, cause?: unknown): UpstreamError {
+  return new UpstreamError('refresh-limited', `cannot replace the rejected token now: ${reason}`, {
+    platform: 'wechat',
+    retryAfterMs: Math.max(1000, retryAfterMs),
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/** 45011 says "retry next minute": wait for the next minute to begin. */
+function classifier(now: number): (code: number) => Classified {
+  return (code) => {
+    const failure = WECHAT_CODES.get(code) ?? 'credentials';
+    return code === 45011 ? { failure, retryAfterMs: MINUTE - (now % MINUTE) + 1000 } : { failure };
+  };
+}
+
+function chinaDay(now: number): string {
+  return new Date(now + CHINA_OFFSET_MS).toISOString().slice(0, 10);
+}
+
+function nextChinaMidnight(now: number): number {
+  return (Math.floor((now + CHINA_OFFSET_MS) / DAY_MS) + 1) * DAY_MS - CHINA_OFFSET_MS;
+}
+
+/** Today's force count; an unreadable or older state counts as none today. */
+async function readForceState(state: StateAccess, now: number): Promise<ForceState> {
+  const today = chinaDay(now);
+  const fresh: ForceState = { day: today, count: 0, lastAt: -Infinity };
+  const raw = await state.get(WECHAT_FORCE_STATE);
+  if (raw === undefined) return fresh;
+  try {
+    const parsed = JSON.parse(raw) as Partial<ForceState>;
+    const lastAt = typeof parsed.lastAt === 'number' ? parsed.lastAt : -Infinity;
+    const count = parsed.day === today && typeof parsed.count === 'number' ? parsed.count : 0;
+    return { day: today, count, lastAt };
+  } catch {
+    return fresh;
+  }
+}
+
+async function writeForceState(state: StateAccess, value: ForceState): Promise<void> {
+  // Kept two days: long enough to span the day it counts, short enough to clean itself up.
+  await state.set(WECHAT_FORCE_STATE, JSON.stringify({ ...value, lastAt: Number.isFinite(value.lastAt) ? value.lastAt : null }), 2 * DAY_MS);
+}

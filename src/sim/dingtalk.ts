@@ -1,0 +1,316 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Counters } from './counters.js';
+import { Faults, type PlatformFaultAnswers } from './faults.js';
+import { isRecord, parseJson, pathOf, queryString, withoutToken } from './request.js';
+import { Script, SimTokens, sendScripted, type SimToken } from './tokens.js';
+import type { PlatformSim } from './types.js';
+
+/** An internal app known to the simulator (its AppKey, a.k.a. Client ID, and AppSecret). */
+export interface DingTalkSimApp {
+  appKey: string;
+  appSecret: string;
+  /** `false`: the caller's IP is not in the app's allow list. Default `true`. */
+  ipAllowed?: boolean;
+}
+
+/** DingTalk's per-IP ban: more than `calls` requests within `windowSeconds` and every request gets an HTML page for `banSeconds`. */
+export interface DingTalkIpBan {
+  calls: number;
+  windowSeconds: number;
+  banSeconds: number;
+}
+
+/** Options of {@link DingTalkSim}; times scale down for tests. */
+export interface DingTalkSimOptions {
+  apps: DingTalkSimApp[];
+  /** Lifetime of a token, renewed by every fetch within it. Default 7200. */
+  tokenLifetimeSeconds?: number;
+  /** Token requests per app per endpoint per second before the platform's QPS limit answers. Default 20. */
+  qpsPerApi?: number;
+  /** Default 10,000 calls per 20 s, then banned for 5 minutes (DingTalk's documented per-IP limit). */
+  ipBan?: DingTalkIpBan;
+  /** Clock in epoch milliseconds. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Defaults of {@link DingTalkSimOptions}. */
+export const DEFAULT_DINGTALK_SIM_OPTIONS = {
+  tokenLifetimeSeconds: 7200,
+  qpsPerApi: 20,
+  ipBan: { calls: 10_000, windowSeconds: 20, banSeconds: 300 },
+  now: Date.now,
+} as const;
+
+/** Counter names of the simulator's endpoints. */
+export const DINGTALK_ENDPOINTS = {
+  /** `POST /v1.0/oauth2/accessToken` (api.dingtalk.com). */
+  v1: 'oauth2/accessToken',
+  /** `GET /gettoken` (oapi.dingtalk.com). */
+  legacy: 'gettoken',
+  business: 'business',
+} as const;
+
+type TokenEndpoint = typeof DINGTALK_ENDPOINTS.v1 | typeof DINGTALK_ENDPOINTS.legacy;
+
+// The ban is documented as "an HTML page, not an error code"; this page is our own stand-in.
+const BAN_PAGE =
+  '<!DOCTYPE html><html><head><meta charset="utf-8"><title>访问被拒绝</title></head>' +
+  '<body><h1>访问被拒绝</h1><p>您的访问过于频繁，已被暂时限制。请稍后再试。</p></body></html>';
+
+const LEGACY_BAD_CREDENTIALS = { errcode: 40089, errmsg: '不合法的corpId或corpSecret' } as const;
+const LEGACY_IP_REFUSED = { errcode: 60020, errmsg: '访问ip不在白名单之中' } as const;
+const LEGACY_QPS = { errcode: 90018, errmsg: '当前应用调用该接口超过频率限制' } as const;
+const LEGACY_TOKEN_INVALID = { errcode: 40014, errmsg: '不合法的access_token' } as const;
+const LEGACY_TOKEN_EXPIRED = { errcode: 42001, errmsg: 'access_token超时' } as const;
+// v1 errors carry a string `code`; invalidClientIdOrSecret under HTTP 400 is documented, the
+// Missing*/IpNotInWhiteList/Qps answers follow the gateway's naming as seen in SDK issues (unverified).
+const V1_BAD_CREDENTIALS = { code: 'invalidClientIdOrSecret', message: '无效的clientId或者clientSecret' } as const;
+const V1_IP_REFUSED = { code: 'Forbidden.AccessDenied.IpNotInWhiteList', message: 'ip不在白名单中' } as const;
+const V1_QPS = { code: 'Forbidden.AccessDenied.QpsLimitForAppkeyAndApi', message: '当前应用调用该接口超过每秒限流' } as const;
+const V1_TOKEN_INVALID = { code: 'InvalidAuthentication', message: '不合法的access_token' } as const;
+
+/**
+ * A simulator of DingTalk's token APIs: the current `POST /v1.0/oauth2/accessToken` and the
+ * legacy `GET /gettoken`, one token per app shared by both, renewed (same value, new expiry) by
+ * every fetch within its lifetime. Business endpoints check the token where DingTalk expects it:
+ * the `x-acs-dingtalk-access-token` header under `/v1.0/`, the `access_token` query under
+ * `/topapi/` and the other legacy paths. Models the per-app QPS limit and the per-IP ban.
+ *
+ * @example
+ * ```ts
+ * const dingtalk = new DingTalkSim({ apps: [{ appKey: 'dingabc', appSecret: 's3cret' }] });
+ * const sims = await startSimulators({ sims: [dingtalk] });
+ * // tokenhub config: platform: dingtalk, appId: dingabc, baseUrl: sims.baseUrl('dingtalk')
+ * ```
+ */
+export class DingTalkSim implements PlatformSim {
+  readonly platform = 'dingtalk';
+  readonly faults = new Faults();
+  readonly counters = new Counters();
+  /** Answers ahead of the rules, on both token endpoints. */
+  readonly script = new Script();
+  readonly #apps = new Map<string, { secret: string; ipAllowed: boolean }>();
+  readonly #tokens: SimTokens;
+  readonly #lifetimeMs: number;
+  readonly #qps: number;
+  readonly #ban: DingTalkIpBan;
+  readonly #now: () => number;
+  readonly #qpsWindows = new Map<string, { second: number; calls: number }>();
+  readonly #ipWindows = new Map<string, { window: number; calls: number; bannedUntil: number }>();
+
+  constructor(options: DingTalkSimOptions) {
+    const lifetime = options.tokenLifetimeSeconds ?? DEFAULT_DINGTALK_SIM_OPTIONS.tokenLifetimeSeconds;
+    const qps = options.qpsPerApi ?? DEFAULT_DINGTALK_SIM_OPTIONS.qpsPerApi;
+    const ban = options.ipBan ?? DEFAULT_DINGTALK_SIM_OPTIONS.ipBan;
+    if (!Number.isFinite(lifetime) || lifetime <= 0) throw new TypeError(`tokenLifetimeSeconds: expected a number > 0, got ${String(lifetime)}`);
+    if (!Number.isInteger(qps) || qps <= 0) throw new TypeError(`qpsPerApi: expected an integer > 0, got ${String(qps)}`);
+    for (const key of ['calls', 'windowSeconds', 'banSeconds'] as const) {
+      if (!Number.isFinite(ban[key]) || ban[key] <= 0) throw new TypeError(`ipBan.${key}: expected a number > 0, got ${String(ban[key])}`);
+    }
+    if (!Array.isArray(options.apps)) throw new TypeError('apps: expected an array');
+    for (const [i, app] of options.apps.entries()) {
+      if (typeof app.appKey !== 'string' || app.appKey === '') throw new TypeError(`apps[${i}].appKey: expected a non-empty string`);
+      if (typeof app.appSecret !== 'string') throw new TypeError(`apps[${i}].appSecret: expected a string`);
+      if (this.#apps.has(app.appKey)) throw new TypeError(`apps[${i}].appKey: duplicate ${app.appKey}`);
+      this.#apps.set(app.appKey, { secret: app.appSecret, ipAllowed: app.ipAllowed ?? true });
+    }
+    this.#lifetimeMs = lifetime * 1000;
+    this.#qps = qps;
+    this.#ban = { ...ban };
+    this.#now = options.now ?? DEFAULT_DINGTALK_SIM_OPTIONS.now;
+    this.#tokens = new SimTokens(this.#now, () => randomBytes(16).toString('hex'));
+  }
+
+  register(app: FastifyInstance): void {
+    // Bodies are parsed by the handlers, so that malformed JSON gets DingTalk's answer, not Fastify's.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    const prefix = app.prefix;
+
+    app.post('/v1.0/oauth2/accessToken', (request, reply) => this.#v1Token(request, reply));
+    app.get('/gettoken', (request, reply) => this.#legacyToken(request, reply));
+    app.all('/v1.0/*', (request, reply) => {
+      const header = request.headers['x-acs-dingtalk-access-token'];
+      const value = typeof header === 'string' && header !== '' ? header : undefined;
+      return this.#business(request, reply, value, prefix, (status) =>
+        status === 'missing'
+          ? reply.code(400).send({ code: 'MissingParameter', requestid: requestId(), message: 'x-acs-dingtalk-access-token is mandatory for this action.' })
+          : reply.code(400).send({ ...V1_TOKEN_INVALID, requestid: requestId() }),
+        (echo) => reply.send({ result: echo }),
+      );
+    });
+    for (const legacy of ['/topapi/*', '/user/*', '/department/*', '/message/*', '/chat/*', '/microapp/*']) {
+      app.all(legacy, (request, reply) => {
+        return this.#business(request, reply, queryString(request.query, 'access_token'), prefix, (status) =>
+          reply.send(status === 'expired' ? LEGACY_TOKEN_EXPIRED : LEGACY_TOKEN_INVALID),
+          (echo) => reply.send({ errcode: 0, errmsg: 'ok', result: echo, request_id: requestId() }),
+        );
+      });
+    }
+  }
+
+  revoke(token: string): boolean {
+    return this.#tokens.revoke(token);
+  }
+
+  isValid(token: string): boolean {
+    return this.#tokens.isValid(token);
+  }
+
+  /** Back to healthy: no fault, no scripted answers, no ban, zero counters. Issued tokens stay valid. */
+  reset(): void {
+    this.faults.set('none');
+    this.script.clear();
+    this.counters.reset();
+    this.#ipWindows.clear();
+    this.#qpsWindows.clear();
+  }
+
+  /** Rotate an app's secret: the old one is refused from now on (issued tokens stay valid). */
+  setSecret(appKey: string, secret: string): void {
+    this.#app(appKey).secret = secret;
+  }
+
+  /** Put the caller's IP in or out of an app's allow list. */
+  setIpAllowed(appKey: string, allowed: boolean): void {
+    this.#app(appKey).ipAllowed = allowed;
+  }
+
+  /** How many distinct tokens were issued, for one app or all. */
+  tokensIssued(appKey?: string): number {
+    return this.#tokens.issued(appKey);
+  }
+
+  async #v1Token(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const body = parseJson(request.body);
+    const appKey = isRecord(body) && typeof body.appKey === 'string' ? body.appKey : '';
+    this.counters.increment(DINGTALK_ENDPOINTS.v1, appKey);
+    if (this.#banned(request, reply)) return reply;
+    if (await this.faults.apply(request, reply, V1_FAULTS)) return reply;
+    const scripted = this.script.take();
+    if (scripted !== undefined) return sendScripted(reply, scripted);
+
+    if (!isRecord(body)) return reply.code(400).send({ code: 'MissingBody', requestid: requestId(), message: 'body is mandatory for this action.' });
+    for (const field of ['appKey', 'appSecret'] as const) {
+      if (typeof body[field] !== 'string' || body[field] === '') {
+        return reply.code(400).send({ code: `Missing${field}`, requestid: requestId(), message: `${field} is mandatory for this action.` });
+      }
+    }
+    const app = this.#apps.get(appKey);
+    if (app === undefined || app.secret !== body.appSecret) return reply.code(400).send({ ...V1_BAD_CREDENTIALS, requestid: requestId() });
+    if (!app.ipAllowed) return reply.code(403).send({ ...V1_IP_REFUSED, requestid: requestId() });
+    if (this.#overQps(appKey, DINGTALK_ENDPOINTS.v1)) return reply.code(403).send({ ...V1_QPS, requestid: requestId() });
+    const token = this.#fetch(appKey);
+    return reply.send({ expireIn: Math.floor((token.expiresAt - this.#now()) / 1000), accessToken: token.value });
+  }
+
+  async #legacyToken(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const appKey = queryString(request.query, 'appkey') ?? '';
+    this.counters.increment(DINGTALK_ENDPOINTS.legacy, appKey);
+    if (this.#banned(request, reply)) return reply;
+    if (await this.faults.apply(request, reply, LEGACY_FAULTS)) return reply;
+    const scripted = this.script.take();
+    if (scripted !== undefined) return sendScripted(reply, scripted);
+
+    const app = this.#apps.get(appKey);
+    if (app === undefined || app.secret !== queryString(request.query, 'appsecret')) return reply.send(LEGACY_BAD_CREDENTIALS);
+    if (!app.ipAllowed) return reply.send(LEGACY_IP_REFUSED);
+    if (this.#overQps(appKey, DINGTALK_ENDPOINTS.legacy)) return reply.send(LEGACY_QPS);
+    const token = this.#fetch(appKey);
+    return reply.send({ errcode: 0, access_token: token.value, errmsg: 'ok', expires_in: Math.floor((token.expiresAt - this.#now()) / 1000) });
+  }
+
+  #business(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    value: string | undefined,
+    prefix: string,
+    refuse: (status: 'missing' | 'expired' | 'invalid') => FastifyReply,
+    accept: (echo: Record<string, unknown>) => FastifyReply,
+  ): FastifyReply {
+    const check = value === undefined ? undefined : this.#tokens.check(value);
+    this.counters.increment(DINGTALK_ENDPOINTS.business, check?.status === 'valid' ? check.token.owner : '');
+    if (this.#banned(request, reply)) return reply;
+    if (check === undefined) return refuse('missing');
+    if (check.status !== 'valid') return refuse(check.status);
+    return accept({
+      appKey: check.token.owner,
+      method: request.method,
+      path: pathOf(request.url).slice(prefix.length),
+      query: withoutToken(request.query),
+      body: parseJson(request.body),
+    });
+  }
+
+  /** Within a token's lifetime a fetch returns the same token and renews its lifetime. */
+  #fetch(appKey: string): SimToken {
+    const current = this.#tokens.current(appKey);
+    if (current === undefined) return this.#tokens.issue(appKey, this.#lifetimeMs);
+    current.expiresAt = this.#now() + this.#lifetimeMs;
+    return current;
+  }
+
+  #overQps(appKey: string, endpoint: TokenEndpoint): boolean {
+    const key = `${appKey}\u0000${endpoint}`;
+    const second = Math.floor(this.#now() / 1000);
+    const window = this.#qpsWindows.get(key);
+    if (window === undefined || window.second !== second) {
+      this.#qpsWindows.set(key, { second, calls: 1 });
+      return false;
+    }
+    window.calls++;
+    return window.calls > this.#qps;
+  }
+
+  /** Counts the call against the caller's IP; answers the ban page (and returns true) while banned. */
+  #banned(request: FastifyRequest, reply: FastifyReply): boolean {
+    const now = this.#now();
+    const windowMs = this.#ban.windowSeconds * 1000;
+    const window = Math.floor(now / windowMs);
+    let entry = this.#ipWindows.get(request.ip);
+    if (entry === undefined) {
+      entry = { window, calls: 0, bannedUntil: 0 };
+      this.#ipWindows.set(request.ip, entry);
+    }
+    if (entry.bannedUntil <= now) {
+      if (entry.window !== window) {
+        entry.window = window;
+        entry.calls = 0;
+      }
+      entry.calls++;
+      if (entry.calls > this.#ban.calls) entry.bannedUntil = now + this.#ban.banSeconds * 1000;
+    }
+    if (entry.bannedUntil <= now) return false;
+    void reply.code(200).type('text/html; charset=utf-8').send(BAN_PAGE);
+    return true;
+  }
+
+  #app(appKey: string): { secret: string; ipAllowed: boolean } {
+    const app = this.#apps.get(appKey);
+    if (app === undefined) throw new RangeError(`appKey: unknown app ${appKey}`);
+    return app;
+  }
+}
+
+const V1_FAULTS: PlatformFaultAnswers = {
+  ratelimit(reply) {
+    reply.code(403).send({ ...V1_QPS, requestid: requestId() });
+  },
+  okWithoutToken: { expireIn: 7200 },
+  sampleOk: JSON.stringify({ expireIn: 7200, accessToken: 'c5ddc3dab5e93f4a9a1e2c0a0ab4e4e1' }),
+};
+
+const LEGACY_FAULTS: PlatformFaultAnswers = {
+  ratelimit(reply) {
+    reply.send(LEGACY_QPS);
+  },
+  okWithoutToken: { errcode: 0, errmsg: 'ok' },
+  sampleOk: JSON.stringify({ errcode: 0, access_token: 'c5ddc3dab5e93f4a9a1e2c0a0ab4e4e1', errmsg: 'ok', expires_in: 7200 }),
+};
+
+/** An id shaped like DingTalk's request ids (`30EE8654-1AA2-7D88-8248-9518547248AA`). */
+function requestId(): string {
+  const hex = randomBytes(16).toString('hex').toUpperCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
