@@ -202,7 +202,7 @@ export class DingTalkSim implements PlatformSim {
     if (!app.ipAllowed) return reply.code(403).send({ ...V1_IP_REFUSED, requestid: requestId() });
     if (this.#overQps(appKey, DINGTALK_ENDPOINTS.v1)) return reply.code(403).send({ ...V1_QPS, requestid: requestId() });
     const token = this.#fetch(appKey);
-    return reply.send({ expireIn: Math.floor((token.expiresAt - this.#now()) / 1000), accessToken: token.value });
+    return reply.send({ expireIn: this.#lifetimeSeconds(), accessToken: token.value });
   }
 
   async #legacyToken(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
@@ -218,7 +218,7 @@ export class DingTalkSim implements PlatformSim {
     if (!app.ipAllowed) return reply.send(LEGACY_IP_REFUSED);
     if (this.#overQps(appKey, DINGTALK_ENDPOINTS.legacy)) return reply.send(LEGACY_QPS);
     const token = this.#fetch(appKey);
-    return reply.send({ errcode: 0, access_token: token.value, errmsg: 'ok', expires_in: Math.floor((token.expiresAt - this.#now()) / 1000) });
+    return reply.send({ errcode: 0, access_token: token.value, errmsg: 'ok', expires_in: this.#lifetimeSeconds() });
   }
 
   #business(
@@ -241,6 +241,11 @@ export class DingTalkSim implements PlatformSim {
       query: withoutToken(request.query),
       body: parseJson(request.body),
     });
+  }
+
+  /** A fetch (re)starts the token's whole lifetime, so that is what it reports; reading the clock again could lose a second. */
+  #lifetimeSeconds(): number {
+    return Math.floor(this.#lifetimeMs / 1000);
   }
 
   /** Within a token's lifetime a fetch returns the same token and renews its lifetime. */
