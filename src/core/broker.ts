@@ -115,6 +115,7 @@ interface Slot {
 export class Broker {
   readonly #apps = new Map<string, AppDefinition>();
   readonly #slots = new Map<string, Slot>();
+  readonly #plainSlots = new Map<string, Map<string, Slot>>();
   readonly #store: TokenStore;
   readonly #log: Logger;
   readonly #observer: BrokerObserver;
@@ -150,6 +151,10 @@ export class Broker {
 
   apps(): AppDefinition[] {
     return [...this.#apps.values()];
+  }
+
+  has(id: string): boolean {
+    return this.#apps.has(id);
   }
 
   app(id: string): AppDefinition {
@@ -254,6 +259,11 @@ export class Broker {
   }
 
   #slot(appId: string, kind: string, tenantKey: string | undefined): Slot {
+    // Tenant-less slots, by app then kind: a cached read builds no key string.
+    if (tenantKey === undefined) {
+      const slot = this.#plainSlots.get(appId)?.get(kind);
+      if (slot) return slot;
+    }
     const app = this.app(appId);
     const { provider } = app;
     if (!provider.kinds.includes(kind)) {
@@ -270,6 +280,11 @@ export class Broker {
         used: false, failures: 0, backoffUntil: 0, lastError: undefined, rejected: new Set(),
       };
       this.#slots.set(key, slot);
+      if (tenantKey === undefined) {
+        let kinds = this.#plainSlots.get(appId);
+        if (!kinds) this.#plainSlots.set(appId, (kinds = new Map()));
+        kinds.set(kind, slot);
+      }
     }
     return slot;
   }

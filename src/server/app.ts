@@ -3,7 +3,10 @@ import type { Broker } from '../core/broker.js';
 import { TokenHubError, badRequest } from '../core/errors.js';
 import type { TokenStore } from '../core/types.js';
 import type { ClientEntry } from '../config.js';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ClientAuth } from './auth.js';
+import { cachedReadFastPath } from './fast-path.js';
+import { TokenAnswers } from './token-answers.js';
 import type { Metrics } from './metrics.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
@@ -33,7 +36,15 @@ declare module 'fastify' {
 
 /** The Fastify app: routes, authentication and the JSON error format. Does not listen. */
 export function buildServer(options: ServerOptions): FastifyInstance {
+  const auth = new ClientAuth(options.clients);
+  const answers = new TokenAnswers(options.metrics);
+  const fastPath = cachedReadFastPath(options.broker, auth, answers);
   const app = Fastify({
+    // Cached token reads are answered before Fastify sees them; everything else is Fastify's.
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
+      createServer((req, res) => {
+        if (!fastPath(req, res)) handler(req, res);
+      }),
     loggerInstance: options.logger === false ? undefined : options.logger,
     // One log line per request would cost more than serving a cached token.
     logController: new LogController({ disableRequestLogging: true }),
@@ -49,7 +60,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
-  const auth = new ClientAuth(options.clients);
   app.decorateRequest('client', undefined);
   // A callback hook rather than an async one: it runs on every cached read.
   app.addHook('onRequest', (req, _reply, done) => {
@@ -74,7 +84,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
-  app.register(tokenRoutes, { broker: options.broker, auth, metrics: options.metrics });
+  app.register(tokenRoutes, { broker: options.broker, auth, answers });
   app.register(eventRoutes, { broker: options.broker });
   app.register(proxyRoutes, { broker: options.broker, auth, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   return app;

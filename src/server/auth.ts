@@ -9,6 +9,7 @@ import type { ClientEntry } from '../config.js';
  */
 export class ClientAuth {
   readonly #clients: readonly ClientEntry[];
+  readonly #proven = new WeakMap<object, { header: string; client: ClientEntry }>();
 
   constructor(clients: readonly ClientEntry[]) {
     this.#clients = clients;
@@ -16,15 +17,40 @@ export class ClientAuth {
 
   /** The client whose key the request carries (`Authorization: Bearer` or `X-Tokenhub-Key`). */
   authenticate(headers: IncomingHttpHeaders): ClientEntry {
+    if (presentedKey(headers) === undefined) throw new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'missing client key: send Authorization: Bearer <key>');
+    const client = this.identify(headers);
+    if (!client) throw new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'unknown client key');
+    return client;
+  }
+
+  /**
+   * Like `identify`, remembering per connection the last header that proved a key: later requests
+   * on that connection with the very same header skip the hash. Comparing with what this same
+   * connection sent before can reveal nothing about any other client's key.
+   */
+  identifyOn(socket: object, headers: IncomingHttpHeaders): ClientEntry | undefined {
+    const header = headers.authorization ?? headers['x-tokenhub-key'];
+    const proven = this.#proven.get(socket);
+    if (proven !== undefined && header === proven.header) return proven.client;
+    const client = this.identify(headers);
+    if (client !== undefined && typeof header === 'string') this.#proven.set(socket, { header, client });
+    return client;
+  }
+
+  /** The client whose key the request carries, or `undefined`; never throws. */
+  identify(headers: IncomingHttpHeaders): ClientEntry | undefined {
     const key = presentedKey(headers);
-    if (key === undefined) throw new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'missing client key: send Authorization: Bearer <key>');
+    if (key === undefined) return undefined;
     const digest = hash('sha256', key, 'buffer');
     let found: ClientEntry | undefined;
     for (const client of this.#clients) {
       if (timingSafeEqual(digest, client.keySha256) && found === undefined) found = client;
     }
-    if (!found) throw new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'unknown client key');
     return found;
+  }
+
+  allows(client: ClientEntry, app: string): boolean {
+    return mayUse(client, app);
   }
 
   /** Throws unless `client` may use `app`. */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Client } from 'undici';
 import { FeishuSim } from '../../src/sim/index.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 
@@ -41,6 +42,27 @@ describe('the contract error table', () => {
   it('accepts the key in X-Tokenhub-Key as well', async () => {
     const res = await stack.call('GET', '/v1/apps/main/tokens/tenant_access_token', { key: null, headers: { 'x-tokenhub-key': limitedKey } });
     assert.equal(res.status, 200);
+  });
+
+  it('on one keep-alive connection, every request is judged by its own key (cached reads included)', async () => {
+    const conn = new Client(stack.url, { pipelining: 1 });
+    try {
+      const get = async (authorization: string | undefined, app = 'main'): Promise<number> => {
+        const res = await conn.request({ method: 'GET', path: `/v1/apps/${app}/tokens/tenant_access_token`, headers: authorization === undefined ? {} : { authorization } });
+        await res.body.dump();
+        return res.statusCode;
+      };
+      assert.equal(await get(`Bearer ${stack.key}`), 200);
+      assert.equal(await get(`Bearer ${stack.key}`), 200); // a cached read
+      assert.equal(await get('Bearer not-a-key-of-anyone'), 401);
+      assert.equal(await get(undefined), 401);
+      assert.equal(await get(`Bearer ${limitedKey}`, 'main'), 200);
+      assert.equal(await get(`Bearer ${limitedKey}`, 'other'), 403);
+      assert.equal(await get(`Bearer ${stack.key}`, 'other'), 200);
+      assert.equal(await get(`Bearer ${stack.key}x`, 'other'), 401);
+    } finally {
+      await conn.close();
+    }
   });
 
   it('403 for an app the client may not use; /v1/apps lists only its apps', async () => {

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { Broker, GetTokenOptions, IssuedToken } from '../../core/broker.js';
+import type { Broker, GetTokenOptions } from '../../core/broker.js';
 import { z } from 'zod';
-import { TokenHubError, badRequest } from '../../core/errors.js';
+import { badRequest } from '../../core/errors.js';
 import type { ClientAuth } from '../auth.js';
 import { mayUse } from '../auth.js';
-import type { Metrics } from '../metrics.js';
+import type { TokenAnswers } from '../token-answers.js';
 
 // Validated with zod rather than the route schema: query parameters need type coercion, the body must not get it.
 const invalidateBody = z.strictObject({ token: z.string().min(1).max(4096) }, 'must be {"token": "<the rejected token>"}');
@@ -50,44 +50,7 @@ const tokenResponse = {
   },
 } as const;
 
-interface TokenBody {
-  app: string;
-  platform: string;
-  kind: string;
-  tenantKey?: string;
-  token: string;
-  expiresAt: string;
-  expiresIn: number;
-}
-
-export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth; metrics: Metrics }> = async (app, { broker, auth, metrics }) => {
-  const isoExpiry = new WeakMap<IssuedToken, string>();
-  const answer = (token: IssuedToken, tenantKey: string | undefined): TokenBody => {
-    let expiresAt = isoExpiry.get(token);
-    if (expiresAt === undefined) isoExpiry.set(token, (expiresAt = new Date(token.expiresAt).toISOString()));
-    const body: TokenBody = {
-      app: token.app,
-      platform: token.platform,
-      kind: token.kind,
-      token: token.value,
-      expiresAt,
-      expiresIn: Math.max(0, Math.floor((token.expiresAt - Date.now()) / 1000)),
-    };
-    if (tenantKey !== undefined) body.tenantKey = tenantKey;
-    return body;
-  };
-
-  // Counter children bound once per app: labelling on every request costs more than the read itself.
-  const served = new Map<string, { inc(): void }>();
-  const countOk = (appId: string): void => {
-    let counter = served.get(appId);
-    if (!counter) served.set(appId, (counter = metrics.tokenRequests.labels({ app: appId, outcome: 'ok' })));
-    counter.inc();
-  };
-  const countError = (appId: string, err: unknown): void => {
-    metrics.tokenRequests.inc({ app: appId, outcome: err instanceof TokenHubError ? err.code : 'TOKENHUB_INTERNAL' });
-  };
-
+export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth; answers: TokenAnswers }> = async (app, { broker, auth, answers }) => {
   /** Options of a token request, once the caller is known to exist and be allowed. */
   const tokenRequest = (req: FastifyRequest<{ Params: TokenParams; Querystring: TokenQuery }>): GetTokenOptions => {
     broker.app(req.params.app); // 404 before 403: the app must exist
@@ -106,18 +69,18 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
         const options = tokenRequest(req);
         const cached = broker.peek(appId, kind, options);
         if (cached) {
-          countOk(appId);
-          return answer(cached, options.tenantKey);
+          answers.countOk(appId);
+          return answers.body(cached, options.tenantKey);
         }
         return broker.getToken(appId, kind, options).then(
-          (token) => (countOk(appId), answer(token, options.tenantKey)),
+          (token) => (answers.countOk(appId), answers.body(token, options.tenantKey)),
           (err: unknown) => {
-            countError(appId, err);
+            answers.countError(appId, err);
             throw err;
           },
         );
       } catch (err) {
-        countError(appId, err);
+        answers.countError(appId, err);
         throw err;
       }
     },
@@ -133,10 +96,10 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
         const body = invalidateBody.safeParse(req.body);
         if (!body.success) throw badRequest(`body: ${body.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
         const token = await broker.invalidate(appId, kind, body.data.token, options);
-        countOk(appId);
-        return answer(token, options.tenantKey);
+        answers.countOk(appId);
+        return answers.body(token, options.tenantKey);
       } catch (err) {
-        countError(appId, err);
+        answers.countError(appId, err);
         throw err;
       }
     },

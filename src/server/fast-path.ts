@@ -1,0 +1,41 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Broker } from '../core/broker.js';
+import type { ClientAuth } from './auth.js';
+import type { TokenAnswers } from './token-answers.js';
+
+const PREFIX = '/v1/apps/';
+const TOKENS = '/tokens/';
+
+/**
+ * Cached token reads answered before the framework. A read of a cached token is the one request
+ * tokenhub serves at volume, and the framework's routing, hooks and serialization cost more than
+ * the read itself (see docs/benchmarks.md). Only the plainest form is taken here: `GET
+ * /v1/apps/{app}/tokens/{kind}` without a query string, from a known client allowed the app, with
+ * a cached token. Anything else (and every error) returns `false` and goes through Fastify, which
+ * stays the one place that validates, refuses and explains.
+ */
+export function cachedReadFastPath(broker: Broker, auth: ClientAuth, answers: TokenAnswers): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
+    const url = req.url;
+    if (req.method !== 'GET' || url === undefined || !url.startsWith(PREFIX) || url.includes('?')) return false;
+    const split = url.indexOf(TOKENS, PREFIX.length);
+    if (split === -1) return false;
+    const appId = url.slice(PREFIX.length, split);
+    const kind = url.slice(split + TOKENS.length);
+    if (appId === '' || kind === '' || appId.includes('/') || kind.includes('/') || appId.includes('%')) return false;
+    const client = auth.identifyOn(req.socket, req.headers);
+    if (client === undefined || !auth.allows(client, appId) || !broker.has(appId)) return false;
+    let token;
+    try {
+      token = broker.peek(appId, kind);
+    } catch {
+      return false; // an unknown kind, a missing tenant key: Fastify answers it
+    }
+    if (token === undefined) return false;
+    answers.countOk(appId);
+    const body = answers.json(token);
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+    return true;
+  };
+}
