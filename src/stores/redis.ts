@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { TokenHubError } from '../core/errors.js';
@@ -44,29 +44,19 @@ const FENCE_RETENTION_MS = 7 * 24 * 3600_000;
 
 type Client = Redis | Cluster;
 
-/** A Lua script run by its SHA, loaded on first use (and again after a Redis restart). */
-class Script {
-  readonly #lua: string;
-  readonly #sha: string;
-  constructor(lua: string) {
-    this.#lua = lua;
-    this.#sha = createHash('sha1').update(lua).digest('hex');
-  }
-
-  async run(client: Client, keys: string[], args: (string | number)[]): Promise<unknown> {
-    try {
-      return await client.evalsha(this.#sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!String((err as Error).message).startsWith('NOSCRIPT')) throw err;
-      return client.eval(this.#lua, keys.length, ...keys, ...args);
-    }
-  }
+/** A Lua script, registered on each client with ioredis' `defineCommand` (EVALSHA, reloaded after a Redis restart). */
+interface Script {
+  readonly name: string;
+  readonly numberOfKeys: number;
+  readonly lua: string;
 }
+
+const script = (name: string, numberOfKeys: number, lua: string): Script => ({ name, numberOfKeys, lua });
 
 // Compare-and-set on the version: a token is written only over an older one, so a holder whose
 // lease expired while it fetched cannot replace what its successor wrote. Returns the winner
 // when the write is refused, nil when it was made (and announced).
-const PUT = new Script(`
+const PUT = script('tokenhubPut', 1, `
 local cur = redis.call('HGET', KEYS[1], 'v')
 if cur and tonumber(cur) >= tonumber(ARGV[1]) then
   return redis.call('HMGET', KEYS[1], 'v', 'd')
@@ -79,7 +69,7 @@ return false
 
 // The lease: a lock with an owner and an expiry, and a fence above every earlier fence and
 // above the stored version.
-const ACQUIRE = new Script(`
+const ACQUIRE = script('tokenhubAcquire', 3, `
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
 local fence = redis.call('INCR', KEYS[2])
 local stored = tonumber(redis.call('HGET', KEYS[3], 'v') or '0')
@@ -92,7 +82,7 @@ return fence
 `);
 
 // Only the owner releases: an expired holder must not delete its successor's lock.
-const RELEASE = new Script(`
+const RELEASE = script('tokenhubRelease', 1, `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('PUBLISH', ARGV[2], ARGV[3])
@@ -102,14 +92,26 @@ return 0
 `);
 
 // Re-encryption during a key rotation, only if nobody wrote in between.
-const REWRAP_TOKEN = new Script(`
+const REWRAP_TOKEN = script('tokenhubRewrapToken', 1, `
 if redis.call('HGET', KEYS[1], 'd') == ARGV[1] then redis.call('HSET', KEYS[1], 'd', ARGV[2]) return 1 end
 return 0
 `);
-const REWRAP_STATE = new Script(`
+const REWRAP_STATE = script('tokenhubRewrapState', 1, `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end
 return 0
 `);
+const SCRIPTS = [PUT, ACQUIRE, RELEASE, REWRAP_TOKEN, REWRAP_STATE];
+
+/** `client` with tokenhub's scripts defined on it. */
+function withScripts<C extends Client>(client: C): C {
+  for (const { name, numberOfKeys, lua } of SCRIPTS) client.defineCommand(name, { numberOfKeys, lua });
+  return client;
+}
+
+/** Runs a script defined by `withScripts`. */
+function run(client: Client, { name }: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+  return (client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name]!(...keys, ...args);
+}
 
 interface ChangeMessage {
   /** The store key. */
@@ -190,17 +192,17 @@ export class RedisStore implements TokenStore {
       const nodes = options.cluster.map((n) => ({ host: n.host, port: n.port })) satisfies ClusterNode[];
       const make = (): Cluster =>
         new Cluster(nodes, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: retryStrategy, redisOptions: common });
-      this.#client = make();
+      this.#client = withScripts(make());
       this.#sub = make();
       this.#target = `cluster ${nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
     } else if (options.sentinels) {
       const make = (): Redis => new Redis({ ...common, retryStrategy, sentinels: options.sentinels!.map((s) => ({ ...s })), name: options.name! });
-      this.#client = make();
+      this.#client = withScripts(make());
       this.#sub = make();
       this.#target = `sentinels ${options.sentinels.map((s) => `${s.host}:${s.port}`).join(',')} (master ${options.name})`;
     } else {
       const make = (): Redis => new Redis(options.url!, { ...common, retryStrategy });
-      this.#client = make();
+      this.#client = withScripts(make());
       this.#sub = make();
       this.#target = redactUrl(options.url!);
     }
@@ -229,8 +231,9 @@ export class RedisStore implements TokenStore {
   async putToken(key: string, token: StoredToken): Promise<StoredToken> {
     this.#known.add(key);
     const data = this.#codec.seal(JSON.stringify({ value: token.value, expiresAt: token.expiresAt, obtainedAt: token.obtainedAt }), key);
-    const winner = (await PUT.run(
+    const winner = (await run(
       this.#client,
+      PUT,
       [this.#tokenKey(key)],
       [token.version, data, Math.round(token.expiresAt + TOKEN_RETENTION_MS), this.#channel, this.#message(key, 'put')],
     )) as [string | null, string | null] | null;
@@ -269,12 +272,12 @@ export class RedisStore implements TokenStore {
     this.#known.add(key);
     const owner = `${this.#instance}:${randomBytes(8).toString('hex')}`;
     const base = this.#base(key);
-    const fence = await ACQUIRE.run(this.#client, [`${base}:lock`, `${base}:fence`, `${base}:token`], [owner, Math.max(1, Math.round(ttlMs)), FENCE_RETENTION_MS]);
+    const fence = await run(this.#client, ACQUIRE, [`${base}:lock`, `${base}:fence`, `${base}:token`], [owner, Math.max(1, Math.round(ttlMs)), FENCE_RETENTION_MS]);
     if (fence === null) return undefined;
     return {
       fence: Number(fence),
       release: async () => {
-        await RELEASE.run(this.#client, [`${base}:lock`], [owner, this.#channel, this.#message(key, 'release')]);
+        await run(this.#client, RELEASE, [`${base}:lock`], [owner, this.#channel, this.#message(key, 'release')]);
         this.#waiters.wake(key);
       },
     };
@@ -367,8 +370,7 @@ export class RedisStore implements TokenStore {
             continue;
           }
           if (!opened.stale) continue;
-          const script = kind === 'token' ? REWRAP_TOKEN : REWRAP_STATE;
-          count += Number(await script.run(this.#client, [redisKey], [sealed, this.#codec.seal(opened.value, key)]));
+          count += Number(await run(this.#client, kind === 'token' ? REWRAP_TOKEN : REWRAP_STATE, [redisKey], [sealed, this.#codec.seal(opened.value, key)]));
         }
       } while (cursor !== '0');
     }
