@@ -8,7 +8,9 @@ export const TEMP_SUFFIX = '.tmp';
 /**
  * Replaces `path` with `data` so that after a crash or a power cut the file holds either the
  * old or the new content, never a mix: write a temporary file beside it, fsync it, rename it
- * over the target, fsync the directory (the rename itself is durable only then).
+ * over the target, fsync the directory (the rename itself is durable only then). Not
+ * write-file-atomic: it fsyncs the file but not the directory, so an acknowledged token could
+ * still vanish in a power cut.
  */
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o600): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);

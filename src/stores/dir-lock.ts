@@ -5,6 +5,8 @@ import { hostname } from 'node:os';
 import { TokenHubError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/types.js';
 
+// Not proper-lockfile: it tells a dead holder only by a stale mtime, so a restart after `kill -9`
+// would wait out the staleness period; a pid and a process start time tell it at once on this host.
 export interface DirLockOptions {
   logger?: Logger;
   /** How often the holder touches the lock file. */
