@@ -72,7 +72,14 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       try {
         // Before the port opens: a locked data dir or a wrong encryption key stops the start here.
         await store.open?.();
-        await server.listen({ host: config.listen.host, port: config.listen.port });
+        // Fastify logs a line per listening address; the ready line is the caller's, one line.
+        const level = server.log.level;
+        server.log.level = 'warn';
+        try {
+          await server.listen({ host: config.listen.host, port: config.listen.port });
+        } finally {
+          server.log.level = level;
+        }
       } catch (err) {
         broker.close();
         await store.close().catch(() => {});

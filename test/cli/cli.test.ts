@@ -66,13 +66,16 @@ describe('tokenhub CLI', () => {
     );
     const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve'], { env: { ...process.env, TOKENHUB_CONFIG: file, CLI_KEY: KEY }, stdio: ['ignore', 'pipe', 'pipe'] });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const logged: string[] = [];
     const ready = await new Promise<{ url: string; msg: string }>((resolve, reject) => {
       createInterface({ input: child.stdout }).on('line', (line) => {
+        logged.push(line);
         const entry = JSON.parse(line) as { msg: string; url: string };
         if (entry.msg === 'tokenhub ready') resolve(entry);
       });
       child.once('exit', () => reject(new Error('exited before it was ready')));
     });
+    assert.equal(logged.length, 1, `more than the ready line: ${logged.join('\n')}`);
     const headers = { authorization: `Bearer ${KEY}` };
     const res = await fetch(`${ready.url}/v1/apps/x/tokens/tenant_access_token`, { headers });
     assert.equal(res.status, 200);
