@@ -1,5 +1,6 @@
 import { UpstreamError, type FailureClass } from '../core/errors.js';
 import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
+import { errcodeIn, tokenInQuery } from './business.js';
 import { errcodeError, errcodeOf, setHeader, tokenFields, type Classified } from './errcode.js';
 import { callPlatform, endpoint, isHtml, jsonObject, platformMessage, type UpstreamResponse } from './http.js';
 
@@ -100,7 +101,7 @@ export class DingTalkProvider implements Provider {
   attachToken(call: BusinessCall, token: string): void {
     const path = call.url.pathname.startsWith(this.#basePath) ? call.url.pathname.slice(this.#basePath.length) : call.url.pathname;
     if (VERSIONED_PATH.test(path)) setHeader(call.headers, 'x-acs-dingtalk-access-token', token);
-    else call.url.searchParams.set('access_token', token);
+    else tokenInQuery(call, token);
   }
 
   isTokenRejected(answer: BusinessAnswer): boolean {
@@ -134,9 +135,8 @@ export function isDingTalkTokenRejected({ body }: BusinessAnswer): boolean {
   if (typeof body !== 'object' || body === null) return false;
   const { code, sub_code: subCode } = body as { code?: unknown; sub_code?: unknown };
   if (code === 'InvalidAuthentication') return true;
-  const errcode = errcodeOf(body);
-  if (errcode === 88) return DINGTALK_TOKEN_INVALID_CODES.includes(Number(subCode));
-  return errcode !== undefined && DINGTALK_TOKEN_INVALID_CODES.includes(errcode);
+  if (errcodeOf(body) === 88) return DINGTALK_TOKEN_INVALID_CODES.includes(Number(subCode));
+  return errcodeIn(body, DINGTALK_TOKEN_INVALID_CODES);
 }
 
 /** Reads an answer of either token endpoint, classifying every failure. */

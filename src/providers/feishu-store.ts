@@ -1,5 +1,6 @@
 import { TokenHubError, UpstreamError } from '../core/errors.js';
 import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
+import { tokenAsBearer } from './business.js';
 import { FEISHU_BASE_URLS, feishuAnswer, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
 import { openEvent, type EventHeaders, type EventSecrets, type OpenedEvent } from './feishu-events.js';
 import { callPlatform, endpoint } from './http.js';
@@ -80,7 +81,7 @@ export class FeishuStoreProvider implements Provider {
   }
 
   attachToken(call: BusinessCall, token: string): void {
-    call.headers.authorization = `Bearer ${token}`;
+    tokenAsBearer(call, token);
   }
 
   isTokenRejected(answer: BusinessAnswer): boolean {

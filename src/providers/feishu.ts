@@ -1,5 +1,6 @@
 import { UpstreamError, type FailureClass } from '../core/errors.js';
 import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
+import { tokenAsBearer } from './business.js';
 import { callPlatform, endpoint, jsonObject, lifetimeSeconds, platformMessage } from './http.js';
 
 export const FEISHU_BASE_URLS = {
@@ -73,7 +74,7 @@ export class FeishuProvider implements Provider {
   }
 
   attachToken(call: BusinessCall, token: string): void {
-    call.headers.authorization = `Bearer ${token}`;
+    tokenAsBearer(call, token);
   }
 
   isTokenRejected(answer: BusinessAnswer): boolean {

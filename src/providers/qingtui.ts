@@ -1,5 +1,6 @@
 import { UpstreamError, type FailureClass } from '../core/errors.js';
 import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess } from '../core/types.js';
+import { errcodeIn, tokenInQuery } from './business.js';
 import { callPlatform, endpoint, jsonObject, lifetimeSeconds, platformMessage, type UpstreamResponse } from './http.js';
 
 export const QINGTUI_BASE_URL = 'https://open.qingtui.cn';
@@ -92,12 +93,11 @@ export class QingtuiProvider implements Provider {
   }
 
   attachToken(call: BusinessCall, token: string): void {
-    call.url.searchParams.set('access_token', token);
+    tokenInQuery(call, token);
   }
 
   isTokenRejected({ body }: BusinessAnswer): boolean {
-    const code = typeof body === 'object' && body !== null ? Number((body as { errcode?: unknown }).errcode) : NaN;
-    return QINGTUI_TOKEN_INVALID_CODES.includes(code);
+    return errcodeIn(body, QINGTUI_TOKEN_INVALID_CODES);
   }
 
   async fetch(_request: FetchRequest, context: FetchContext): Promise<FetchedToken> {

@@ -1,7 +1,8 @@
 import { DEFAULT_BROKER_OPTIONS } from '../core/broker.js';
 import { UpstreamError, type FailureClass } from '../core/errors.js';
 import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
-import { errcodeOf, readErrcodeToken, type Classified } from './errcode.js';
+import { errcodeIn, tokenInQuery } from './business.js';
+import { readErrcodeToken, type Classified } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
 
 /** The Official Account API host. */
@@ -112,12 +113,11 @@ export class WeChatProvider implements Provider {
   }
 
   attachToken(call: BusinessCall, token: string): void {
-    call.url.searchParams.set('access_token', token);
+    tokenInQuery(call, token);
   }
 
   isTokenRejected({ body }: BusinessAnswer): boolean {
-    const code = errcodeOf(body);
-    return code !== undefined && WECHAT_TOKEN_INVALID_CODES.includes(code);
+    return errcodeIn(body, WECHAT_TOKEN_INVALID_CODES);
   }
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {

@@ -1,6 +1,7 @@
 import type { FailureClass } from '../core/errors.js';
 import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
-import { byTable, errcodeOf, readErrcodeToken } from './errcode.js';
+import { errcodeIn, tokenInQuery } from './business.js';
+import { byTable, readErrcodeToken } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
 
 /** WeCom's API host. */
@@ -70,12 +71,11 @@ export class WeComProvider implements Provider {
   }
 
   attachToken(call: BusinessCall, token: string): void {
-    call.url.searchParams.set('access_token', token);
+    tokenInQuery(call, token);
   }
 
   isTokenRejected({ body }: BusinessAnswer): boolean {
-    const code = errcodeOf(body);
-    return code !== undefined && WECOM_TOKEN_INVALID_CODES.includes(code);
+    return errcodeIn(body, WECOM_TOKEN_INVALID_CODES);
   }
 
   async fetch(_request: FetchRequest, context: FetchContext): Promise<FetchedToken> {

@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counters } from './counters.js';
 import { Faults, type PlatformFaultAnswers } from './faults.js';
-import { isRecord, parseJson, pathOf, queryString, withoutToken } from './request.js';
-import { Script, SimTokens, sendScripted, type SimToken } from './tokens.js';
+import { checkApps, positive } from './options.js';
+import { isRecord, keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
+import { Script, SimTokens, type SimToken } from './tokens.js';
 import type { PlatformSim } from './types.js';
 
 /** An internal app known to the simulator (its AppKey, a.k.a. Client ID, and AppSecret). */
@@ -103,18 +104,10 @@ export class DingTalkSim implements PlatformSim {
     const lifetime = options.tokenLifetimeSeconds ?? DEFAULT_DINGTALK_SIM_OPTIONS.tokenLifetimeSeconds;
     const qps = options.qpsPerApi ?? DEFAULT_DINGTALK_SIM_OPTIONS.qpsPerApi;
     const ban = options.ipBan ?? DEFAULT_DINGTALK_SIM_OPTIONS.ipBan;
-    if (!Number.isFinite(lifetime) || lifetime <= 0) throw new TypeError(`tokenLifetimeSeconds: expected a number > 0, got ${String(lifetime)}`);
+    positive('tokenLifetimeSeconds', lifetime);
     if (!Number.isInteger(qps) || qps <= 0) throw new TypeError(`qpsPerApi: expected an integer > 0, got ${String(qps)}`);
-    for (const key of ['calls', 'windowSeconds', 'banSeconds'] as const) {
-      if (!Number.isFinite(ban[key]) || ban[key] <= 0) throw new TypeError(`ipBan.${key}: expected a number > 0, got ${String(ban[key])}`);
-    }
-    if (!Array.isArray(options.apps)) throw new TypeError('apps: expected an array');
-    for (const [i, app] of options.apps.entries()) {
-      if (typeof app.appKey !== 'string' || app.appKey === '') throw new TypeError(`apps[${i}].appKey: expected a non-empty string`);
-      if (typeof app.appSecret !== 'string') throw new TypeError(`apps[${i}].appSecret: expected a string`);
-      if (this.#apps.has(app.appKey)) throw new TypeError(`apps[${i}].appKey: duplicate ${app.appKey}`);
-      this.#apps.set(app.appKey, { secret: app.appSecret, ipAllowed: app.ipAllowed ?? true });
-    }
+    for (const key of ['calls', 'windowSeconds', 'banSeconds'] as const) positive(`ipBan.${key}`, ban[key]);
+    for (const app of checkApps(options.apps, 'appKey')) this.#apps.set(app.appKey, { secret: app.appSecret, ipAllowed: app.ipAllowed ?? true });
     this.#lifetimeMs = lifetime * 1000;
     this.#qps = qps;
     this.#ban = { ...ban };
@@ -123,9 +116,7 @@ export class DingTalkSim implements PlatformSim {
   }
 
   register(app: FastifyInstance): void {
-    // Bodies are parsed by the handlers, so that malformed JSON gets DingTalk's answer, not Fastify's.
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    keepBodiesRaw(app);
     const prefix = app.prefix;
 
     app.post('/v1.0/oauth2/accessToken', (request, reply) => this.#v1Token(request, reply));
@@ -188,8 +179,7 @@ export class DingTalkSim implements PlatformSim {
     this.counters.increment(DINGTALK_ENDPOINTS.v1, appKey);
     if (this.#banned(request, reply)) return reply;
     if (await this.faults.apply(request, reply, V1_FAULTS)) return reply;
-    const scripted = this.script.take();
-    if (scripted !== undefined) return sendScripted(reply, scripted);
+    if (this.script.answer(reply)) return reply;
 
     if (!isRecord(body)) return reply.code(400).send({ code: 'MissingBody', requestid: requestId(), message: 'body is mandatory for this action.' });
     for (const field of ['appKey', 'appSecret'] as const) {
@@ -210,8 +200,7 @@ export class DingTalkSim implements PlatformSim {
     this.counters.increment(DINGTALK_ENDPOINTS.legacy, appKey);
     if (this.#banned(request, reply)) return reply;
     if (await this.faults.apply(request, reply, LEGACY_FAULTS)) return reply;
-    const scripted = this.script.take();
-    if (scripted !== undefined) return sendScripted(reply, scripted);
+    if (this.script.answer(reply)) return reply;
 
     const app = this.#apps.get(appKey);
     if (app === undefined || app.secret !== queryString(request.query, 'appsecret')) return reply.send(LEGACY_BAD_CREDENTIALS);

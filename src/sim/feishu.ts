@@ -11,6 +11,8 @@ import {
   type BuiltEvent,
   type PushResult,
 } from './feishu-events.js';
+import { checkApps, notNegative, positive } from './options.js';
+import { isRecord, keepBodiesRaw, parseJson, pathOf } from './request.js';
 import type { PlatformSim } from './types.js';
 
 /** A custom (self-built) app known to the simulator. */
@@ -163,19 +165,9 @@ export class FeishuSim implements PlatformSim {
     }
     const lifetime = options.tokenLifetimeSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.tokenLifetimeSeconds;
     const window = options.sameTokenWindowSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.sameTokenWindowSeconds;
-    if (!Number.isFinite(lifetime) || lifetime <= 0) {
-      throw new TypeError(`tokenLifetimeSeconds: expected a number > 0, got ${String(lifetime)}`);
-    }
-    if (!Number.isFinite(window) || window < 0) {
-      throw new TypeError(`sameTokenWindowSeconds: expected a number >= 0, got ${String(window)}`);
-    }
-    if (!Array.isArray(options.apps)) throw new TypeError('apps: expected an array');
-    for (const [i, app] of options.apps.entries()) {
-      if (typeof app.appId !== 'string' || app.appId === '') throw new TypeError(`apps[${i}].appId: expected a non-empty string`);
-      if (typeof app.appSecret !== 'string') throw new TypeError(`apps[${i}].appSecret: expected a string`);
-      if (this.#apps.has(app.appId)) throw new TypeError(`apps[${i}].appId: duplicate ${app.appId}`);
-      this.#apps.set(app.appId, { secret: app.appSecret, disabled: app.disabled ?? false });
-    }
+    positive('tokenLifetimeSeconds', lifetime);
+    notNegative('sameTokenWindowSeconds', window);
+    for (const app of checkApps(options.apps, 'appId')) this.#apps.set(app.appId, { secret: app.appSecret, disabled: app.disabled ?? false });
     for (const [i, app] of (options.storeApps ?? []).entries()) {
       const where = `storeApps[${i}]`;
       if (typeof app.appId !== 'string' || app.appId === '') throw new TypeError(`${where}.appId: expected a non-empty string`);
@@ -193,9 +185,9 @@ export class FeishuSim implements PlatformSim {
     const ticketLifetime = options.ticketLifetimeSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.ticketLifetimeSeconds;
     const pushInterval = options.ticketPushIntervalSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.ticketPushIntervalSeconds;
     const resendDelay = options.resendDelayMs ?? DEFAULT_FEISHU_SIM_OPTIONS.resendDelayMs;
-    if (!Number.isFinite(ticketLifetime) || ticketLifetime <= 0) throw new TypeError(`ticketLifetimeSeconds: expected a number > 0, got ${String(ticketLifetime)}`);
-    if (!Number.isFinite(pushInterval) || pushInterval < 0) throw new TypeError(`ticketPushIntervalSeconds: expected a number >= 0, got ${String(pushInterval)}`);
-    if (!Number.isFinite(resendDelay) || resendDelay < 0) throw new TypeError(`resendDelayMs: expected a number >= 0, got ${String(resendDelay)}`);
+    positive('ticketLifetimeSeconds', ticketLifetime);
+    notNegative('ticketPushIntervalSeconds', pushInterval);
+    notNegative('resendDelayMs', resendDelay);
     this.#ticketLifetimeMs = ticketLifetime * 1000;
     this.#pushIntervalMs = pushInterval * 1000;
     this.#resendDelayMs = resendDelay;
@@ -207,9 +199,7 @@ export class FeishuSim implements PlatformSim {
 
   register(app: FastifyInstance): void {
     const prefix = app.prefix;
-    // Bodies are parsed by the handlers, so that malformed JSON gets Feishu's answer, not Fastify's.
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    keepBodiesRaw(app);
 
     app.post(`${AUTH_PATH}/tenant_access_token/internal`, (request, reply) =>
       this.#tokenRoute(request, reply, FEISHU_ENDPOINTS.tenant),
@@ -500,22 +490,4 @@ function currentKey(appId: string, kind: FeishuTokenKind, tenantKey?: string): s
 /** A ticket shaped like the platform's (a UUID-like string). */
 function newTicket(): string {
   return `sim-ticket-${randomBytes(16).toString('hex')}`;
-}
-
-function pathOf(url: string): string {
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
-
-function parseJson(body: unknown): unknown {
-  if (typeof body !== 'string' || body === '') return undefined;
-  try {
-    return JSON.parse(body) as unknown;
-  } catch {
-    return body;
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -2,6 +2,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counters } from './counters.js';
 import { Faults, type PlatformFaultAnswers } from './faults.js';
+import { checkApps, notNegative, positive } from './options.js';
+import { keepBodiesRaw, pathOf } from './request.js';
 import type { PlatformSim } from './types.js';
 
 /** An app (轻应用/订阅号) known to the simulator. */
@@ -121,18 +123,14 @@ export class QingtuiSim implements PlatformSim {
     const refreshLifetime = options.refreshTokenLifetimeSeconds ?? DEFAULT_QINGTUI_SIM_OPTIONS.refreshTokenLifetimeSeconds;
     const interval = options.minTokenIntervalMs ?? DEFAULT_QINGTUI_SIM_OPTIONS.minTokenIntervalMs;
     const quota = options.dailyQuota ?? DEFAULT_QINGTUI_SIM_OPTIONS.dailyQuota;
-    for (const [name, value] of Object.entries({ tokenLifetimeSeconds: lifetime, reportedLifetimeSeconds: reported, refreshTokenLifetimeSeconds: refreshLifetime })) {
-      if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name}: expected a number > 0, got ${String(value)}`);
-    }
-    if (!Number.isFinite(interval) || interval < 0) throw new TypeError(`minTokenIntervalMs: expected a number >= 0, got ${String(interval)}`);
+    positive('tokenLifetimeSeconds', lifetime);
+    positive('reportedLifetimeSeconds', reported);
+    positive('refreshTokenLifetimeSeconds', refreshLifetime);
+    notNegative('minTokenIntervalMs', interval);
     if (!(quota >= 0)) throw new TypeError(`dailyQuota: expected a number >= 0, got ${String(quota)}`);
     const format = options.tokenFormat ?? DEFAULT_QINGTUI_SIM_OPTIONS.tokenFormat;
     if (format !== 'jwt' && format !== 'opaque') throw new TypeError(`tokenFormat: expected "jwt" or "opaque", got ${JSON.stringify(format)}`);
-    if (!Array.isArray(options.apps)) throw new TypeError('apps: expected an array');
-    for (const [i, app] of options.apps.entries()) {
-      if (typeof app.appId !== 'string' || app.appId === '') throw new TypeError(`apps[${i}].appId: expected a non-empty string`);
-      if (typeof app.appSecret !== 'string') throw new TypeError(`apps[${i}].appSecret: expected a string`);
-      if (this.#apps.has(app.appId)) throw new TypeError(`apps[${i}].appId: duplicate ${app.appId}`);
+    for (const app of checkApps(options.apps, 'appId')) {
       this.#apps.set(app.appId, { secret: app.appSecret, quota: app.dailyQuota ?? quota, lastTokenCallAt: -Infinity, quotaDay: 0, quotaUsed: 0 });
     }
     this.#lifetimeMs = lifetime * 1000;
@@ -145,8 +143,7 @@ export class QingtuiSim implements PlatformSim {
 
   register(app: FastifyInstance): void {
     const prefix = app.prefix;
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    keepBodiesRaw(app);
     app.get('/v1/token', (request, reply) => this.#tokenRoute(request, reply));
     app.get('/auth/autoRefreshToken', (request, reply) => this.#refreshRoute(request, reply));
     app.all('/*', (request, reply) => this.#businessRoute(request, reply, prefix));
@@ -240,11 +237,10 @@ export class QingtuiSim implements PlatformSim {
     this.counters.increment(QINGTUI_ENDPOINTS.business, valid?.appId ?? '');
     if (token === undefined || token === '') return reply.send(TOKEN_MISSING);
     if (valid === undefined) return reply.send(issued !== undefined && !issued.revoked ? TOKEN_EXPIRED : TOKEN_INVALID);
-    const url = request.url.split('?')[0] ?? '';
     return reply.send({
       errcode: 0,
       errmsg: 'ok',
-      data: { method: request.method, path: url.slice(prefix.length), query, appid: valid.appId },
+      data: { method: request.method, path: pathOf(request.url).slice(prefix.length), query, appid: valid.appId },
     });
   }
 

@@ -1,4 +1,12 @@
-/** Small request helpers shared by the simulators of the errcode platforms (DingTalk, WeCom, WeChat). */
+import type { FastifyInstance } from 'fastify';
+
+/** Small request helpers shared by the simulators. */
+
+/** Leaves request bodies as text for the handlers to parse, so that malformed JSON gets the platform's answer, not Fastify's. */
+export function keepBodiesRaw(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+}
 
 /** The path of a request URL, without its query. */
 export function pathOf(url: string): string {

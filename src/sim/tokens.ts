@@ -140,6 +140,14 @@ export class Script {
     this.#queue.push({ answer, left: times });
   }
 
+  /** Sends the answer for this call, if one is queued; `true` when it did. */
+  answer(reply: FastifyReply): boolean {
+    const answer = this.take();
+    if (answer === undefined) return false;
+    sendScripted(reply, answer);
+    return true;
+  }
+
   /** The answer for this call, if one is queued. */
   take(): ScriptedAnswer | undefined {
     const head = this.#queue[0];

@@ -2,8 +2,9 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counters } from './counters.js';
 import { Faults, type PlatformFaultAnswers } from './faults.js';
-import { isRecord, parseJson, pathOf, queryString, withoutToken } from './request.js';
-import { Script, SimTokens, sendScripted, type SimToken } from './tokens.js';
+import { checkApps, notNegative, positive } from './options.js';
+import { isRecord, keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
+import { Script, SimTokens, type SimToken } from './tokens.js';
 import type { PlatformSim } from './types.js';
 
 /** An Official Account known to the simulator. */
@@ -100,20 +101,12 @@ export class WeChatSim implements PlatformSim {
       forceRefreshIntervalSeconds: options.forceRefreshIntervalSeconds ?? DEFAULT_WECHAT_SIM_OPTIONS.forceRefreshIntervalSeconds,
       classicDailyQuota: options.classicDailyQuota ?? DEFAULT_WECHAT_SIM_OPTIONS.classicDailyQuota,
     };
-    if (!Number.isFinite(opts.tokenLifetimeSeconds) || opts.tokenLifetimeSeconds <= 0) {
-      throw new TypeError(`tokenLifetimeSeconds: expected a number > 0, got ${String(opts.tokenLifetimeSeconds)}`);
-    }
-    for (const key of ['rotationOverlapSeconds', 'renewWindowSeconds', 'forceRefreshPerDay', 'forceRefreshIntervalSeconds', 'classicDailyQuota'] as const) {
-      if (!Number.isFinite(opts[key]) || opts[key] < 0) throw new TypeError(`${key}: expected a number >= 0, got ${String(opts[key])}`);
-    }
+    positive('tokenLifetimeSeconds', opts.tokenLifetimeSeconds);
+    for (const key of ['rotationOverlapSeconds', 'renewWindowSeconds', 'forceRefreshPerDay', 'forceRefreshIntervalSeconds', 'classicDailyQuota'] as const) notNegative(key, opts[key]);
     if (opts.renewWindowSeconds >= opts.tokenLifetimeSeconds) {
       throw new TypeError('renewWindowSeconds: must be shorter than tokenLifetimeSeconds (or every call would return a new token)');
     }
-    if (!Array.isArray(options.apps)) throw new TypeError('apps: expected an array');
-    for (const [i, app] of options.apps.entries()) {
-      if (typeof app.appId !== 'string' || app.appId === '') throw new TypeError(`apps[${i}].appId: expected a non-empty string`);
-      if (typeof app.appSecret !== 'string') throw new TypeError(`apps[${i}].appSecret: expected a string`);
-      if (this.#apps.has(app.appId)) throw new TypeError(`apps[${i}].appId: duplicate ${app.appId}`);
+    for (const app of checkApps(options.apps, 'appId')) {
       this.#apps.set(app.appId, { secret: app.appSecret, ipAllowed: app.ipAllowed ?? true, day: '', classicCalls: 0, forces: 0, lastForceAt: -Infinity });
     }
     this.#opts = opts;
@@ -123,8 +116,7 @@ export class WeChatSim implements PlatformSim {
   }
 
   register(app: FastifyInstance): void {
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    keepBodiesRaw(app);
     const prefix = app.prefix;
     app.get('/cgi-bin/token', (request, reply) => this.#classic(request, reply));
     app.post('/cgi-bin/stable_token', (request, reply) => this.#stable(request, reply));
@@ -180,8 +172,7 @@ export class WeChatSim implements PlatformSim {
     const appId = queryString(query, 'appid');
     this.counters.increment(WECHAT_ENDPOINTS.classic, appId ?? '');
     if (await this.faults.apply(request, reply, FAULT_ANSWERS)) return reply;
-    const scripted = this.script.take();
-    if (scripted !== undefined) return sendScripted(reply, scripted);
+    if (this.script.answer(reply)) return reply;
 
     const refused = this.#refuse(request, queryString(query, 'grant_type'), appId, queryString(query, 'secret'), 40001);
     if (refused !== undefined) return reply.send(refused);
@@ -202,8 +193,7 @@ export class WeChatSim implements PlatformSim {
     const appId = isRecord(body) && typeof body.appid === 'string' && body.appid !== '' ? body.appid : undefined;
     this.counters.increment(WECHAT_ENDPOINTS.stable, appId ?? '');
     if (await this.faults.apply(request, reply, FAULT_ANSWERS)) return reply;
-    const scripted = this.script.take();
-    if (scripted !== undefined) return sendScripted(reply, scripted);
+    if (this.script.answer(reply)) return reply;
 
     if (!isRecord(body) || (body.force_refresh !== undefined && typeof body.force_refresh !== 'boolean')) {
       return reply.send(error(47001, 'data format error'));

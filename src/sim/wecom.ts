@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counters } from './counters.js';
 import { Faults, type PlatformFaultAnswers } from './faults.js';
-import { parseJson, pathOf, queryString, withoutToken } from './request.js';
-import { Script, SimTokens, sendScripted, type SimToken } from './tokens.js';
+import { positive } from './options.js';
+import { keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
+import { Script, SimTokens, type SimToken } from './tokens.js';
 import type { PlatformSim } from './types.js';
 
 /** One app (agent) of a corp: each has its own secret and so its own token. */
@@ -64,7 +65,7 @@ export class WeComSim implements PlatformSim {
 
   constructor(options: WeComSimOptions) {
     const lifetime = options.tokenLifetimeSeconds ?? DEFAULT_WECOM_SIM_OPTIONS.tokenLifetimeSeconds;
-    if (!Number.isFinite(lifetime) || lifetime <= 0) throw new TypeError(`tokenLifetimeSeconds: expected a number > 0, got ${String(lifetime)}`);
+    positive('tokenLifetimeSeconds', lifetime);
     if (!Array.isArray(options.apps)) throw new TypeError('apps: expected an array');
     for (const [i, app] of options.apps.entries()) {
       if (typeof app.corpId !== 'string' || app.corpId === '') throw new TypeError(`apps[${i}].corpId: expected a non-empty string`);
@@ -81,8 +82,7 @@ export class WeComSim implements PlatformSim {
   }
 
   register(app: FastifyInstance): void {
-    app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
+    keepBodiesRaw(app);
     const prefix = app.prefix;
     app.get('/cgi-bin/gettoken', (request, reply) => this.#tokenRoute(request, reply));
     app.all('/cgi-bin/*', (request, reply) => this.#business(request, reply, prefix));
@@ -122,8 +122,7 @@ export class WeComSim implements PlatformSim {
     const secret = queryString(request.query, 'corpsecret');
     this.counters.increment(WECOM_ENDPOINTS.token, corpId ?? '');
     if (await this.faults.apply(request, reply, FAULT_ANSWERS)) return reply;
-    const scripted = this.script.take();
-    if (scripted !== undefined) return sendScripted(reply, scripted);
+    if (this.script.answer(reply)) return reply;
 
     if (corpId === undefined) return reply.send(error(41002, 'corpid missing', request));
     if (secret === undefined) return reply.send(error(41004, 'corpsecret missing', request));

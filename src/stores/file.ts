@@ -6,6 +6,7 @@ import { silentLogger, type Lease, type Logger, type StoreChange, type StoredTok
 import { TEMP_SUFFIX, removeFileDurably, writeFileAtomic } from './atomic-file.js';
 import { CHECK_CONTEXT, CHECK_PLAINTEXT, UnreadableValueError, ValueCodec, verifyKeyCheck, type KeyRing } from './crypto.js';
 import { DirLock, type DirLockOptions } from './dir-lock.js';
+import { LocalLeases } from './local-leases.js';
 import { ChangeWaiters } from './waiters.js';
 
 export interface FileStoreOptions {
@@ -56,9 +57,8 @@ export class FileStore implements TokenStore {
   readonly #lockOptions: DirLockOptions;
   readonly #tokens = new Map<string, StoredToken>();
   readonly #state = new Map<string, { value: string; expiresAt: number | null }>();
-  readonly #leases = new Map<string, { fence: number; expiresAt: number }>();
-  readonly #fences = new Map<string, number>();
   readonly #waiters = new ChangeWaiters();
+  readonly #leases: LocalLeases;
   /** Per file, the last write queued: writes of one entry run in order, each writing the latest value. */
   readonly #writes = new Map<string, Promise<void>>();
   #opening: Promise<void> | undefined;
@@ -71,6 +71,7 @@ export class FileStore implements TokenStore {
     this.#codec = new ValueCodec(options.encryption);
     this.#log = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.#leases = new LocalLeases(this.#now, this.#waiters);
     this.#lockOptions = { logger: this.#log, ...options.lock };
   }
 
@@ -131,20 +132,7 @@ export class FileStore implements TokenStore {
 
   async acquire(key: string, ttlMs: number): Promise<Lease | undefined> {
     await this.#ready();
-    const held = this.#leases.get(key);
-    if (held && held.expiresAt > this.#now()) return undefined;
-    // Fences restart with the process; the stored version carries them over a restart.
-    const fence = Math.max(this.#fences.get(key) ?? 0, this.#tokens.get(key)?.version ?? 0) + 1;
-    this.#fences.set(key, fence);
-    const lease = { fence, expiresAt: this.#now() + ttlMs };
-    this.#leases.set(key, lease);
-    return {
-      fence,
-      release: async () => {
-        if (this.#leases.get(key) === lease) this.#leases.delete(key);
-        this.#waiters.wake(key);
-      },
-    };
+    return this.#leases.acquire(key, ttlMs, this.#tokens.get(key)?.version ?? 0);
   }
 
   waitForChange(key: string, timeoutMs: number): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Lease, StoreChange, StoredToken, TokenStore } from '../core/types.js';
+import { LocalLeases } from './local-leases.js';
 import { ChangeWaiters } from './waiters.js';
 
 /**
@@ -9,13 +10,13 @@ export class MemoryStore implements TokenStore {
   readonly name = 'memory';
   readonly #tokens = new Map<string, StoredToken>();
   readonly #state = new Map<string, { value: string; expiresAt: number }>();
-  readonly #leases = new Map<string, { fence: number; expiresAt: number }>();
-  readonly #fences = new Map<string, number>();
   readonly #waiters = new ChangeWaiters();
+  readonly #leases: LocalLeases;
   readonly #now: () => number;
 
   constructor(options: { now?: () => number } = {}) {
     this.#now = options.now ?? Date.now;
+    this.#leases = new LocalLeases(this.#now, this.#waiters);
   }
 
   async getToken(key: string): Promise<StoredToken | undefined> {
@@ -52,19 +53,7 @@ export class MemoryStore implements TokenStore {
   }
 
   async acquire(key: string, ttlMs: number): Promise<Lease | undefined> {
-    const held = this.#leases.get(key);
-    if (held && held.expiresAt > this.#now()) return undefined;
-    const fence = Math.max(this.#fences.get(key) ?? 0, this.#tokens.get(key)?.version ?? 0) + 1;
-    this.#fences.set(key, fence);
-    const lease = { fence, expiresAt: this.#now() + ttlMs };
-    this.#leases.set(key, lease);
-    return {
-      fence,
-      release: async () => {
-        if (this.#leases.get(key) === lease) this.#leases.delete(key);
-        this.#waiters.wake(key);
-      },
-    };
+    return this.#leases.acquire(key, ttlMs, this.#tokens.get(key)?.version ?? 0);
   }
 
   waitForChange(key: string, timeoutMs: number): Promise<void> {
