@@ -197,6 +197,8 @@ describe('redis store', () => {
 
         await redis.start();
         await eventually(async () => store.ping().then(() => true, () => false), 10_000, 50);
+        // The other instance's client reconnects on its own schedule: wait for it before it writes.
+        await eventually(async () => other.ping().then(() => true, () => false), 10_000, 50);
         // Changes made while it was away went unheard: it announces the tokens it uses so the broker reads them again.
         await eventually(() => changes.some((c) => c.key === 'tok:used'), 5_000, 20);
         assert.match(logs.text, /redis reachable again/);
