@@ -1,5 +1,5 @@
 import { TokenHubError, UpstreamError } from '../core/errors.js';
-import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
+import type { FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
 import { tokenAsBearer } from './business.js';
 import { FEISHU_BASE_URLS, feishuAnswer, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
 import { openEvent, type EventHeaders, type EventSecrets, type OpenedEvent } from './feishu-events.js';
@@ -75,18 +75,9 @@ export class FeishuStoreProvider implements Provider {
   tenantScoped(kind: string): boolean {
     return kind === 'tenant_access_token';
   }
-
-  businessUrl(path: string): URL {
-    return endpoint(this.#baseUrl, path);
-  }
-
-  attachToken(call: BusinessCall, token: string): void {
-    tokenAsBearer(call, token);
-  }
-
-  isTokenRejected(answer: BusinessAnswer): boolean {
-    return isFeishuTokenRejected(answer);
-  }
+  readonly attachToken = tokenAsBearer;
+  readonly isTokenRejected = isFeishuTokenRejected;
+  readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   /**
    * Checks a pushed event (see {@link openEvent}) and keeps the ticket it carries in `state`.

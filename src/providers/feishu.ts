@@ -1,6 +1,6 @@
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
-import { tokenAsBearer } from './business.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
+import { noTenants, tokenAsBearer } from './business.js';
 import { callPlatform, endpoint, jsonObject, lifetimeSeconds, platformMessage } from './http.js';
 
 export const FEISHU_BASE_URLS = {
@@ -65,21 +65,10 @@ export class FeishuProvider implements Provider {
 
   readonly businessKind = 'tenant_access_token';
 
-  tenantScoped(): boolean {
-    return false;
-  }
-
-  businessUrl(path: string): URL {
-    return endpoint(this.#baseUrl, path);
-  }
-
-  attachToken(call: BusinessCall, token: string): void {
-    tokenAsBearer(call, token);
-  }
-
-  isTokenRejected(answer: BusinessAnswer): boolean {
-    return isFeishuTokenRejected(answer);
-  }
+  readonly tenantScoped = noTenants;
+  readonly attachToken = tokenAsBearer;
+  readonly isTokenRejected = isFeishuTokenRejected;
+  readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
     const res = await callPlatform(this.platform, {

@@ -1,6 +1,6 @@
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess } from '../core/types.js';
-import { errcodeIn, tokenInQuery } from './business.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess } from '../core/types.js';
+import { errcodeIn, noTenants, tokenInQuery } from './business.js';
 import { callPlatform, endpoint, jsonObject, lifetimeSeconds, platformMessage, type UpstreamResponse } from './http.js';
 
 export const QINGTUI_BASE_URL = 'https://open.qingtui.cn';
@@ -84,21 +84,10 @@ export class QingtuiProvider implements Provider {
     this.#minTokenIntervalMs = options.minTokenIntervalMs ?? DEFAULT_QINGTUI_OPTIONS.minTokenIntervalMs;
   }
 
-  tenantScoped(): boolean {
-    return false;
-  }
-
-  businessUrl(path: string): URL {
-    return endpoint(this.#baseUrl, path);
-  }
-
-  attachToken(call: BusinessCall, token: string): void {
-    tokenInQuery(call, token);
-  }
-
-  isTokenRejected({ body }: BusinessAnswer): boolean {
-    return errcodeIn(body, QINGTUI_TOKEN_INVALID_CODES);
-  }
+  readonly tenantScoped = noTenants;
+  readonly attachToken = tokenInQuery;
+  readonly isTokenRejected = ({ body }: BusinessAnswer): boolean => errcodeIn(body, QINGTUI_TOKEN_INVALID_CODES);
+  readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   async fetch(_request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
     const refreshToken = await this.#readRefreshToken(context.state);

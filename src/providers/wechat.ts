@@ -1,7 +1,7 @@
 import { DEFAULT_BROKER_OPTIONS } from '../core/broker.js';
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
-import { errcodeIn, tokenInQuery } from './business.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
+import { errcodeIn, noTenants, tokenInQuery } from './business.js';
 import { readErrcodeToken, type Classified } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
 
@@ -104,21 +104,10 @@ export class WeChatProvider implements Provider {
     if (this.#api === 'stable') this.maxRefreshAheadMs = Math.floor((STABLE_RENEW_MS - 10_000) / (1 + DEFAULT_BROKER_OPTIONS.refreshJitter));
   }
 
-  tenantScoped(): boolean {
-    return false;
-  }
-
-  businessUrl(path: string): URL {
-    return endpoint(this.#baseUrl, path);
-  }
-
-  attachToken(call: BusinessCall, token: string): void {
-    tokenInQuery(call, token);
-  }
-
-  isTokenRejected({ body }: BusinessAnswer): boolean {
-    return errcodeIn(body, WECHAT_TOKEN_INVALID_CODES);
-  }
+  readonly tenantScoped = noTenants;
+  readonly attachToken = tokenInQuery;
+  readonly isTokenRejected = ({ body }: BusinessAnswer): boolean => errcodeIn(body, WECHAT_TOKEN_INVALID_CODES);
+  readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
     if (this.#api === 'classic') return this.#classic(context);

@@ -1,6 +1,6 @@
 import type { FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
-import { errcodeIn, tokenInQuery } from './business.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
+import { errcodeIn, noTenants, tokenInQuery } from './business.js';
 import { byTable, readErrcodeToken } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
 
@@ -62,21 +62,10 @@ export class WeComProvider implements Provider {
     this.#baseUrl = options.baseUrl ?? WECOM_BASE_URL;
   }
 
-  tenantScoped(): boolean {
-    return false;
-  }
-
-  businessUrl(path: string): URL {
-    return endpoint(this.#baseUrl, path);
-  }
-
-  attachToken(call: BusinessCall, token: string): void {
-    tokenInQuery(call, token);
-  }
-
-  isTokenRejected({ body }: BusinessAnswer): boolean {
-    return errcodeIn(body, WECOM_TOKEN_INVALID_CODES);
-  }
+  readonly tenantScoped = noTenants;
+  readonly attachToken = tokenInQuery;
+  readonly isTokenRejected = ({ body }: BusinessAnswer): boolean => errcodeIn(body, WECOM_TOKEN_INVALID_CODES);
+  readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   async fetch(_request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
     const res = await callPlatform(this.platform, {
