@@ -170,7 +170,7 @@ export class Broker {
   peek(appId: string, kind: string, options: GetTokenOptions = {}): IssuedToken | undefined {
     const slot = this.#slot(appId, kind, options.tenantKey);
     const current = slot.current;
-    if (current && current.expiresAt - this.#now() >= Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs)) {
+    if (current && current.expiresAt - this.#now() >= this.#minTtl(slot, options)) {
       this.#markUsed(slot);
       return issue(slot, current);
     }
@@ -182,7 +182,7 @@ export class Broker {
     const cached = this.peek(appId, kind, options);
     if (cached) return cached;
     const slot = this.#slot(appId, kind, options.tenantKey);
-    const minTtlMs = Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs);
+    const minTtlMs = this.#minTtl(slot, options);
     slot.used = true;
     const token = await this.#refresh(slot, 'cold', minTtlMs);
     return issue(slot, token);
@@ -194,7 +194,7 @@ export class Broker {
    */
   async invalidate(appId: string, kind: string, rejected: string, options: GetTokenOptions = {}): Promise<IssuedToken> {
     const slot = this.#slot(appId, kind, options.tenantKey);
-    const minTtlMs = Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs);
+    const minTtlMs = this.#minTtl(slot, options);
     reject(slot, rejected);
     if (slot.current?.value === rejected) {
       this.#log.info({ app: appId, kind }, 'token reported as rejected: fetching a new one');
@@ -297,25 +297,30 @@ export class Broker {
     }
   }
 
+  /** The least lifetime a caller may be handed: the app's minimum, raised by the caller's. */
+  #minTtl(slot: Slot, options: GetTokenOptions): number {
+    return Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs);
+  }
+
   /** Single-flight: every caller of one slot shares the fetch in flight. */
   async #refresh(slot: Slot, reason: FetchReason, minTtlMs: number, rejected?: string): Promise<StoredToken> {
-    let token: StoredToken;
-    for (let joins = 0; ; joins++) {
-      const joined = slot.inflight !== undefined;
-      if (!slot.inflight) {
-        slot.inflight = this.#fetchAndCache(slot, reason, minTtlMs, rejected).finally(() => {
-          slot.inflight = undefined;
-        });
-      }
-      token = await slot.inflight;
-      // A fetch started for another reason (a background refresh) may hand back the very token
-      // this caller reported; then it takes a fetch of its own.
-      if (!(joined && rejected !== undefined && token.value === rejected && joins === 0)) break;
-    }
+    const joined = slot.inflight !== undefined;
+    let token = await this.#shared(slot, reason, minTtlMs, rejected);
+    // A fetch started for another reason (a background refresh) may hand back the very token
+    // this caller reported; then it takes a fetch of its own.
+    if (joined && rejected !== undefined && token.value === rejected) token = await this.#shared(slot, reason, minTtlMs, rejected);
     if (token.expiresAt - this.#now() < minTtlMs) {
       throw badRequest(`min_ttl of ${Math.round(minTtlMs / 1000)} s cannot be met: ${slot.app.provider.platform} issued a token with ${Math.floor((token.expiresAt - this.#now()) / 1000)} s left`);
     }
     return token;
+  }
+
+  /** The fetch in flight for `slot`, started if there is none. */
+  #shared(slot: Slot, reason: FetchReason, minTtlMs: number, rejected: string | undefined): Promise<StoredToken> {
+    slot.inflight ??= this.#fetchAndCache(slot, reason, minTtlMs, rejected).finally(() => {
+      slot.inflight = undefined;
+    });
+    return slot.inflight;
   }
 
   async #fetchAndCache(slot: Slot, reason: FetchReason, minTtlMs: number, rejected: string | undefined): Promise<StoredToken> {
