@@ -14,14 +14,21 @@ function feishuApps(n: number, extra: Record<string, unknown> = {}): { sim: Feis
   };
 }
 
+/** The simulator and tokenhub for one describe block; `app` options apply to every app. */
+async function feishuStack(
+  n: number,
+  options: { sim?: Record<string, unknown>; app?: Record<string, unknown>; config?: Record<string, unknown> } = {},
+): Promise<{ stack: Stack; sim: FeishuSim }> {
+  const { sim, apps } = feishuApps(n, options.sim);
+  for (const app of Object.values(apps)) Object.assign(app, options.app);
+  const stack = await startStack({ sims: [sim], apps, ...(options.config ? { config: options.config } : {}) });
+  return { stack, sim };
+}
+
 describe('cold start', () => {
   let stack: Stack;
   let sim: FeishuSim;
-  before(async () => {
-    const f = feishuApps(3);
-    sim = f.sim;
-    stack = await startStack({ sims: [sim], apps: f.apps });
-  });
+  before(async () => ({ stack, sim } = await feishuStack(3)));
   after(() => stack.close());
 
   it('300 concurrent cold requests over 3 apps make 3 upstream calls and hand out one token per app', async () => {
@@ -72,11 +79,7 @@ describe('cold start', () => {
 describe('compare-and-refresh invalidation', () => {
   let stack: Stack;
   let sim: FeishuSim;
-  before(async () => {
-    const f = feishuApps(1);
-    sim = f.sim;
-    stack = await startStack({ sims: [sim], apps: f.apps });
-  });
+  before(async () => ({ stack, sim } = await feishuStack(1)));
   after(() => stack.close());
 
   it('50 concurrent reports of a revoked token make 1 upstream call and yield one new token', async () => {
@@ -106,14 +109,8 @@ describe('compare-and-refresh invalidation', () => {
 describe('rotation under steady load (token lifetime compressed to 12 s)', () => {
   let stack: Stack;
   let sim: FeishuSim;
-  before(async () => {
-    // The 30-minute rule scaled down: with 3 s or more left the platform returns the same token.
-    const f = feishuApps(1, { tokenLifetimeSeconds: 12, sameTokenWindowSeconds: 3 });
-    sim = f.sim;
-    f.apps.app0!.refreshAheadSeconds = 2;
-    f.apps.app0!.minTtlSeconds = 1;
-    stack = await startStack({ sims: [sim], apps: f.apps });
-  });
+  // The 30-minute rule scaled down: with 3 s or more left the platform returns the same token.
+  before(async () => ({ stack, sim } = await feishuStack(1, { sim: { tokenLifetimeSeconds: 12, sameTokenWindowSeconds: 3 }, app: { refreshAheadSeconds: 2, minTtlSeconds: 1 } })));
   after(() => stack.close());
 
   it('never serves an invalid or nearly expired token, and makes one upstream call per rotation', async () => {
@@ -142,13 +139,7 @@ describe('rotation under steady load (token lifetime compressed to 12 s)', () =>
 describe('platform down', () => {
   let stack: Stack;
   let sim: FeishuSim;
-  before(async () => {
-    const f = feishuApps(1, { tokenLifetimeSeconds: 6, sameTokenWindowSeconds: 1 });
-    sim = f.sim;
-    f.apps.app0!.refreshAheadSeconds = 3;
-    f.apps.app0!.minTtlSeconds = 1;
-    stack = await startStack({ sims: [sim], apps: f.apps, config: { upstream: { timeoutMs: 500 } } });
-  });
+  before(async () => ({ stack, sim } = await feishuStack(1, { sim: { tokenLifetimeSeconds: 6, sameTokenWindowSeconds: 1 }, app: { refreshAheadSeconds: 3, minTtlSeconds: 1 }, config: { upstream: { timeoutMs: 500 } } })));
   after(() => stack.close());
 
   it('serves the still-valid token to its end, never an expired one, 503 after, and recovers when the platform returns', async () => {
@@ -190,11 +181,7 @@ describe('platform down', () => {
 describe('a platform that answers garbage', () => {
   let stack: Stack;
   let sim: FeishuSim;
-  before(async () => {
-    const f = feishuApps(1);
-    sim = f.sim;
-    stack = await startStack({ sims: [sim], apps: f.apps, config: { upstream: { timeoutMs: 300 } } });
-  });
+  before(async () => ({ stack, sim } = await feishuStack(1, { config: { upstream: { timeoutMs: 300 } } })));
   after(() => stack.close());
 
   for (const mode of ['html', 'garbage', 'truncated', 'missing-fields', 'status500', 'down', 'hang'] as const) {
@@ -226,11 +213,7 @@ describe('a platform that answers garbage', () => {
 describe('rate limiting', () => {
   let stack: Stack;
   let sim: FeishuSim;
-  before(async () => {
-    const f = feishuApps(1);
-    sim = f.sim;
-    stack = await startStack({ sims: [sim], apps: f.apps });
-  });
+  before(async () => ({ stack, sim } = await feishuStack(1)));
   after(() => stack.close());
 
   it('honours x-ogw-ratelimit-reset: no upstream call before it, a token after', async () => {
