@@ -29,6 +29,12 @@ const appCommon = {
   baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   refreshAheadSeconds: seconds.optional(),
   minTtlSeconds: seconds.optional(),
+  /** Tenant tokens kept per app (store apps); the least recently read go first. */
+  maxTenants: z.number().int().min(1, 'must be at least 1').max(10_000_000).optional(),
+  /** Token calls to the platform in flight at once, per kind. */
+  maxConcurrentFetches: z.number().int().min(1, 'must be at least 1').max(1000).optional(),
+  /** Reports of one token make at most one fetch per this many seconds. */
+  reportIntervalSeconds: seconds.optional(),
 };
 
 const feishuApp = (platform: 'feishu' | 'lark') =>
@@ -96,6 +102,8 @@ const clientSchema = z
     key: z.string().min(16, 'must be at least 16 characters').optional(),
     keySha256: z.string().regex(/^[0-9a-f]{64}$/i, 'must be 64 hex characters').optional(),
     apps: z.array(text).min(1, 'must name at least one app (or "*")'),
+    /** Reports of rejected tokens (and refused tenant keys) this client may make per minute. */
+    reportsPerMinute: z.number().int().min(1, 'must be at least 1').optional(),
   })
   .check((ctx) => {
     if ((ctx.value.key === undefined) === (ctx.value.keySha256 === undefined)) {
@@ -129,6 +137,7 @@ export interface ClientEntry {
   name: string;
   keySha256: Buffer;
   apps: readonly string[];
+  reportsPerMinute?: number;
 }
 
 export interface LoadedConfig extends Config {
@@ -175,7 +184,7 @@ export function validateConfig(raw: unknown): LoadedConfig {
     for (const [j, app] of client.apps.entries()) {
       if (app !== '*' && !(app in config.apps)) issues.push(`${where}.apps[${j}]: no app named ${JSON.stringify(app)}`);
     }
-    return { name: client.name, keySha256: Buffer.from(hash, 'hex'), apps: client.apps };
+    return { name: client.name, keySha256: Buffer.from(hash, 'hex'), apps: client.apps, ...(client.reportsPerMinute === undefined ? {} : { reportsPerMinute: client.reportsPerMinute }) };
   });
   for (const [id, app] of Object.entries(config.apps)) {
     if ((app.platform === 'feishu' || app.platform === 'lark') && app.appType === 'store' && app.verificationToken === undefined) {

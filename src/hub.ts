@@ -36,9 +36,9 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
   const providers = Object.entries(config.apps).map(([id, app]) => {
     const provider = createProvider(id, app);
     const refreshAheadMs = app.refreshAheadSeconds === undefined ? undefined : app.refreshAheadSeconds * 1000;
-    if (refreshAheadMs !== undefined && provider.maxRefreshAheadMs !== undefined && refreshAheadMs > provider.maxRefreshAheadMs) {
+    if (refreshAheadMs !== undefined && provider.sameTokenWhileMs !== undefined && refreshAheadMs > provider.sameTokenWhileMs) {
       throw new ConfigError([
-        `apps.${id}.refreshAheadSeconds: at most ${Math.floor(provider.maxRefreshAheadMs / 1000)} for ${app.platform}: an earlier refresh returns the same token`,
+        `apps.${id}.refreshAheadSeconds: at most ${Math.floor(provider.sameTokenWhileMs / 1000)} for ${app.platform}: an earlier refresh returns the same token`,
       ]);
     }
     return { id, app, provider, refreshAheadMs };
@@ -61,6 +61,9 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       fingerprint: appFingerprint(app.platform, app.appId, app.appSecret),
       ...(refreshAheadMs === undefined ? {} : { refreshAheadMs }),
       ...(app.minTtlSeconds === undefined ? {} : { minTtlMs: app.minTtlSeconds * 1000 }),
+      ...(app.maxTenants === undefined ? {} : { maxTenants: app.maxTenants }),
+      ...(app.maxConcurrentFetches === undefined ? {} : { maxConcurrentFetches: app.maxConcurrentFetches }),
+      ...(app.reportIntervalSeconds === undefined ? {} : { reportIntervalMs: app.reportIntervalSeconds * 1000 }),
     });
   }
   const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger, proxy: config.proxy });

@@ -1,6 +1,10 @@
 import { TokenHubError, UpstreamError, badRequest, toCallerError, type FailureClass } from './errors.js';
 import { exponentialBackoff, type BackoffStrategy } from './backoff.js';
 import { slotKey, stateKey } from './keys.js';
+import { LRUCache } from 'lru-cache';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { UpstreamBudget, type UpstreamLimit } from './budget.js';
+import { refreshAt } from './schedule.js';
 import {
   silentLogger,
   type FetchContext,
@@ -22,8 +26,14 @@ export interface AppDefinition {
   readonly fingerprint: string;
   /** Start a background refresh when less than this is left (defaults to the provider's). */
   readonly refreshAheadMs?: number;
-  /** Never hand out a token with less than this left. */
+  /** Never hand out a token with less than this left (capped at a quarter of the lifetime the platform issues). */
   readonly minTtlMs?: number;
+  /** Tenant tokens kept per app; beyond it the least recently read tenant is dropped from memory. */
+  readonly maxTenants?: number;
+  /** Upstream token calls in flight at once for one kind of this app. */
+  readonly maxConcurrentFetches?: number;
+  /** Reports of a token fetch it anew at most once per this interval. */
+  readonly reportIntervalMs?: number;
 }
 
 /** What the broker reports to whoever watches it (metrics, logs). */
@@ -50,6 +60,14 @@ export interface BrokerOptions {
   refreshJitter?: number;
   /** No two background refreshes of one token closer than this. */
   minRefreshIntervalMs?: number;
+  /** Default `maxTenants` for apps that set none. */
+  maxTenants?: number;
+  /** Default `maxConcurrentFetches` for apps that set none. */
+  maxConcurrentFetches?: number;
+  /** Default `reportIntervalMs` for apps that set none. */
+  reportIntervalMs?: number;
+  /** Tenant keys the platform refused, remembered (without a slot) so that asking again costs no call. */
+  maxRefusedTenants?: number;
 }
 
 export const DEFAULT_BROKER_OPTIONS = {
@@ -59,7 +77,18 @@ export const DEFAULT_BROKER_OPTIONS = {
   minTtlMs: 60_000,
   refreshJitter: 0.1,
   minRefreshIntervalMs: 1_000,
+  maxTenants: 10_000,
+  maxConcurrentFetches: 8,
+  // However many reports come, a token is fetched anew on their word at most every 10 s.
+  reportIntervalMs: 10_000,
+  maxRefusedTenants: 10_000,
 } as const;
+
+/** The part of each platform budget that fetches on callers' reports may use. */
+const REPORT_SHARE_OF_BUDGET = 0.5;
+
+/** The longest lifetime platforms issue unless the provider says otherwise: 2 hours. */
+const DEFAULT_MAX_LIFETIME_MS = 7_200_000;
 
 export interface GetTokenOptions {
   tenantKey?: string | undefined;
@@ -72,16 +101,36 @@ export interface IssuedToken extends Token {
   readonly app: string;
   readonly platform: string;
   readonly kind: string;
+  /**
+   * A caller reported it as rejected and no replacement could be had yet (the platform is down,
+   * or asking again is not allowed so soon): it is served on to its end, marked so.
+   */
+  readonly reported?: true;
 }
 
 export interface SlotStatus {
   kind: string;
-  tenantKey?: string;
   expiresAt?: string;
   lastRefreshAt?: string;
   nextRefreshAt?: string;
   refreshing: boolean;
+  /** A caller reported the token as rejected and it is served on until a replacement is had. */
+  reported?: boolean;
   lastError?: { code: string; message: string; platformCode?: number | string; at: string; retryAt?: string };
+}
+
+/** The tokens of one tenant-scoped kind, counted: tenant keys are not shown to other clients. */
+export interface TenantKindStatus {
+  kind: string;
+  tenantScoped: true;
+  /** Tenants with a slot in memory. */
+  tenants: number;
+  /** Of those, how many hold a token with time left, are being fetched, and failed last. */
+  valid: number;
+  refreshing: number;
+  failing: number;
+  /** The first of their tokens to expire. */
+  nextExpiresAt?: string;
 }
 
 /** The cached state of one token (app + kind + tenant). */
@@ -99,8 +148,16 @@ interface Slot {
   failures: number;
   backoffUntil: number;
   lastError: { error: TokenHubError; at: number } | undefined;
-  /** Values callers reported as rejected: never adopted again from the store. */
-  rejected: Set<string>;
+  /** Values callers reported as rejected: never adopted again from the store (made on the first report). */
+  rejected: Set<string> | undefined;
+  /** `current` was reported as rejected and not replaced yet. */
+  reported: boolean;
+  /** When a report last led to a fetch: reports within the app's interval wait for the next one. */
+  reportFetchAt: number;
+  /** The longest lifetime a fetch of this token returned. */
+  seenLifetimeMs: number;
+  /** A `min_ttl` that a fresh token could not meet: more than `leftMs` is refused without a call until `until`. */
+  shortfall: { leftMs: number; until: number; failures: number } | undefined;
 }
 
 /**
@@ -116,6 +173,13 @@ export class Broker {
   readonly #apps = new Map<string, AppDefinition>();
   readonly #slots = new Map<string, Slot>();
   readonly #plainSlots = new Map<string, Map<string, Slot>>();
+  /** Tenant slots per app, least recently read first: the cap drops from the front. */
+  readonly #tenantSlots = new Map<string, LRUCache<string, Slot>>();
+  /** Tenant keys the platform refused, with the error and until when it is assumed to hold. */
+  readonly #refused: LRUCache<string, { error: TokenHubError; until: number }>;
+  /** Upstream calls in flight per app and kind. */
+  readonly #limits = new Map<string, LimitFunction>();
+  readonly #budget = new UpstreamBudget();
   readonly #store: TokenStore;
   readonly #log: Logger;
   readonly #observer: BrokerObserver;
@@ -133,14 +197,17 @@ export class Broker {
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.#backoff = options.backoff ?? exponentialBackoff(undefined, this.#random);
-    this.#opts = {
-      upstreamTimeoutMs: options.upstreamTimeoutMs ?? DEFAULT_BROKER_OPTIONS.upstreamTimeoutMs,
-      attempts: options.attempts ?? DEFAULT_BROKER_OPTIONS.attempts,
-      leaseMs: options.leaseMs ?? DEFAULT_BROKER_OPTIONS.leaseMs,
-      minTtlMs: options.minTtlMs ?? DEFAULT_BROKER_OPTIONS.minTtlMs,
-      refreshJitter: options.refreshJitter ?? DEFAULT_BROKER_OPTIONS.refreshJitter,
-      minRefreshIntervalMs: options.minRefreshIntervalMs ?? DEFAULT_BROKER_OPTIONS.minRefreshIntervalMs,
-    };
+    const opts = { ...DEFAULT_BROKER_OPTIONS } as { -readonly [K in keyof typeof DEFAULT_BROKER_OPTIONS]: number };
+    for (const name of Object.keys(DEFAULT_BROKER_OPTIONS) as (keyof typeof DEFAULT_BROKER_OPTIONS)[]) {
+      const value = options[name];
+      if (value === undefined) continue;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (name === 'refreshJitter' && value > 1)) {
+        throw new TypeError(`BrokerOptions.${name} must be a ${name === 'refreshJitter' ? 'fraction between 0 and 1' : 'non-negative number'}, not ${String(value)}`);
+      }
+      opts[name] = value;
+    }
+    this.#opts = opts;
+    this.#refused = new LRUCache({ max: Math.max(1, opts.maxRefusedTenants) });
     this.#unsubscribe = this.#store.subscribe(({ key }) => void this.#onStoreChange(key));
   }
 
@@ -171,6 +238,8 @@ export class Broker {
     const slot = this.#slot(appId, kind, options.tenantKey);
     const current = slot.current;
     if (current && current.expiresAt - this.#now() >= this.#minTtl(slot, options)) {
+      // A reported token waits for the replacement in flight; without one it is served on, marked.
+      if (slot.reported && slot.inflight !== undefined) return undefined;
       this.#markUsed(slot);
       return issue(slot, current);
     }
@@ -183,27 +252,50 @@ export class Broker {
     if (cached) return cached;
     const slot = this.#slot(appId, kind, options.tenantKey);
     const minTtlMs = this.#minTtl(slot, options);
+    this.#checkMeetable(slot, minTtlMs);
     slot.used = true;
-    const token = await this.#refresh(slot, 'cold', minTtlMs);
-    return issue(slot, token);
+    try {
+      return issue(slot, await this.#refresh(slot, slot.reported ? 'invalidate' : 'cold', minTtlMs, slot.reported ? slot.current?.value : undefined, options.minTtlMs));
+    } catch (err) {
+      const fallback = this.#reportedFallback(slot, minTtlMs);
+      if (fallback) return fallback;
+      throw err;
+    }
   }
 
   /**
    * Compare-and-refresh: if `rejected` is still the current token, fetch a new one (once,
    * however many callers report it); otherwise answer with the current token and call nobody.
+   * A report is a hint: a token is fetched anew on reports at most once per the app's report
+   * interval, and when no replacement can be had the reported token is served on, marked `reported`.
    */
   async invalidate(appId: string, kind: string, rejected: string, options: GetTokenOptions = {}): Promise<IssuedToken> {
     const slot = this.#slot(appId, kind, options.tenantKey);
+    if (slot.current?.value !== rejected) return this.getToken(appId, kind, options);
     const minTtlMs = this.#minTtl(slot, options);
-    reject(slot, rejected);
-    if (slot.current?.value === rejected) {
-      this.#log.info({ app: appId, kind }, 'token reported as rejected: fetching a new one');
-      slot.current = undefined;
-      slot.used = true;
-      const token = await this.#refresh(slot, 'invalidate', minTtlMs, rejected);
-      return issue(slot, token);
+    slot.used = true;
+    if (!slot.reported) {
+      slot.reported = true;
+      reject(slot, rejected);
     }
-    return this.getToken(appId, kind, options);
+    const nextAt = slot.reportFetchAt + this.#reportInterval(slot);
+    if (slot.inflight === undefined && this.#now() < nextAt) {
+      // Reported again so soon: the platform is not asked again before the interval is over.
+      this.#setTimer(slot, nextAt);
+      const fallback = this.#reportedFallback(slot, minTtlMs);
+      if (fallback) return fallback;
+    }
+    if (slot.inflight === undefined) {
+      slot.reportFetchAt = this.#now();
+      this.#log.info({ app: appId, kind }, 'token reported as rejected: fetching a new one');
+    }
+    try {
+      return issue(slot, await this.#refresh(slot, 'invalidate', minTtlMs, rejected, options.minTtlMs));
+    } catch (err) {
+      const fallback = this.#reportedFallback(slot, minTtlMs);
+      if (fallback) return fallback;
+      throw err;
+    }
   }
 
   /**
@@ -219,35 +311,63 @@ export class Broker {
     }
   }
 
-  /** Each token's state, for `/v1/apps` and metrics. Never a token value. */
+  /** The state of each token of an app that takes no tenant key, for `/v1/apps` and metrics. Never a token value. */
   status(appId: string): SlotStatus[] {
     const out: SlotStatus[] = [];
-    for (const slot of this.#slots.values()) {
-      if (slot.app.id !== appId) continue;
+    const now = this.#now();
+    for (const slot of this.#plainSlots.get(appId)?.values() ?? []) {
       const s: SlotStatus = { kind: slot.kind, refreshing: slot.inflight !== undefined };
-      if (slot.tenantKey !== undefined) s.tenantKey = slot.tenantKey;
       if (slot.current) {
         s.expiresAt = new Date(slot.current.expiresAt).toISOString();
         s.lastRefreshAt = new Date(slot.current.obtainedAt).toISOString();
       }
+      if (slot.reported) s.reported = true;
       if (slot.nextRefreshAt !== undefined) s.nextRefreshAt = new Date(slot.nextRefreshAt).toISOString();
       if (slot.lastError) {
         const { error, at } = slot.lastError;
         s.lastError = { code: error.code, message: error.message, at: new Date(at).toISOString() };
         if (error.platformCode !== undefined) s.lastError.platformCode = error.platformCode;
-        if (slot.backoffUntil > this.#now()) s.lastError.retryAt = new Date(slot.backoffUntil).toISOString();
+        if (slot.backoffUntil > now) s.lastError.retryAt = new Date(slot.backoffUntil).toISOString();
       }
       out.push(s);
     }
     return out;
   }
 
+  /** The tenant tokens of an app, counted by kind: which tenants exist is not told. */
+  tenantStatus(appId: string): TenantKindStatus[] {
+    const now = this.#now();
+    const byKind = new Map<string, TenantKindStatus & { next: number }>();
+    for (const slot of this.#tenantSlots.get(appId)?.values() ?? []) {
+      let s = byKind.get(slot.kind);
+      if (!s) byKind.set(slot.kind, (s = { kind: slot.kind, tenantScoped: true, tenants: 0, valid: 0, refreshing: 0, failing: 0, next: Infinity }));
+      s.tenants++;
+      if (slot.current && slot.current.expiresAt > now) {
+        s.valid++;
+        s.next = Math.min(s.next, slot.current.expiresAt);
+      }
+      if (slot.inflight !== undefined) s.refreshing++;
+      if (slot.lastError) s.failing++;
+    }
+    return [...byKind.values()].map(({ next, ...s }) => (Number.isFinite(next) ? { ...s, nextExpiresAt: new Date(next).toISOString() } : s));
+  }
+
   /** Seconds left on each cached token, by app and kind (for the metrics gauge). */
   *remaining(): Generator<{ app: string; platform: string; kind: string; seconds: number }> {
     const now = this.#now();
-    for (const slot of this.#slots.values()) {
-      if (!slot.current || slot.tenantKey !== undefined) continue;
-      yield { app: slot.app.id, platform: slot.app.provider.platform, kind: slot.kind, seconds: Math.max(0, (slot.current.expiresAt - now) / 1000) };
+    for (const kinds of this.#plainSlots.values()) {
+      for (const slot of kinds.values()) {
+        if (!slot.current) continue;
+        yield { app: slot.app.id, platform: slot.app.provider.platform, kind: slot.kind, seconds: Math.max(0, (slot.current.expiresAt - now) / 1000) };
+      }
+    }
+  }
+
+  /** Upstream calls counted against each platform limit in its current window (for metrics). */
+  *budgets(): Generator<{ app: string; window: string; used: number; limit: number }> {
+    const now = this.#now();
+    for (const app of this.#apps.values()) {
+      for (const { limit, used } of this.#budget.usage(app.id, app.provider.limits ?? [], now)) yield { app: app.id, window: limit.name, used, limit: limit.limit };
     }
   }
 
@@ -272,45 +392,114 @@ export class Broker {
     if (provider.tenantScoped(kind) && tenantKey === undefined) throw badRequest(`${kind} of app ${appId} needs a tenant_key`);
     if (!provider.tenantScoped(kind) && tenantKey !== undefined) throw badRequest(`${kind} of app ${appId} takes no tenant_key`);
     const key = slotKey(app.fingerprint, kind, tenantKey);
+    if (tenantKey !== undefined) return this.#tenantSlot(app, kind, tenantKey, key);
     let slot = this.#slots.get(key);
     if (!slot) {
-      slot = {
-        key, app, kind, tenantKey,
-        current: undefined, inflight: undefined, timer: undefined, nextRefreshAt: undefined,
-        used: false, failures: 0, backoffUntil: 0, lastError: undefined, rejected: new Set(),
-      };
+      slot = newSlot(key, app, kind, undefined);
       this.#slots.set(key, slot);
-      if (tenantKey === undefined) {
-        let kinds = this.#plainSlots.get(appId);
-        if (!kinds) this.#plainSlots.set(appId, (kinds = new Map()));
-        kinds.set(kind, slot);
-      }
+      let kinds = this.#plainSlots.get(appId);
+      if (!kinds) this.#plainSlots.set(appId, (kinds = new Map()));
+      kinds.set(kind, slot);
     }
     return slot;
+  }
+
+  /** A tenant's slot, most recently read last; past the app's cap the least recently read one goes. */
+  #tenantSlot(app: AppDefinition, kind: string, tenantKey: string, key: string): Slot {
+    let lru = this.#tenantSlots.get(app.id);
+    if (!lru) {
+      lru = new LRUCache<string, Slot>({
+        max: Math.max(1, app.maxTenants ?? this.#opts.maxTenants),
+        dispose: (slot, k, reason) => {
+          if (reason === 'set') return;
+          clearTimeout(slot.timer);
+          if (this.#slots.get(k) === slot) this.#slots.delete(k);
+        },
+      });
+      this.#tenantSlots.set(app.id, lru);
+    }
+    const slot = lru.get(key);
+    if (slot) return slot;
+    const refused = this.#refused.get(key);
+    if (refused && refused.until > this.#now()) throw withRetryAfter(refused.error, refused.until - this.#now());
+    const created = newSlot(key, app, kind, tenantKey);
+    lru.set(key, created);
+    this.#slots.set(key, created);
+    return created;
+  }
+
+  /** Drops a tenant's slot (the platform refused the tenant key, or nobody read its token to its end). */
+  #dropTenant(slot: Slot): void {
+    if (slot.tenantKey === undefined) return;
+    clearTimeout(slot.timer);
+    this.#tenantSlots.get(slot.app.id)?.delete(slot.key);
+    if (this.#slots.get(slot.key) === slot) this.#slots.delete(slot.key);
   }
 
   #markUsed(slot: Slot): void {
     slot.used = true;
     // A token nobody read for a whole window was left to lapse; a reader inside the window wakes its refresh.
     if (slot.timer === undefined && slot.inflight === undefined && slot.nextRefreshAt !== undefined && this.#now() >= slot.nextRefreshAt) {
-      this.#refresh(slot, 'refresh', 0).catch(() => {});
+      this.#refresh(slot, slot.reported ? 'invalidate' : 'refresh', 0, slot.reported ? slot.current?.value : undefined).catch(() => {});
     }
   }
 
-  /** The least lifetime a caller may be handed: the app's minimum, raised by the caller's. */
+  /**
+   * The least lifetime a caller may be handed: the app's minimum, raised by the caller's. The app's
+   * own is capped at a quarter of the lifetime the platform issues, so that short-lived tokens
+   * (tested platforms, sandboxes) are served rather than refused on every plain request.
+   */
   #minTtl(slot: Slot, options: GetTokenOptions): number {
-    return Math.max(options.minTtlMs ?? 0, slot.app.minTtlMs ?? this.#opts.minTtlMs);
+    let own = slot.app.minTtlMs ?? this.#opts.minTtlMs;
+    if (slot.seenLifetimeMs > 0) own = Math.min(own, slot.seenLifetimeMs / 4);
+    return Math.max(options.minTtlMs ?? 0, own);
   }
 
-  /** Single-flight: every caller of one slot shares the fetch in flight. */
-  async #refresh(slot: Slot, reason: FetchReason, minTtlMs: number, rejected?: string): Promise<StoredToken> {
+  /** Refuses, without a call, a `min_ttl` the platform never meets, or one a fresh token just failed to meet. */
+  #checkMeetable(slot: Slot, minTtlMs: number): void {
+    const ceiling = Math.max(slot.app.provider.maxLifetimeMs ?? DEFAULT_MAX_LIFETIME_MS, slot.seenLifetimeMs);
+    if (minTtlMs > ceiling) {
+      throw badRequest(`min_ttl of ${Math.round(minTtlMs / 1000)} s cannot be met: ${slot.app.provider.platform} issues tokens of at most ${Math.floor(ceiling / 1000)} s`);
+    }
+    const short = slot.shortfall;
+    if (short && minTtlMs > short.leftMs && this.#now() < short.until) throw unmeetable(slot, minTtlMs, short.leftMs, short.until - this.#now());
+  }
+
+  /** The reported token, served on while it has the lifetime the caller needs and nothing replaced it. */
+  #reportedFallback(slot: Slot, minTtlMs: number): IssuedToken | undefined {
+    const current = slot.current;
+    if (!slot.reported || !current || current.expiresAt - this.#now() < minTtlMs) return undefined;
+    return issue(slot, current);
+  }
+
+  #reportInterval(slot: Slot): number {
+    return slot.app.reportIntervalMs ?? this.#opts.reportIntervalMs;
+  }
+
+  /**
+   * Single-flight: every caller of one slot shares the fetch in flight. `minTtlMs` 0 asks for no
+   * least lifetime (background refreshes); otherwise the lifetime needed is worked out again once the
+   * token is in, since the app's own minimum follows the lifetime the platform issues.
+   */
+  async #refresh(slot: Slot, reason: FetchReason, minTtlMs: number, rejected?: string, callerMinTtlMs?: number): Promise<StoredToken> {
     const joined = slot.inflight !== undefined;
     let token = await this.#shared(slot, reason, minTtlMs, rejected);
     // A fetch started for another reason (a background refresh) may hand back the very token
     // this caller reported; then it takes a fetch of its own.
-    if (joined && rejected !== undefined && token.value === rejected) token = await this.#shared(slot, reason, minTtlMs, rejected);
-    if (token.expiresAt - this.#now() < minTtlMs) {
-      throw badRequest(`min_ttl of ${Math.round(minTtlMs / 1000)} s cannot be met: ${slot.app.provider.platform} issued a token with ${Math.floor((token.expiresAt - this.#now()) / 1000)} s left`);
+    if (joined && rejected !== undefined && token.value === rejected && reason === 'invalidate') {
+      slot.reported = true;
+      slot.reportFetchAt = this.#now();
+      token = await this.#shared(slot, reason, minTtlMs, rejected);
+    }
+    const left = token.expiresAt - this.#now();
+    if (minTtlMs > 0) minTtlMs = this.#minTtl(slot, { minTtlMs: callerMinTtlMs });
+    if (left < minTtlMs) {
+      // A fresh token that cannot meet the caller's min_ttl: a failure like any other, backed off.
+      const failures = (slot.shortfall?.failures ?? 0) + 1;
+      const delay = this.#backoff('credentials', failures, undefined);
+      slot.shortfall = { leftMs: left, until: this.#now() + delay, failures };
+      this.#log.warn({ app: slot.app.id, kind: slot.kind, minTtlS: Math.round(minTtlMs / 1000), leftS: Math.floor(left / 1000) }, 'a fresh token cannot meet the min_ttl asked for');
+      throw unmeetable(slot, minTtlMs, left, delay);
     }
     return token;
   }
@@ -331,7 +520,7 @@ export class Broker {
     }
     const previous = slot.current;
     const accept = (t: StoredToken): boolean => {
-      if (slot.rejected.has(t.value)) return false;
+      if (slot.rejected?.has(t.value)) return false;
       if (reason === 'refresh') return previous === undefined || t.expiresAt > previous.expiresAt;
       return t.expiresAt - this.#now() >= minTtlMs;
     };
@@ -339,7 +528,7 @@ export class Broker {
       const token = await this.#fetchCoordinated(slot, reason, accept, rejected);
       this.#adopt(slot, token);
       // Asked after the report, the platform handed this token out again: it is good after all.
-      if (reason === 'invalidate') slot.rejected.delete(token.value);
+      if (reason === 'invalidate') slot.rejected?.delete(token.value);
       // A fetch made for a caller counts as a read; a background refresh must earn its next one.
       slot.used = reason !== 'refresh';
       if (reason === 'refresh' && previous && token.value === previous.value && token.expiresAt <= previous.expiresAt + 2_000) {
@@ -357,24 +546,35 @@ export class Broker {
     for (;;) {
       const stored = await this.#storeGet(slot.key);
       if (stored && accept(stored)) return stored;
-      const lease = await this.#acquire(slot.key);
-      if (lease === undefined) {
-        if (this.#now() > deadline) {
-          throw new UpstreamError('transient', 'another instance holds the fetch lease and wrote no token in time', { platform: slot.app.provider.platform });
+      // The lease is taken only once this app may call: a fetch queued behind others holds none.
+      const fetched = await this.#limit(slot, async () => {
+        const lease = await this.#acquire(slot.key);
+        if (lease === undefined) return undefined;
+        try {
+          // The previous holder may have written while we waited for the lease.
+          const again = lease === null ? undefined : await this.#storeGet(slot.key);
+          if (again && accept(again)) return again;
+          const token = await this.#callProvider(slot, reason, rejected, lease === null ? 0 : lease.fence);
+          return await this.#storePut(slot.key, token);
+        } finally {
+          if (lease !== null) await lease.release().catch(() => {});
         }
-        await this.#store.waitForChange(slot.key, this.#opts.leaseMs).catch(() => {});
-        continue;
+      });
+      if (fetched) return fetched;
+      if (this.#now() > deadline) {
+        throw new UpstreamError('transient', 'another instance holds the fetch lease and wrote no token in time', { platform: slot.app.provider.platform });
       }
-      try {
-        // The previous holder may have written while we waited for the lease.
-        const again = lease === null ? undefined : await this.#storeGet(slot.key);
-        if (again && accept(again)) return again;
-        const token = await this.#callProvider(slot, reason, rejected, lease === null ? 0 : lease.fence);
-        return await this.#storePut(slot.key, token);
-      } finally {
-        if (lease !== null) await lease.release().catch(() => {});
-      }
+      await this.#store.waitForChange(slot.key, this.#opts.leaseMs).catch(() => {});
     }
+  }
+
+  /** Runs `work` when fewer than the app's `maxConcurrentFetches` of this kind are in flight. */
+  #limit<T>(slot: Slot, work: () => Promise<T>): Promise<T> {
+    // Per kind, not per app: a tenant token's fetch waits for the app token, which must not queue behind it.
+    const name = `${slot.app.id}\0${slot.kind}`;
+    let limit = this.#limits.get(name);
+    if (!limit) this.#limits.set(name, (limit = pLimit(Math.max(1, slot.app.maxConcurrentFetches ?? this.#opts.maxConcurrentFetches))));
+    return limit(work);
   }
 
   async #callProvider(slot: Slot, reason: FetchReason, rejected: string | undefined, fence: number): Promise<StoredToken> {
@@ -383,11 +583,15 @@ export class Broker {
     let attempt = 0;
     for (;;) {
       attempt++;
+      // Reports may spend only part of a budget: whatever callers report, the scheduled refreshes still have calls.
+      const refused = this.#budget.take(app.id, kind, app.provider.limits ?? [], this.#now(), reason === 'invalidate' ? REPORT_SHARE_OF_BUDGET : 1);
+      if (refused) throw overBudget(app, refused.limit, refused.retryAfterMs);
       const startedAt = this.#now();
       const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(this.#opts.upstreamTimeoutMs)]);
       try {
         const fetched = await app.provider.fetch({ kind, tenantKey, reason, previous }, this.#context(app, tenantKey, signal));
         this.#observer.upstream?.({ app: app.id, platform: app.provider.platform, kind, reason, outcome: 'ok', durationMs: this.#now() - startedAt });
+        slot.seenLifetimeMs = Math.max(slot.seenLifetimeMs, fetched.expiresInMs);
         // Expiry counted from when we asked: the platform's clock started no earlier.
         const version = Math.max(fence, (slot.current?.version ?? 0) + 1);
         return { value: fetched.value, expiresAt: startedAt + fetched.expiresInMs, obtainedAt: this.#now(), version };
@@ -425,10 +629,12 @@ export class Broker {
 
   #adopt(slot: Slot, token: StoredToken): void {
     slot.current = token;
+    slot.reported = false;
     slot.failures = 0;
     slot.backoffUntil = 0;
     slot.lastError = undefined;
     slot.used = false;
+    if (slot.shortfall && token.expiresAt - this.#now() > slot.shortfall.leftMs) slot.shortfall = undefined;
     this.#schedule(slot);
   }
 
@@ -444,26 +650,23 @@ export class Broker {
       { app: slot.app.id, kind: slot.kind, failure: failureClass, platformCode: failure?.platformCode, err: failure?.message ?? describe(err), retryInMs: Math.round(delay) },
       'token fetch failed',
     );
-    // While a valid token is at hand, keep trying in the background; callers see nothing.
-    if (slot.current && slot.current.expiresAt > this.#now()) this.#setTimer(slot, this.#now() + delay);
+    if (slot.current && slot.current.expiresAt > this.#now()) {
+      // While a valid token is at hand, keep trying in the background; callers see nothing.
+      this.#setTimer(slot, this.#now() + delay);
+    } else if (slot.tenantKey !== undefined && failureClass === 'credentials') {
+      // A tenant key the platform refuses leaves no slot, only a bounded note that spares the next call.
+      this.#dropTenant(slot);
+      this.#refused.set(slot.key, { error: callerError, until: slot.backoffUntil });
+    }
     return callerError;
   }
 
   #schedule(slot: Slot): void {
     const token = slot.current;
     if (!token) return;
-    const now = this.#now();
-    const remaining = token.expiresAt - now;
-    const lifetime = token.expiresAt - token.obtainedAt;
     const ahead = slot.app.refreshAheadMs ?? slot.app.provider.refreshAheadMs;
-    let at: number;
-    if (lifetime <= ahead || remaining <= ahead) {
-      // A token shorter than the window (or already inside it): refresh at half its remaining life.
-      at = now + remaining / 2;
-    } else {
-      at = token.expiresAt - ahead - ahead * this.#opts.refreshJitter * this.#random();
-    }
-    this.#setTimer(slot, Math.max(at, now + this.#opts.minRefreshIntervalMs));
+    const plan = { aheadMs: ahead, jitter: this.#opts.refreshJitter, minIntervalMs: this.#opts.minRefreshIntervalMs };
+    this.#setTimer(slot, refreshAt(token, this.#now(), plan, this.#random()));
   }
 
   #setTimer(slot: Slot, at: number): void {
@@ -472,8 +675,23 @@ export class Broker {
     if (this.#closing.signal.aborted) return;
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
-      if (!slot.used && slot.lastError === undefined) return; // nobody read it: let it lapse, a reader will wake it
-      this.#refresh(slot, 'refresh', 0).catch(() => {});
+      if (!slot.used && slot.lastError === undefined && !slot.reported) {
+        // Nobody read it: let it lapse, a reader will wake it. An idle tenant goes once its token ends.
+        if (slot.tenantKey !== undefined && slot.current) this.#dropWhenUnread(slot, slot.current.expiresAt);
+        return;
+      }
+      const reported = slot.reported ? slot.current?.value : undefined;
+      if (reported !== undefined) slot.reportFetchAt = this.#now();
+      this.#refresh(slot, reported === undefined ? 'refresh' : 'invalidate', 0, reported).catch(() => {});
+    }, Math.max(0, at - this.#now()));
+    slot.timer.unref();
+  }
+
+  /** Drops an idle tenant slot at `at` unless a reader came meanwhile. */
+  #dropWhenUnread(slot: Slot, at: number): void {
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      if (!slot.used && slot.inflight === undefined) this.#dropTenant(slot);
     }, Math.max(0, at - this.#now()));
     slot.timer.unref();
   }
@@ -482,7 +700,7 @@ export class Broker {
     const slot = this.#slots.get(key);
     if (!slot) return;
     const stored = await this.#storeGet(key);
-    if (!stored || slot.rejected.has(stored.value)) return;
+    if (!stored || slot.rejected?.has(stored.value)) return;
     if (!slot.current || stored.version > slot.current.version) {
       if (slot.current && slot.current.value !== stored.value) reject(slot, slot.current.value);
       this.#adopt(slot, stored);
@@ -519,23 +737,52 @@ export class Broker {
   }
 }
 
+function newSlot(key: string, app: AppDefinition, kind: string, tenantKey: string | undefined): Slot {
+  return {
+    key, app, kind, tenantKey,
+    current: undefined, inflight: undefined, timer: undefined, nextRefreshAt: undefined,
+    used: false, failures: 0, backoffUntil: 0, lastError: undefined, rejected: undefined,
+    reported: false, reportFetchAt: -Infinity, seenLifetimeMs: 0, shortfall: undefined,
+  };
+}
+
 /** Remembers a replaced or rejected value so that it is never adopted again; the last few are enough. */
 function reject(slot: Slot, value: string): void {
-  slot.rejected.delete(value);
-  slot.rejected.add(value);
-  if (slot.rejected.size > 16) slot.rejected.delete(slot.rejected.values().next().value!);
+  const rejected = (slot.rejected ??= new Set());
+  rejected.delete(value);
+  rejected.add(value);
+  if (rejected.size > 16) rejected.delete(rejected.values().next().value!);
 }
 
 /** The caller's view of a token, made once per token (cached reads allocate nothing). */
 const issued = new WeakMap<Token, IssuedToken>();
+const issuedReported = new WeakMap<Token, IssuedToken>();
 
 function issue(slot: Slot, token: Token): IssuedToken {
-  let out = issued.get(token);
+  const reported = slot.reported && slot.current === token;
+  const cache = reported ? issuedReported : issued;
+  let out = cache.get(token);
   if (!out) {
-    out = { app: slot.app.id, platform: slot.app.provider.platform, kind: slot.kind, value: token.value, expiresAt: token.expiresAt, obtainedAt: token.obtainedAt };
-    issued.set(token, out);
+    out = { app: slot.app.id, platform: slot.app.provider.platform, kind: slot.kind, value: token.value, expiresAt: token.expiresAt, obtainedAt: token.obtainedAt, ...(reported ? { reported: true as const } : {}) };
+    cache.set(token, out);
   }
   return out;
+}
+
+function unmeetable(slot: Slot, minTtlMs: number, leftMs: number, retryAfterMs: number): TokenHubError {
+  return new TokenHubError(
+    'TOKENHUB_BAD_REQUEST',
+    400,
+    `min_ttl of ${Math.round(minTtlMs / 1000)} s cannot be met: ${slot.app.provider.platform} issued a token with ${Math.floor(leftMs / 1000)} s left`,
+    { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
+  );
+}
+
+function overBudget(app: AppDefinition, limit: UpstreamLimit, retryAfterMs: number): UpstreamError {
+  return new UpstreamError('rate-limited', `tokenhub's budget of ${limit.limit} token calls per ${limit.name} for this app is spent (the platform's own limit)`, {
+    platform: app.provider.platform,
+    retryAfterMs: Math.max(1000, retryAfterMs),
+  });
 }
 
 function withRetryAfter(error: TokenHubError, retryAfterMs: number): TokenHubError {

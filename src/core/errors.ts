@@ -122,7 +122,7 @@ export function toCallerError(err: unknown, retryAfterMs: number): TokenHubError
     case 'credentials':
       return new TokenHubError('TOKENHUB_PLATFORM_REFUSED', 502, `${err.platform} refused the token request: ${err.message}`, base);
     case 'rate-limited':
-      return new TokenHubError('TOKENHUB_RATE_LIMITED', 503, `${err.platform} is rate-limiting token requests and no valid token is at hand`, { ...base, retryAfterSeconds });
+      return new TokenHubError('TOKENHUB_RATE_LIMITED', 503, `${err.platform} token requests are rate-limited and no valid token is at hand: ${err.message}`, { ...base, retryAfterSeconds });
     case 'pending':
       return new TokenHubError('TOKENHUB_TICKET_PENDING', 503, err.message, { ...base, retryAfterSeconds });
     case 'refresh-limited':

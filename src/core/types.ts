@@ -4,6 +4,8 @@
  * imports none of them.
  */
 
+import type { UpstreamLimit } from './budget.js';
+
 /** A token as the broker keeps it. Times are epoch milliseconds. */
 export interface Token {
   readonly value: string;
@@ -65,10 +67,15 @@ export interface Provider {
   /** Default refresh-ahead window in milliseconds, from the platform's rules. */
   readonly refreshAheadMs: number;
   /**
-   * The longest refresh-ahead window that still yields a new token. Feishu returns the
-   * same token while 30 minutes or more are left; asking earlier is a wasted call.
+   * The platform's rule, as data: it hands back the same token while at least this much is left
+   * (Feishu: 30 minutes; WeChat stable_token: 5 minutes). The broker refreshes strictly inside it,
+   * and a configured window wider than it is refused.
    */
-  readonly maxRefreshAheadMs?: number;
+  readonly sameTokenWhileMs?: number;
+  /** The longest lifetime the platform issues (default 2 h): a caller's `min_ttl` above it is refused without a call. */
+  readonly maxLifetimeMs?: number;
+  /** The platform's documented limits on token calls, which the broker never exceeds. */
+  readonly limits?: readonly UpstreamLimit[];
   fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken>;
 
   /** The token kind a business call uses unless the caller names one (Feishu: `tenant_access_token`). */

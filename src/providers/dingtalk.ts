@@ -73,6 +73,8 @@ export class DingTalkProvider implements Provider {
   // early costs one call and buys time for retries; the broker's jitter (10 % of the window,
   // up to 90 s) spreads the refreshes of many apps fetched together.
   readonly refreshAheadMs = 15 * MINUTE;
+  // 20 calls a second per app and API (documented as 90018 QpsLimitForAppkeyAndApi).
+  readonly limits = [{ name: 'second', limit: 20, windowMs: 1000 }] as const;
   readonly #appKey: string;
   readonly #appSecret: string;
   readonly #api: 'v1' | 'legacy';

@@ -51,7 +51,7 @@ export class FeishuStoreProvider implements Provider {
   readonly kinds = ['tenant_access_token', 'app_access_token'] as const;
   // The 30-minute rule holds for store apps too (see FeishuProvider).
   readonly refreshAheadMs = 25 * MINUTE;
-  readonly maxRefreshAheadMs = 30 * MINUTE - 10 * SECOND;
+  readonly sameTokenWhileMs = 30 * MINUTE;
   readonly businessKind = 'tenant_access_token';
   readonly #appId: string;
   readonly #appSecret: string;

@@ -48,10 +48,9 @@ const MINUTE = 60_000;
 export class FeishuProvider implements Provider {
   readonly platform: FeishuPlatform;
   readonly kinds = ['tenant_access_token', 'app_access_token'] as const;
-  // With 30 minutes or more left Feishu hands back the same token; 25 minutes leaves room for
-  // the jitter and for `expire` being rounded to whole seconds.
+  // With 30 minutes or more left Feishu hands back the same token; the broker refreshes inside that.
   readonly refreshAheadMs = 25 * MINUTE;
-  readonly maxRefreshAheadMs = 30 * MINUTE - 10_000;
+  readonly sameTokenWhileMs = 30 * MINUTE;
   readonly #appId: string;
   readonly #appSecret: string;
   readonly #baseUrl: string;

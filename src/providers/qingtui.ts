@@ -67,6 +67,8 @@ export class QingtuiProvider implements Provider {
   // The official SDK refreshes 5 minutes before expiry; the refresh endpoint returns a new token
   // at any time, so there is no upper bound as on Feishu.
   readonly refreshAheadMs = 5 * MINUTE;
+  // The smallest documented daily quota (a free, unverified organization's 300 calls); paid ones have more.
+  readonly limits = [{ name: 'day', limit: 300, windowMs: 86_400_000 }] as const;
   readonly businessKind = 'access_token';
   readonly #appId: string;
   readonly #appSecret: string;

@@ -1,4 +1,4 @@
-import { DEFAULT_BROKER_OPTIONS } from '../core/broker.js';
+import type { UpstreamLimit } from '../core/budget.js';
 import { UpstreamError, type FailureClass } from '../core/errors.js';
 import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
 import { errcodeIn, noTenants, tokenInQuery } from './business.js';
@@ -31,6 +31,18 @@ export const WECHAT_TOKEN_INVALID_CODES: readonly number[] = [40001, 40014, 4200
 
 /** The limits of `stable_token`'s `force_refresh: true` (documented: 20 a day, at least 30 s apart). */
 export const WECHAT_FORCE_REFRESH = { perDay: 20, intervalMs: 30_000 } as const;
+
+/**
+ * The daily quotas of the two token APIs, counted in China time. classic `cgi-bin/token`: 2000 a
+ * day per app (documented). stable_token: 10,000 a minute and 500,000 a day (as documented at the
+ * time of writing; unverified against the live platform).
+ */
+const DAY_IN_CHINA = { windowMs: 86_400_000, offsetMs: -8 * 3_600_000 } as const;
+export const WECHAT_CLASSIC_LIMITS: readonly UpstreamLimit[] = [{ name: 'day', limit: 2000, ...DAY_IN_CHINA }];
+export const WECHAT_STABLE_LIMITS: readonly UpstreamLimit[] = [
+  { name: 'minute', limit: 10_000, windowMs: 60_000 },
+  { name: 'day', limit: 500_000, ...DAY_IN_CHINA },
+];
 
 /** Name of the app state that counts forced refreshes, so that a restart does not forget them. */
 export const WECHAT_FORCE_STATE = 'wechat.stable.force';
@@ -85,11 +97,11 @@ export class WeChatProvider implements Provider {
   readonly platform = 'wechat';
   readonly kinds = ['access_token'] as const;
   readonly businessKind = 'access_token';
-  // 4 minutes plus the broker's jitter (at most 10 %, 24 s) stays inside the 5-minute window in
-  // which both APIs behave well: stable_token returns a new token, and a classic rotation's
-  // 5-minute overlap outlasts the old token.
+  // Inside the 5-minute window in which both APIs behave well: stable_token returns a new token,
+  // and a classic rotation's 5-minute overlap outlasts the old token.
   readonly refreshAheadMs = 4 * MINUTE;
-  readonly maxRefreshAheadMs?: number;
+  readonly sameTokenWhileMs?: number;
+  readonly limits: readonly UpstreamLimit[];
   readonly #appId: string;
   readonly #appSecret: string;
   readonly #baseUrl: string;
@@ -100,8 +112,9 @@ export class WeChatProvider implements Provider {
     this.#appSecret = options.appSecret;
     this.#baseUrl = options.baseUrl ?? WECHAT_BASE_URL;
     this.#api = options.tokenApi ?? 'stable';
-    // A wider window (with its jitter) asks stable_token while it still returns the same token.
-    if (this.#api === 'stable') this.maxRefreshAheadMs = Math.floor((STABLE_RENEW_MS - 10_000) / (1 + DEFAULT_BROKER_OPTIONS.refreshJitter));
+    // A wider window asks stable_token while it still returns the same token.
+    if (this.#api === 'stable') this.sameTokenWhileMs = STABLE_RENEW_MS;
+    this.limits = this.#api === 'stable' ? WECHAT_STABLE_LIMITS : WECHAT_CLASSIC_LIMITS;
   }
 
   readonly tenantScoped = noTenants;

@@ -5,6 +5,7 @@ import type { TokenStore } from '../core/types.js';
 import type { ClientEntry } from '../config.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ClientAuth } from './auth.js';
+import { ClientBudget } from './client-budget.js';
 import { cachedReadFastPath } from './fast-path.js';
 import { TokenAnswers } from './token-answers.js';
 import type { Metrics } from './metrics.js';
@@ -38,6 +39,7 @@ declare module 'fastify' {
 export function buildServer(options: ServerOptions): FastifyInstance {
   const auth = new ClientAuth(options.clients);
   const answers = new TokenAnswers(options.metrics);
+  const budget = new ClientBudget();
   const fastPath = cachedReadFastPath(options.broker, auth, answers);
   const app = Fastify({
     // Cached token reads are answered before Fastify sees them; everything else is Fastify's.
@@ -84,9 +86,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
-  app.register(tokenRoutes, { broker: options.broker, auth, answers });
+  app.register(tokenRoutes, { broker: options.broker, auth, answers, budget });
   app.register(eventRoutes, { broker: options.broker });
-  app.register(proxyRoutes, { broker: options.broker, auth, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
+  app.register(proxyRoutes, { broker: options.broker, auth, budget, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   return app;
 }
 

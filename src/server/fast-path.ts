@@ -31,7 +31,8 @@ export function cachedReadFastPath(broker: Broker, auth: ClientAuth, answers: To
     } catch {
       return false; // an unknown kind, a missing tenant key: Fastify answers it
     }
-    if (token === undefined) return false;
+    // A reported token carries a warning header: Fastify's route adds it.
+    if (token === undefined || token.reported) return false;
     answers.countOk(appId);
     const body = answers.json(token);
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });

@@ -55,6 +55,26 @@ export class Metrics {
         for (const t of broker()?.remaining() ?? []) this.set({ app: t.app, platform: t.platform, kind: t.kind }, t.seconds);
       },
     });
+    new Gauge({
+      name: 'tokenhub_upstream_budget_used',
+      help: "Token calls to the platform counted in the current window of each of the platform's limits (see tokenhub_upstream_budget_limit)",
+      labelNames: ['app', 'window'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const b of broker()?.budgets() ?? []) this.set({ app: b.app, window: b.window }, b.used);
+      },
+    });
+    new Gauge({
+      name: 'tokenhub_upstream_budget_limit',
+      help: "Token calls the platform allows per window, which tokenhub never exceeds",
+      labelNames: ['app', 'window'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const b of broker()?.budgets() ?? []) this.set({ app: b.app, window: b.window }, b.limit);
+      },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'tokenhub_' });
   }
 

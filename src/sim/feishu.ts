@@ -34,6 +34,8 @@ export interface FeishuSimStoreApp {
   eventUrl?: string;
   /** Schema of the pushed events. Default `2.0`. */
   schema?: '1.0' | '2.0';
+  /** The tenants that installed the app; a tenant token for any other key is refused (99991673). Default: every key. */
+  tenants?: string[];
 }
 
 export interface FeishuSimOptions {
@@ -98,6 +100,7 @@ interface StoreAppState {
   encryptKey: string | undefined;
   eventUrl: string | undefined;
   schema: '1.0' | '2.0';
+  tenants: ReadonlySet<string> | undefined;
 }
 
 type TokenEndpoint = typeof FEISHU_ENDPOINTS.tenant | typeof FEISHU_ENDPOINTS.app;
@@ -116,6 +119,7 @@ const APP_DISABLED = { code: 99991662, msg: 'app is not in use' } as const;
 const TICKET_INVALID = { code: 10012, msg: 'app ticket is invalid' } as const;
 // Unverified: the answer of tenant_access_token to a bad app token; 99991664 is "app token invalid".
 const APP_TOKEN_INVALID = { code: 99991664, msg: 'invalid app access token' } as const;
+const NOT_INSTALLED = { code: 99991673, msg: 'the app is not installed by this tenant' } as const;
 // Business calls with a bad token answer HTTP 400 (SDK users report "Request failed with status code 400"
 // carrying these codes).
 const TOKEN_MISSING = {
@@ -180,6 +184,7 @@ export class FeishuSim implements PlatformSim {
         encryptKey: app.encryptKey,
         eventUrl: app.eventUrl,
         schema: app.schema ?? '2.0',
+        tenants: app.tenants === undefined ? undefined : new Set(app.tenants),
       });
     }
     const ticketLifetime = options.ticketLifetimeSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.ticketLifetimeSeconds;
@@ -373,6 +378,8 @@ export class FeishuSim implements PlatformSim {
       return reply.send(INVALID_PARAM);
     }
     if (storeApp === undefined) return reply.send(APP_TOKEN_INVALID);
+    const installed = this.#storeApps.get(storeApp.appId)?.tenants;
+    if (installed !== undefined && !installed.has(body.tenant_key)) return reply.send(NOT_INSTALLED);
     const { token, expire } = this.#fetch(storeApp.appId, 'tenant_access_token', body.tenant_key);
     return reply.send({ code: 0, msg: 'ok', tenant_access_token: token, expire });
   }

@@ -20,7 +20,7 @@ class ScriptedProvider implements Provider {
   requests: FetchRequest[] = [];
   #n = 0;
   answer: (request: FetchRequest) => FetchedToken | Promise<FetchedToken> = () => ({ value: `tok-${++this.#n}`, expiresInMs: 7200 * S });
-  tenantScoped(): boolean {
+  tenantScoped(_kind: string): boolean {
     return false;
   }
   businessUrl(path: string): URL {
@@ -70,16 +70,16 @@ describe('broker scheduling (fake time)', () => {
     mock.timers.reset();
   });
 
-  it('refreshes inside the window, with jitter below the window, and serves the old token meanwhile', async () => {
+  it('refreshes strictly inside the window, the jitter inside it too, and serves the old token meanwhile', async () => {
     broker = make({ random: () => 0.5 });
     const first = await broker.getToken('app', 'access_token');
     const [status] = broker.status('app');
-    // 25 min ahead, minus half of the 10% jitter.
-    assert.equal(Date.parse(status!.nextRefreshAt!), first.expiresAt - 25 * MIN - 0.05 * 25 * MIN);
+    // 25 min ahead, less the 1.5-s margin and half of the 10% jitter: with less than 25 min left, never more.
+    assert.equal(Date.parse(status!.nextRefreshAt!), first.expiresAt - 25 * MIN + 1.5 * S + 0.05 * 25 * MIN);
 
     let release!: (t: FetchedToken) => void;
     provider.answer = () => new Promise((r) => (release = r));
-    await advance(7200 * S - 25 * MIN - 0.05 * 25 * MIN - 1000);
+    await advance(7200 * S - 25 * MIN + 1.5 * S + 0.05 * 25 * MIN - 1000);
     assert.equal(provider.requests.length, 1, 'refreshed too early');
     await advance(2000);
     assert.equal(provider.requests.length, 2);
@@ -99,7 +99,9 @@ describe('broker scheduling (fake time)', () => {
     const times = Array.from({ length: 20 }, (_, i) => Date.parse(broker.status(`app${i}`)[0]!.nextRefreshAt!));
     assert.ok(new Set(times).size >= 18, 'refresh times coincide');
     assert.ok(Math.max(...times) - Math.min(...times) > 30 * S, 'refresh times are not spread');
-    assert.ok(Math.min(...times) >= Date.now() + 7200 * S - 25 * MIN - 2.5 * MIN - S);
+    // Every one with less than 25 minutes left, none later than the 10% jitter allows.
+    assert.ok(Math.min(...times) > Date.now() + 7200 * S - 25 * MIN);
+    assert.ok(Math.max(...times) <= Date.now() + 7200 * S - 25 * MIN + 1.5 * S + 2.5 * MIN);
   });
 
   it('refreshes a token shorter than the window at half its remaining life', async () => {
@@ -159,7 +161,8 @@ describe('broker scheduling (fake time)', () => {
   });
 
   it('keeps serving a valid token through background failures, retries within 10 s, and recovers', async () => {
-    broker = make({ refreshAheadMs: 10 * MIN });
+    // No jitter: the first background refresh falls at the start of the minute looked at.
+    broker = make({ refreshAheadMs: 10 * MIN, random: () => 0 });
     const first = await broker.getToken('app', 'access_token');
     let down = true;
     provider.answer = () => {
@@ -180,11 +183,11 @@ describe('broker scheduling (fake time)', () => {
   });
 
   it('an invalidation that joins a refresh returning the rejected token gets a fetch of its own', async () => {
-    broker = make();
+    broker = make({ random: () => 0 });
     const first = await broker.getToken('app', 'access_token');
     let release!: (t: FetchedToken) => void;
     provider.answer = () => new Promise((r) => (release = r));
-    await advance(7200 * S - 25 * MIN, 60 * S); // the background refresh is now in flight
+    await advance(7200 * S - 25 * MIN + 2 * S, 60 * S); // the background refresh is now in flight
     assert.equal(provider.requests.length, 2);
     const fresh = broker.invalidate('app', 'access_token', first.value);
     await flush();
@@ -210,5 +213,86 @@ describe('broker scheduling (fake time)', () => {
     });
     await advance(5 * S, 100); // the fetch's own retries wait on (fake) timers
     await refused;
+  });
+});
+
+/** A platform with tenant tokens that answers after `delayMs`, counting the fetches in flight. */
+class TenantProvider extends ScriptedProvider {
+  override readonly kinds = ['access_token', 'tenant_token'];
+  inFlight = 0;
+  maxInFlight = 0;
+  delayMs = 5;
+  limits: { name: string; limit: number; windowMs: number }[] = [];
+  override tenantScoped(kind: string): boolean {
+    return kind === 'tenant_token';
+  }
+  override async fetch(request: FetchRequest): Promise<FetchedToken> {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await new Promise((r) => setTimeout(r, this.delayMs));
+      return await super.fetch(request);
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+describe('broker limits (real time)', () => {
+  let broker: Broker | undefined;
+  afterEach(() => broker?.close());
+
+  it('validates its options at construction, naming the option', () => {
+    assert.throws(() => new Broker({ store: new MemoryStore(), leaseMs: -1 }), /BrokerOptions\.leaseMs must be a non-negative number/);
+    assert.throws(() => new Broker({ store: new MemoryStore(), refreshJitter: 2 }), /BrokerOptions\.refreshJitter must be a fraction between 0 and 1/);
+    assert.throws(() => new Broker({ store: new MemoryStore(), maxTenants: Number.NaN }), /BrokerOptions\.maxTenants/);
+  });
+
+  it('200 tenants coming cold at once: never more than maxConcurrentFetches calls in flight, and every one served', async () => {
+    const provider = new TenantProvider();
+    broker = new Broker({ store: new MemoryStore() });
+    broker.register({ id: 'isv', provider, fingerprint: 'scripted:isv:0', maxConcurrentFetches: 4 });
+    const tokens = await Promise.all(Array.from({ length: 200 }, (_, i) => broker!.getToken('isv', 'tenant_token', { tenantKey: `t${i}` })));
+    assert.equal(new Set(tokens.map((t) => t.value)).size, 200);
+    assert.equal(provider.requests.length, 200);
+    assert.equal(provider.maxInFlight, 4);
+  });
+
+  it('keeps at most maxTenants tenants, the least recently read dropped first, and counts them without naming them', async () => {
+    const provider = new TenantProvider();
+    broker = new Broker({ store: new MemoryStore() });
+    broker.register({ id: 'isv', provider, fingerprint: 'scripted:isv:0', maxTenants: 3 });
+    for (const t of ['a', 'b', 'c']) await broker.getToken('isv', 'tenant_token', { tenantKey: t });
+    broker.peek('isv', 'tenant_token', { tenantKey: 'a' }); // a is read again: b is now the oldest
+    await broker.getToken('isv', 'tenant_token', { tenantKey: 'd' });
+    assert.deepEqual(broker.tenantStatus('isv').map(({ kind, tenants, valid }) => ({ kind, tenants, valid })), [{ kind: 'tenant_token', tenants: 3, valid: 3 }]);
+    assert.ok(broker.peek('isv', 'tenant_token', { tenantKey: 'a' }), 'a is kept');
+    assert.equal(broker.peek('isv', 'tenant_token', { tenantKey: 'b' }), undefined, 'b was dropped');
+    assert.ok(!JSON.stringify(broker.tenantStatus('isv')).includes('"a"'));
+  });
+
+  it("never exceeds a platform's stated limit; reports may spend only half of it", async () => {
+    const provider = new TenantProvider();
+    provider.limits = [{ name: 'minute', limit: 4, windowMs: 60_000 }];
+    broker = new Broker({ store: new MemoryStore() });
+    broker.register({ id: 'app', provider, fingerprint: 'scripted:app:0', reportIntervalMs: 0 });
+    let token = await broker.getToken('app', 'access_token');
+    token = await broker.invalidate('app', 'access_token', token.value);
+    assert.equal(provider.requests.length, 2);
+    // Another report would be the 3rd call of the minute, past half of 4: the reported token is served on.
+    const reported = await broker.invalidate('app', 'access_token', token.value);
+    assert.deepEqual([reported.value, reported.reported], [token.value, true]);
+    assert.equal(provider.requests.length, 2);
+    assert.deepEqual([...broker.budgets()], [{ app: 'app', window: 'minute', used: 2, limit: 4 }]);
+    // Other calls have the whole budget: two more, then a refusal that names tokenhub's budget.
+    await broker.getToken('app', 'tenant_token', { tenantKey: 't1' });
+    await broker.getToken('app', 'tenant_token', { tenantKey: 't2' });
+    await assert.rejects(broker.getToken('app', 'tenant_token', { tenantKey: 't3' }), (err: { statusCode: number; code: string; message: string; retryAfterSeconds: number }) => {
+      assert.deepEqual([err.statusCode, err.code], [503, 'TOKENHUB_RATE_LIMITED']);
+      assert.ok(err.retryAfterSeconds >= 1 && err.retryAfterSeconds <= 60);
+      assert.match(err.message, /budget of 4 token calls per minute/);
+      return true;
+    });
+    assert.equal(provider.requests.length, 4);
   });
 });

@@ -57,7 +57,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     listen: { host: '127.0.0.1', port: 0 },
     log: { level: 'debug' },
     ...options.config,
-    clients: [{ name: 'test', key, apps: ['*'] }, ...((options.config?.clients as unknown[]) ?? [])],
+    // The test client reports tokens by the hundred on purpose; the report budget is tested with clients of its own.
+    clients: [{ name: 'test', key, apps: ['*'], reportsPerMinute: 100_000 }, ...((options.config?.clients as unknown[]) ?? [])],
     apps,
   });
   const logs = new LogCapture();

@@ -32,7 +32,8 @@ describe('DingTalk: tokens from either endpoint', () => {
   let dingtalk: DingTalkSim;
   before(async () => {
     dingtalk = sim();
-    stack = await startStack({ sims: [dingtalk], apps: { v1: app(), legacy: app({ appId: LKEY, api: 'legacy' }) } });
+    // Tokens are revoked again and again within seconds here: reports are not spaced out.
+    stack = await startStack({ sims: [dingtalk], apps: { v1: app({ reportIntervalSeconds: 0 }), legacy: app({ appId: LKEY, api: 'legacy', reportIntervalSeconds: 0 }) } });
   });
   after(() => stack.close());
 
@@ -274,7 +275,7 @@ describe('DingTalk: refresh ahead', () => {
     assert.ok(!stack.logs.text.includes('refresh returned the same token'), 'an extended token is a successful refresh');
   });
 
-  it('spreads the refreshes of apps fetched together (jitter), inside the refresh window', async (t) => {
+  it('spreads the refreshes of apps fetched together (jitter), strictly inside the refresh window', async (t) => {
     const apps = Array.from({ length: 20 }, (_, i) => ({ appKey: `dingkey${i}`, appSecret: `secret-${i}` }));
     const dingtalk = new DingTalkSim({ apps });
     const stack = await stackFor(t, {
@@ -284,7 +285,8 @@ describe('DingTalk: refresh ahead', () => {
     await Promise.all(apps.map((_, i) => getToken(stack, `app${i}`)));
     const list = (await stack.call('GET', '/v1/apps')).body.apps;
     const ahead = list.map((a: any) => (Date.parse(a.tokens[0].expiresAt) - Date.parse(a.tokens[0].nextRefreshAt)) / 1000);
-    for (const s of ahead) assert.ok(s >= 900 && s <= 990 + 1, `refresh ${s} s before expiry`);
+    // The 15-minute window, less the 1.5-s margin, less up to 10 % jitter: never earlier than 15 minutes before expiry.
+    for (const s of ahead) assert.ok(s >= 900 - 1.5 - 90 - 1 && s < 900, `refresh ${s} s before expiry`);
     const at = list.map((a: any) => Date.parse(a.tokens[0].nextRefreshAt));
     assert.ok(Math.max(...at) - Math.min(...at) >= 10_000, 'refreshes not spread');
     assert.equal(new Set(at).size, at.length);

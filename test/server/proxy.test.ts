@@ -50,8 +50,9 @@ function feishuStack(sim: BusinessSim, extra: { config?: Record<string, unknown>
   return startStack({
     sims: [sim],
     apps: {
-      main: { platform: 'feishu', appId: 'cli_proxy', appSecret: SECRET, baseUrl: 'sim:feishu' },
-      other: { platform: 'feishu', appId: 'cli_proxy', appSecret: SECRET, baseUrl: 'sim:feishu' },
+      // Tokens are revoked test after test within seconds: reports are not spaced out here.
+      main: { platform: 'feishu', appId: 'cli_proxy', appSecret: SECRET, baseUrl: 'sim:feishu', reportIntervalSeconds: 0 },
+      other: { platform: 'feishu', appId: 'cli_proxy', appSecret: SECRET, baseUrl: 'sim:feishu', reportIntervalSeconds: 0 },
     },
     config: { clients: [{ name: 'limited', key: 'limited-client-key-0123456789', apps: ['main'] }], ...extra.config },
   });
@@ -240,7 +241,13 @@ describe('proxy: token-invalid answers', () => {
     assert.equal(sim.counters.count(TOKEN_CALLS), 1);
   });
 
+  /** Revokes the current token at the platform, so that a report of it yields a new one. */
+  const revokeCurrent = async (): Promise<void> => {
+    assert.ok(sim.revoke((await stack.call('GET', '/v1/apps/main/tokens/tenant_access_token')).body.token));
+  };
+
   it('a second token-invalid answer goes back as is: one retry only', async () => {
+    await revokeCurrent();
     const res = await raw(stack.url, 'POST', '/v1/proxy/main/open-apis/test/status/400?code=99991663', { authorization: `Bearer ${stack.key}` }, '{"x":1}');
     assert.equal(res.status, 400);
     assert.deepEqual(res.json, { code: 99991663, msg: 'as asked' });
@@ -249,6 +256,7 @@ describe('proxy: token-invalid answers', () => {
   });
 
   it('finds the token-invalid code in a gzip-compressed answer too', async () => {
+    await revokeCurrent();
     const res = await raw(stack.url, 'GET', '/v1/proxy/main/open-apis/test/status/401?code=99991677&gzip=1', { authorization: `Bearer ${stack.key}`, 'accept-encoding': 'gzip' });
     assert.equal(res.status, 401);
     assert.equal(res.headers['content-encoding'], 'gzip');

@@ -17,7 +17,8 @@ function qingtui(options: Partial<QingtuiSimOptions> = {}): QingtuiSim {
   return new QingtuiSim({ apps: [{ appId: APP_ID, appSecret: SECRET }], ...options });
 }
 
-const apps = (extra: Record<string, unknown> = {}) => ({ qt: { platform: 'qingtui', appId: APP_ID, appSecret: SECRET, baseUrl: 'sim:qingtui', ...extra } });
+// Rotations by report follow each other within seconds here: reports are not spaced out.
+const apps = (extra: Record<string, unknown> = {}) => ({ qt: { platform: 'qingtui', appId: APP_ID, appSecret: SECRET, baseUrl: 'sim:qingtui', reportIntervalSeconds: 0, ...extra } });
 
 /** Reports the current token as rejected (after the platform revoked it) and returns the new one. */
 async function rotate(stack: Stack, sim: QingtuiSim): Promise<string> {
@@ -214,25 +215,32 @@ describe('qingtui: errors', () => {
     assert.ok(!JSON.stringify(res.body).includes('not-the-secret'));
   });
 
-  it('45009 (daily quota) is a 503 rate limit with Retry-After', async () => {
+  it('45009 (daily quota) on a report: the reported token is served on, marked, with the rate limit in its state', async () => {
     assert.equal((await stack.call('GET', '/v1/apps/quota/tokens/access_token')).status, 200);
     sim.revokeRefreshTokens('qt_quota');
     await sleep(2100);
     const current = (await stack.call('GET', '/v1/apps/quota/tokens/access_token')).body.token;
     const res = await stack.call('POST', '/v1/apps/quota/tokens/access_token/invalidate', { body: { token: current } });
-    assert.equal(res.status, 503, JSON.stringify(res.body));
-    assert.equal(res.body.error.code, 'TOKENHUB_RATE_LIMITED');
-    assert.equal(res.body.error.platformCode, 45009);
-    assert.ok(Number(res.headers['retry-after']) >= 30);
+    // No replacement to be had: the reported token is served on, marked, and the state tells why.
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.token, current);
+    assert.equal(res.headers['x-tokenhub-warning'], 'reported-token');
+    const state = (await stack.call('GET', '/v1/apps')).body.apps.find((a: { id: string }) => a.id === 'quota').tokens[0];
+    assert.equal(state.reported, true);
+    assert.equal(state.lastError.code, 'TOKENHUB_RATE_LIMITED');
+    assert.equal(state.lastError.platformCode, 45009);
+    assert.ok(Date.parse(state.lastError.retryAt) - Date.now() >= 29_000);
   });
 
-  it('a platform answering HTML is a 503, and the token kind is access_token only', async () => {
+  it('a platform answering HTML on a report: the reported token is served on; the token kind is access_token only', async () => {
     const current = (await stack.call('GET', TOKEN)).body.token;
     sim.faults.set('html');
     try {
       const res = await stack.call('POST', INVALIDATE, { body: { token: current } });
-      assert.equal(res.status, 503);
-      assert.equal(res.body.error.code, 'TOKENHUB_PLATFORM_UNAVAILABLE');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['x-tokenhub-warning'], 'reported-token');
+      const state = (await stack.call('GET', '/v1/apps')).body.apps.find((a: { id: string }) => a.id === 'qt').tokens[0];
+      assert.equal(state.lastError.code, 'TOKENHUB_PLATFORM_UNAVAILABLE');
     } finally {
       sim.faults.set('none');
     }

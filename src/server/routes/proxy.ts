@@ -7,6 +7,7 @@ import type { Broker } from '../../core/broker.js';
 import { TokenHubError, badRequest } from '../../core/errors.js';
 import type { BusinessCall } from '../../core/types.js';
 import type { ClientAuth } from '../auth.js';
+import type { ClientBudget } from '../client-budget.js';
 import type { Metrics } from '../metrics.js';
 import { TENANT_KEY_PATTERN } from './tokens.js';
 
@@ -47,9 +48,9 @@ type OutgoingBody = { replayable: true; data: Buffer | undefined } | { replayabl
  * (compare-and-refresh) and the call is sent once more. Knows no platform: the provider says
  * where the call goes, where the token goes and what a token-invalid answer looks like.
  */
-export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth; metrics: Metrics; options: ProxyOptions }> = async (
+export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth; budget: ClientBudget; metrics: Metrics; options: ProxyOptions }> = async (
   app,
-  { broker, auth, metrics, options },
+  { broker, auth, budget, metrics, options },
 ) => {
   const agent = new Agent({
     connect: { timeout: options.connectTimeoutMs },
@@ -112,17 +113,22 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
           })
         : { partial: first.body };
       if ('complete' in answer && provider.isTokenRejected({ status: first.statusCode, body: parseAnswer(answer.complete, first.headers, options.bufferLimitBytes) })) {
-        if (body.replayable) {
-          metrics.proxyRetries.inc({ app: appId });
-          req.log.info({ app: appId, kind: tokenKind }, 'the platform rejected the token: sending the call again with a new one');
-          const fresh = await broker.invalidate(appId, tokenKind, token.value, { tenantKey });
-          const second = await send(fresh.value, body.data);
-          outcome = 'retried';
-          return relay(reply, second, second.body);
-        }
-        // The body streamed through and is gone: no retry, but the caller's own retry finds a new token.
+        // The retry is a report like any other: it spends the client's budget, and a token that
+        // cannot be replaced yet is not sent again.
         outcome = 'rejected';
-        broker.invalidate(appId, tokenKind, token.value, { tenantKey }).catch(() => {});
+        if (await budget.tryTake(req.client!)) {
+          const fresh = body.replayable
+            ? await broker.invalidate(appId, tokenKind, token.value, { tenantKey })
+            : // The body streamed through and is gone: no retry, but the caller's own retry finds a new token.
+              void broker.invalidate(appId, tokenKind, token.value, { tenantKey }).catch(() => {});
+          if (fresh !== undefined && fresh.value !== token.value) {
+            metrics.proxyRetries.inc({ app: appId });
+            req.log.info({ app: appId, kind: tokenKind }, 'the platform rejected the token: sending the call again with a new one');
+            const second = await send(fresh.value, body.data);
+            outcome = 'retried';
+            return relay(reply, second, second.body);
+          }
+        }
       }
       return relay(reply, first, 'complete' in answer ? Readable.from([answer.complete]) : answer.partial);
     } catch (err) {

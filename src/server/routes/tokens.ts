@@ -1,7 +1,8 @@
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import type { Broker, GetTokenOptions } from '../../core/broker.js';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Broker, GetTokenOptions, IssuedToken } from '../../core/broker.js';
 import { z } from 'zod';
-import { badRequest } from '../../core/errors.js';
+import { TokenHubError, badRequest } from '../../core/errors.js';
+import type { ClientBudget } from '../client-budget.js';
 import type { ClientAuth } from '../auth.js';
 import { mayUse } from '../auth.js';
 import type { TokenAnswers } from '../token-answers.js';
@@ -50,7 +51,25 @@ const tokenResponse = {
   },
 } as const;
 
-export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth; answers: TokenAnswers }> = async (app, { broker, auth, answers }) => {
+/** Sent with a token a caller reported as rejected, served on because no replacement could be had yet. */
+export const REPORTED_WARNING = 'reported-token';
+
+export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth; answers: TokenAnswers; budget: ClientBudget }> = async (
+  app,
+  { broker, auth, answers, budget },
+) => {
+  /** The answer for `token`, marked when it is a reported one. */
+  const answer = (reply: FastifyReply, token: IssuedToken, tenantKey: string | undefined): ReturnType<TokenAnswers['body']> => {
+    if (token.reported) void reply.header('x-tokenhub-warning', REPORTED_WARNING);
+    answers.countOk(token.app);
+    return answers.body(token, tenantKey);
+  };
+
+  /** A tenant key the platform refused costs its client a report: random keys cannot spend the quota. */
+  const refused = (req: FastifyRequest, options: GetTokenOptions, err: unknown): void => {
+    if (options.tenantKey !== undefined && err instanceof TokenHubError && err.code === 'TOKENHUB_PLATFORM_REFUSED') void budget.tryTake(req.client!);
+  };
+
   /** Options of a token request, once the caller is known to exist and be allowed. */
   const tokenRequest = (req: FastifyRequest<{ Params: TokenParams; Querystring: TokenQuery }>): GetTokenOptions => {
     broker.app(req.params.app); // 404 before 403: the app must exist
@@ -63,19 +82,19 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
     '/v1/apps/:app/tokens/:kind',
     { schema: { params, querystring, response: { 200: tokenResponse } } },
     // Not async: a cached token is answered synchronously, with no promise on the way.
-    (req) => {
+    (req, reply) => {
       const { app: appId, kind } = req.params;
       try {
         const options = tokenRequest(req);
         const cached = broker.peek(appId, kind, options);
-        if (cached) {
-          answers.countOk(appId);
-          return answers.body(cached, options.tenantKey);
-        }
-        return broker.getToken(appId, kind, options).then(
-          (token) => (answers.countOk(appId), answers.body(token, options.tenantKey)),
+        if (cached) return answer(reply, cached, options.tenantKey);
+        // A client whose tenant keys the platform kept refusing may not make it ask about more for a while.
+        const allowed = options.tenantKey === undefined ? Promise.resolve() : budget.check(req.client!);
+        return allowed.then(() => broker.getToken(appId, kind, options)).then(
+          (token) => answer(reply, token, options.tenantKey),
           (err: unknown) => {
             answers.countError(appId, err);
+            refused(req, options, err);
             throw err;
           },
         );
@@ -89,15 +108,15 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
   app.post<{ Params: TokenParams; Querystring: TokenQuery; Body: unknown }>(
     '/v1/apps/:app/tokens/:kind/invalidate',
     { schema: { params, querystring, response: { 200: tokenResponse } } },
-    async (req) => {
+    async (req, reply) => {
       const { app: appId, kind } = req.params;
       try {
         const options = tokenRequest(req);
         const body = invalidateBody.safeParse(req.body);
         if (!body.success) throw badRequest(`body: ${body.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
+        await budget.take(req.client!);
         const token = await broker.invalidate(appId, kind, body.data.token, options);
-        answers.countOk(appId);
-        return answers.body(token, options.tenantKey);
+        return answer(reply, token, options.tenantKey);
       } catch (err) {
         answers.countError(appId, err);
         throw err;
@@ -115,7 +134,7 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
         kinds: a.provider.kinds,
         defaultKind: a.provider.businessKind,
         tenantScopedKinds: a.provider.kinds.filter((k) => a.provider.tenantScoped(k)),
-        tokens: broker.status(a.id),
+        tokens: [...broker.status(a.id), ...broker.tenantStatus(a.id)],
       })),
   }));
 };
