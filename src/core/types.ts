@@ -45,6 +45,11 @@ export interface FetchContext {
 export interface StateAccess {
   get(name: string): Promise<string | undefined>;
   set(name: string, value: string, ttlMs?: number): Promise<void>;
+  /**
+   * Sets `name` only if it holds nothing (or only something expired), atomically across every
+   * holder of the store; true when this call set it. For markers such as "this event was seen".
+   */
+  add(name: string, value: string, ttlMs: number): Promise<boolean>;
   delete(name: string): Promise<void>;
 }
 
@@ -142,6 +147,8 @@ export interface TokenStore {
 
   getState(key: string): Promise<string | undefined>;
   setState(key: string, value: string, ttlMs?: number): Promise<void>;
+  /** Sets `key` only if no unexpired value is there, atomically across every holder; true when set. */
+  addState(key: string, value: string, ttlMs: number): Promise<boolean>;
   deleteState(key: string): Promise<void>;
 
   /** Try to become the one holder allowed to fetch `key` for `ttlMs`. Undefined when another holds it. */
