@@ -75,6 +75,8 @@ export interface Provider {
    */
   readonly maxRefreshAheadMs?: number;
   fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken>;
+  /** Risks in the app's configuration, logged once at start (never a secret in them). */
+  readonly warnings?: readonly string[];
 
   /** The token kind a business call uses unless the caller names one (Feishu: `tenant_access_token`). */
   readonly businessKind: string;
