@@ -64,6 +64,8 @@ const persistent = {
   encryptionKey: encryptionKeyText.optional(),
   /** Keys of earlier rotations: still decrypt, never encrypt; values under them are encrypted again at start. */
   previousEncryptionKeys: z.array(encryptionKeyText).optional(),
+  /** `none`, written out, is the only way to keep values in plain text (a warning is logged at start). */
+  encryption: z.literal('none', { error: 'the only value is none (to store tokens in plain text); otherwise give encryptionKey' }).optional(),
   /** How long one instance may spend fetching a token before another may take over (the lease). */
   leaseMs: z.number().int().min(100, 'must be at least 100').optional(),
 };
@@ -87,6 +89,16 @@ const storeSchema = z
     const store = ctx.value;
     if (store.type !== 'memory' && store.previousEncryptionKeys !== undefined && store.encryptionKey === undefined) {
       ctx.issues.push({ code: 'custom', input: store, path: ['encryptionKey'], message: 'required with previousEncryptionKeys (the new key)' });
+    } else if (store.type !== 'memory' && store.encryptionKey === undefined && store.encryption !== 'none') {
+      ctx.issues.push({
+        code: 'custom',
+        input: store,
+        path: ['encryptionKey'],
+        message: `required for a ${store.type} store (32 bytes, base64 or hex, e.g. \${TOKENHUB_STORE_KEY}); or write \`encryption: none\` to store tokens in plain text`,
+      });
+    }
+    if (store.type !== 'memory' && store.encryption === 'none' && store.encryptionKey !== undefined) {
+      ctx.issues.push({ code: 'custom', input: store, path: ['encryption'], message: 'none contradicts encryptionKey: give one of them' });
     }
     if (store.type === 'redis') {
       const modes = [store.url, store.sentinels, store.cluster].filter((m) => m !== undefined).length;

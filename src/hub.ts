@@ -41,6 +41,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
         `apps.${id}.refreshAheadSeconds: at most ${Math.floor(provider.sameTokenWhileMs / 1000)} for ${app.platform}: an earlier refresh returns the same token`,
       ]);
     }
+    for (const warning of provider.warnings ?? []) logger.warn({ app: id }, warning);
     return { id, app, provider, refreshAheadMs };
   });
   const store = options.store ?? createStore(config.store, logger.child({ component: 'store' }));

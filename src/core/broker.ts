@@ -623,6 +623,7 @@ export class Broker {
     return {
       get: (name) => store.getState(stateKey(fingerprint, name)),
       set: (name, value, ttlMs) => store.setState(stateKey(fingerprint, name), value, ttlMs),
+      add: (name, value, ttlMs) => store.addState(stateKey(fingerprint, name), value, ttlMs),
       delete: (name) => store.deleteState(stateKey(fingerprint, name)),
     };
   }

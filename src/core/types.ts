@@ -47,6 +47,11 @@ export interface FetchContext {
 export interface StateAccess {
   get(name: string): Promise<string | undefined>;
   set(name: string, value: string, ttlMs?: number): Promise<void>;
+  /**
+   * Sets `name` only if it holds nothing (or only something expired), atomically across every
+   * holder of the store; true when this call set it. For markers such as "this event was seen".
+   */
+  add(name: string, value: string, ttlMs: number): Promise<boolean>;
   delete(name: string): Promise<void>;
 }
 
@@ -77,6 +82,8 @@ export interface Provider {
   /** The platform's documented limits on token calls, which the broker never exceeds. */
   readonly limits?: readonly UpstreamLimit[];
   fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken>;
+  /** Risks in the app's configuration, logged once at start (never a secret in them). */
+  readonly warnings?: readonly string[];
 
   /** The token kind a business call uses unless the caller names one (Feishu: `tenant_access_token`). */
   readonly businessKind: string;
@@ -149,6 +156,8 @@ export interface TokenStore {
 
   getState(key: string): Promise<string | undefined>;
   setState(key: string, value: string, ttlMs?: number): Promise<void>;
+  /** Sets `key` only if no unexpired value is there, atomically across every holder; true when set. */
+  addState(key: string, value: string, ttlMs: number): Promise<boolean>;
   deleteState(key: string): Promise<void>;
 
   /** Try to become the one holder allowed to fetch `key` for `ttlMs`. Undefined when another holds it. */

@@ -15,19 +15,37 @@ export interface EventSecrets {
   readonly encryptKey?: string | undefined;
 }
 
+/**
+ * What tells one delivery of an event from another, for the caller's replay cache and for
+ * ordering tickets. Read only from an event that passed every check.
+ */
+export interface EventIdentity {
+  /** Schema 2.0 `header.event_id`, 1.0 `uuid`. */
+  readonly eventId: string | undefined;
+  /** `X-Lark-Request-Nonce` of a signed request. */
+  readonly nonce: string | undefined;
+  /** When the platform created the event, epoch ms: 2.0 `header.create_time` (ms), 1.0 `ts` (s). */
+  readonly createdAt: number | undefined;
+  /** `X-Lark-Request-Timestamp` of a signed request, epoch ms. */
+  readonly signedAt: number | undefined;
+}
+
 /** An event that passed every check. */
 export type OpenedEvent =
-  | { readonly type: 'url_verification'; readonly challenge: string }
-  | { readonly type: 'app_ticket'; readonly ticket: string }
+  | { readonly type: 'url_verification'; readonly challenge: string; readonly identity: EventIdentity }
+  | { readonly type: 'app_ticket'; readonly ticket: string; readonly identity: EventIdentity }
   /** An authentic event of another type: acknowledged, not used. */
-  | { readonly type: 'other'; readonly eventType: string };
+  | { readonly type: 'other'; readonly eventType: string; readonly identity: EventIdentity };
 
-/** Why an event was refused. `status` is the HTTP status to answer with; `message` holds no secret. */
+/**
+ * Why an event was refused. `status` is the HTTP status to answer with (409: a replay of an
+ * event already taken); `message` holds no secret.
+ */
 export class EventRejected extends Error {
   override readonly name = 'EventRejected';
-  readonly status: 400 | 401;
+  readonly status: 400 | 401 | 409;
 
-  constructor(status: 400 | 401, message: string) {
+  constructor(status: 400 | 401 | 409, message: string) {
     super(message);
     this.status = status;
   }
@@ -47,10 +65,15 @@ export const DEFAULT_MAX_SKEW_MS = 5 * 60_000;
 
 /** Longest ticket accepted: real ones are a few dozen characters. */
 const MAX_TICKET_LENGTH = 1024;
+/** Longest event id and nonce accepted: real ones are 32 to 36 characters. */
+const MAX_ID_LENGTH = 128;
 
 /**
  * Checks and reads one pushed event from its raw body. Throws {@link EventRejected} for anything
- * forged, stale, undecryptable, malformed or meant for another app.
+ * forged, stale, undecryptable, malformed or meant for another app. With an encrypt key every
+ * event must be signed (the signature headers, within `maxSkewMs` of now) but `url_verification`,
+ * which the console sends unsigned: its decryption is what authenticates it. Replays of a signed
+ * event within the window pass here: the caller keeps the seen {@link EventIdentity} values.
  *
  * @example
  * const opened = openEvent(rawBody, req.headers, { appId: 'cli_a1', verificationToken, encryptKey }, { now: Date.now() });
@@ -59,17 +82,27 @@ const MAX_TICKET_LENGTH = 1024;
 export function openEvent(raw: Buffer, headers: EventHeaders, secrets: EventSecrets, options: OpenEventOptions): OpenedEvent {
   const outer = parseObject(raw.toString('utf8'), 'the body is not a JSON object');
   let event: Record<string, unknown>;
+  let signed: Signed | undefined;
   if (secrets.encryptKey !== undefined) {
-    checkSignature(raw, headers, secrets.encryptKey, options);
+    signed = checkSignature(raw, headers, secrets.encryptKey, options);
     if (typeof outer.encrypt !== 'string') {
       throw new EventRejected(400, 'the app has an encrypt key, so events must arrive encrypted ({"encrypt": "…"})');
     }
     event = parseObject(decryptEvent(outer.encrypt, secrets.encryptKey), 'the decrypted event is not a JSON object');
+    if (signed === undefined && event.type !== 'url_verification') {
+      throw new EventRejected(401, 'unsigned event: the app has an encrypt key, so every event but url_verification must carry X-Lark-Request-Timestamp, X-Lark-Request-Nonce and X-Lark-Signature');
+    }
   } else {
     if (outer.encrypt !== undefined) throw new EventRejected(400, 'the event is encrypted but the app has no encryptKey configured');
     event = outer;
   }
-  return readEvent(event, secrets);
+  return readEvent(event, secrets, signed);
+}
+
+/** What a valid signature vouches for. */
+interface Signed {
+  readonly nonce: string;
+  readonly atMs: number;
 }
 
 /**
@@ -95,13 +128,15 @@ export function eventSignature(timestamp: string, nonce: string, encryptKey: str
   return createHash('sha256').update(timestamp + nonce + encryptKey, 'utf8').update(raw).digest('hex');
 }
 
-/** Checks the signature headers when the request carries them; a partial set is refused. */
-function checkSignature(raw: Buffer, headers: EventHeaders, encryptKey: string, options: OpenEventOptions): void {
+/**
+ * Checks the signature headers when the request carries them (undefined when it carries none:
+ * the caller accepts that for url_verification only); a partial set is refused.
+ */
+function checkSignature(raw: Buffer, headers: EventHeaders, encryptKey: string, options: OpenEventOptions): Signed | undefined {
   const timestamp = header(headers, 'x-lark-request-timestamp');
   const nonce = header(headers, 'x-lark-request-nonce');
   const signature = header(headers, 'x-lark-signature');
-  // The platform signs events but not the url_verification request; decryption authenticates that one.
-  if (timestamp === undefined && nonce === undefined && signature === undefined) return;
+  if (timestamp === undefined && nonce === undefined && signature === undefined) return undefined;
   if (timestamp === undefined || nonce === undefined || signature === undefined) {
     throw new EventRejected(401, 'incomplete signature: X-Lark-Request-Timestamp, X-Lark-Request-Nonce and X-Lark-Signature go together');
   }
@@ -115,19 +150,23 @@ function checkSignature(raw: Buffer, headers: EventHeaders, encryptKey: string, 
   const given = /^[0-9a-fA-F]{64}$/.test(signature) ? Buffer.from(signature, 'hex') : Buffer.alloc(expected.length);
   // A malformed signature is compared too (against zeros), so that its shape is not told by timing.
   if (!timingSafeEqual(expected, given)) throw new EventRejected(401, 'bad X-Lark-Signature');
+  if (nonce.length > MAX_ID_LENGTH) throw new EventRejected(400, `X-Lark-Request-Nonce is longer than ${MAX_ID_LENGTH} characters`);
+  return { nonce, atMs: seconds * 1000 };
 }
 
 /** Reads a decrypted (or plain) event of either schema and checks its verification token and app id. */
-function readEvent(event: Record<string, unknown>, secrets: EventSecrets): OpenedEvent {
+function readEvent(event: Record<string, unknown>, secrets: EventSecrets, signed: Signed | undefined): OpenedEvent {
+  const fromSignature = { nonce: signed?.nonce, signedAt: signed?.atMs };
   if (event.type === 'url_verification') {
     checkToken(event.token, secrets.verificationToken);
     if (typeof event.challenge !== 'string' || event.challenge === '' || event.challenge.length > MAX_TICKET_LENGTH) {
       throw new EventRejected(400, 'url_verification without a challenge');
     }
-    return { type: 'url_verification', challenge: event.challenge };
+    return { type: 'url_verification', challenge: event.challenge, identity: { eventId: undefined, createdAt: undefined, ...fromSignature } };
   }
   let eventType: unknown;
   let appIds: unknown[];
+  let identity: EventIdentity;
   const body = isObject(event.event) ? event.event : undefined;
   if (event.schema === '2.0') {
     const head = isObject(event.header) ? event.header : undefined;
@@ -135,15 +174,17 @@ function readEvent(event: Record<string, unknown>, secrets: EventSecrets): Opene
     checkToken(head.token, secrets.verificationToken);
     eventType = head.event_type;
     appIds = [head.app_id, body?.app_id];
+    identity = { eventId: eventId(head.event_id, 'header.event_id'), createdAt: createTime(head.create_time, 1, 'header.create_time'), ...fromSignature };
   } else if (event.type === 'event_callback') {
     checkToken(event.token, secrets.verificationToken);
     eventType = body?.type;
     appIds = [body?.app_id];
+    identity = { eventId: eventId(event.uuid, 'uuid'), createdAt: createTime(event.ts, 1000, 'ts'), ...fromSignature };
   } else {
     throw new EventRejected(400, 'neither a url_verification, an event_callback (schema 1.0) nor a schema 2.0 event');
   }
   if (typeof eventType !== 'string' || eventType === '') throw new EventRejected(400, 'the event names no event type');
-  if (eventType !== 'app_ticket') return { type: 'other', eventType: eventType.slice(0, 100) };
+  if (eventType !== 'app_ticket') return { type: 'other', eventType: eventType.slice(0, 100), identity };
   const named = appIds.filter((id) => id !== undefined);
   if (named.length === 0 || named.some((id) => id !== secrets.appId)) {
     throw new EventRejected(400, `the app_ticket event is not for this app (expected app_id ${secrets.appId})`);
@@ -152,7 +193,21 @@ function readEvent(event: Record<string, unknown>, secrets: EventSecrets): Opene
   if (typeof ticket !== 'string' || ticket === '' || ticket.length > MAX_TICKET_LENGTH) {
     throw new EventRejected(400, 'the app_ticket event carries no app_ticket');
   }
-  return { type: 'app_ticket', ticket };
+  return { type: 'app_ticket', ticket, identity };
+}
+
+function eventId(value: unknown, where: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string' || value.length > MAX_ID_LENGTH) throw new EventRejected(400, `${where} is not a string of at most ${MAX_ID_LENGTH} characters`);
+  return value;
+}
+
+/** A create time as the platform writes it (a string or number of `unit` ms), in epoch ms. */
+function createTime(value: unknown, unitMs: number, where: string): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,16}(\.\d{1,9})?$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n) || n < 0) throw new EventRejected(400, `${where} is not a time`);
+  return Math.round(n * unitMs);
 }
 
 /** Constant time whatever the lengths: both sides are hashed first. */

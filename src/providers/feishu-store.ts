@@ -1,17 +1,36 @@
+import { createHash } from 'node:crypto';
 import { TokenHubError, UpstreamError } from '../core/errors.js';
 import type { FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
 import { tokenAsBearer } from './business.js';
 import { FEISHU_BASE_URLS, feishuAnswer, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
-import { openEvent, type EventHeaders, type EventSecrets, type OpenedEvent } from './feishu-events.js';
+import { DEFAULT_MAX_SKEW_MS, EventRejected, openEvent, type EventHeaders, type EventIdentity, type EventSecrets, type OpenedEvent } from './feishu-events.js';
 import { callPlatform, endpoint } from './http.js';
 
 /** Names of the durable per-app state of a store app. */
 export const FEISHU_STORE_STATE = {
-  /** The last app_ticket the platform pushed. */
+  /** The newest app_ticket the platform pushed: `{"ticket":…,"at":<its create time, epoch ms>}` (older versions wrote the bare ticket). */
   ticket: 'app_ticket',
   /** Set when `app_ticket/resend` was called; expires after the resend interval. */
   resentAt: 'app_ticket_resent_at',
+  /** The replay cache: `event_seen:<hash>` per event id and per nonce taken, for the replay window. */
+  seen: 'event_seen:',
 } as const;
+
+/** What became of a pushed app_ticket. Only a `new` one resets the resend limiter and wakes the broker. */
+export type TicketOutcome = 'new' | 'duplicate' | 'older';
+
+/** An event taken by {@link FeishuStoreProvider.acceptEvent}. */
+export type AcceptedEvent =
+  | Exclude<OpenedEvent, { type: 'app_ticket' }>
+  | { readonly type: 'app_ticket'; readonly outcome: TicketOutcome };
+
+interface StoredTicket {
+  readonly ticket: string;
+  /** The event's create time, epoch ms; 0 for a ticket stored without one. */
+  readonly at: number;
+  /** The platform refused it (10012): kept so that a push of it again counts as a duplicate, never used. */
+  readonly refused?: true;
+}
 
 export interface FeishuStoreProviderOptions {
   platform: FeishuPlatform;
@@ -26,6 +45,8 @@ export interface FeishuStoreProviderOptions {
   ticketTtlMs?: number;
   /** The wait suggested to callers while the ticket is pending (`Retry-After`). Default 2 s. */
   pendingRetryMs?: number;
+  /** Signed events further than this from now are refused; seen ids are kept twice as long. Default 5 min. */
+  maxSkewMs?: number;
 }
 
 const SECOND = 1000;
@@ -60,6 +81,8 @@ export class FeishuStoreProvider implements Provider {
   readonly #resendIntervalMs: number;
   readonly #ticketTtlMs: number;
   readonly #pendingRetryMs: number;
+  readonly #maxSkewMs: number;
+  readonly warnings: readonly string[];
 
   constructor(options: FeishuStoreProviderOptions) {
     this.platform = options.platform;
@@ -70,6 +93,11 @@ export class FeishuStoreProvider implements Provider {
     this.#resendIntervalMs = options.resendIntervalMs ?? DEFAULT_FEISHU_STORE_OPTIONS.resendIntervalMs;
     this.#ticketTtlMs = options.ticketTtlMs ?? DEFAULT_FEISHU_STORE_OPTIONS.ticketTtlMs;
     this.#pendingRetryMs = options.pendingRetryMs ?? DEFAULT_FEISHU_STORE_OPTIONS.pendingRetryMs;
+    this.#maxSkewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
+    this.warnings =
+      options.encryptKey === undefined
+        ? ['store app without encryptKey: its events arrive neither encrypted nor signed, so only the verification token vouches for them; set an Encrypt Key on the platform console and as encryptKey in the config']
+        : [];
   }
 
   tenantScoped(kind: string): boolean {
@@ -80,17 +108,65 @@ export class FeishuStoreProvider implements Provider {
   readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   /**
-   * Checks a pushed event (see {@link openEvent}) and keeps the ticket it carries in `state`.
-   * Throws `EventRejected` for a forged or broken event, which then changes nothing.
+   * Checks a pushed event (see {@link openEvent}), refuses a replay, and keeps the ticket it
+   * carries in `state` unless it is the one stored or older. Throws `EventRejected` for a forged,
+   * broken or replayed event, which then changes nothing.
    */
-  async acceptEvent(raw: Buffer, headers: EventHeaders, state: StateAccess, now: number): Promise<OpenedEvent> {
-    const opened = openEvent(raw, headers, this.#secrets, { now });
-    if (opened.type === 'app_ticket') {
-      await state.set(FEISHU_STORE_STATE.ticket, opened.ticket, this.#ticketTtlMs);
-      // The resend was answered: should this ticket be refused too, the next one may be asked for at once.
-      await state.delete(FEISHU_STORE_STATE.resentAt);
+  async acceptEvent(raw: Buffer, headers: EventHeaders, state: StateAccess, now: number): Promise<AcceptedEvent> {
+    const opened = openEvent(raw, headers, this.#secrets, { now, maxSkewMs: this.#maxSkewMs });
+    // Answering a challenge again changes nothing: no need to remember it.
+    if (opened.type === 'url_verification') return opened;
+    const marks = await this.#markSeen(opened.identity, state);
+    try {
+      if (opened.type === 'other') return opened;
+      const createdAt = opened.identity.createdAt ?? opened.identity.signedAt ?? now;
+      return { type: 'app_ticket', outcome: await this.#keepTicket(opened.ticket, createdAt, state) };
+    } catch (err) {
+      // Not kept: the platform delivers it again, and that must not pass for a replay.
+      await Promise.allSettled(marks.map((name) => state.delete(name)));
+      throw err;
     }
-    return opened;
+  }
+
+  /**
+   * The replay cache: one marker per event id and per nonce, in the app's durable state so that
+   * every instance sharing the store sees it, added atomically (of two deliveries of one event
+   * racing to two instances, one wins). Markers live twice the skew window: a signed request
+   * passes while its timestamp is within the window of now, on either side. The markers' names
+   * are hashes, never the ids themselves. Returns the names it set.
+   */
+  async #markSeen(identity: EventIdentity, state: StateAccess): Promise<string[]> {
+    const ids: [string, string | undefined][] = [
+      ['event id', identity.eventId],
+      ['nonce', identity.nonce],
+    ];
+    const set: string[] = [];
+    for (const [what, id] of ids) {
+      if (id === undefined) continue;
+      const name = FEISHU_STORE_STATE.seen + createHash('sha256').update(`${what}\0${id}`).digest('hex').slice(0, 32);
+      if (await state.add(name, '1', 2 * this.#maxSkewMs)) {
+        set.push(name);
+        continue;
+      }
+      await Promise.allSettled(set.map((n) => state.delete(n)));
+      throw new EventRejected(409, `replayed event: this ${what} was taken already`);
+    }
+    return set;
+  }
+
+  /**
+   * Keeps a pushed ticket unless it is the stored one (a duplicate) or older than it. The read
+   * and the write are two steps: two different tickets pushed at the same instant may keep the
+   * older, which costs one 10012 and a resend, never a wrong token.
+   */
+  async #keepTicket(ticket: string, createdAt: number, state: StateAccess): Promise<TicketOutcome> {
+    const stored = readTicket(await state.get(FEISHU_STORE_STATE.ticket));
+    if (stored?.ticket === ticket) return 'duplicate';
+    if (stored !== undefined && createdAt < stored.at) return 'older';
+    await state.set(FEISHU_STORE_STATE.ticket, JSON.stringify({ ticket, at: createdAt } satisfies StoredTicket), this.#ticketTtlMs);
+    // The resend was answered: should this ticket be refused too, the next one may be asked for at once.
+    await state.delete(FEISHU_STORE_STATE.resentAt);
+    return 'new';
   }
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
@@ -100,8 +176,9 @@ export class FeishuStoreProvider implements Provider {
   }
 
   async #appToken(context: FetchContext): Promise<FetchedToken> {
-    const ticket = await context.state.get(FEISHU_STORE_STATE.ticket);
-    if (ticket === undefined) return this.#pending(context, 'no app_ticket has arrived yet');
+    const stored = readTicket(await context.state.get(FEISHU_STORE_STATE.ticket));
+    if (stored === undefined || stored.refused) return this.#pending(context, 'no app_ticket has arrived yet');
+    const { ticket } = stored;
     const res = await callPlatform(this.platform, {
       method: 'POST',
       url: endpoint(this.#baseUrl, '/open-apis/auth/v3/app_access_token'),
@@ -112,8 +189,10 @@ export class FeishuStoreProvider implements Provider {
       return parseFeishuToken(this.platform, 'app_access_token', res);
     } catch (err) {
       if (!(err instanceof UpstreamError) || err.platformCode !== TICKET_INVALID) throw err;
-      // Drop it unless a newer one arrived meanwhile.
-      if ((await context.state.get(FEISHU_STORE_STATE.ticket)) === ticket) await context.state.delete(FEISHU_STORE_STATE.ticket);
+      // Mark it refused unless a newer one arrived meanwhile; its time still orders later pushes.
+      if (readTicket(await context.state.get(FEISHU_STORE_STATE.ticket))?.ticket === ticket) {
+        await context.state.set(FEISHU_STORE_STATE.ticket, JSON.stringify({ ...stored, refused: true } satisfies StoredTicket), this.#ticketTtlMs);
+      }
       return this.#pending(context, `the platform refused the app_ticket (code ${TICKET_INVALID})`, TICKET_INVALID);
     }
   }
@@ -178,6 +257,22 @@ export class FeishuStoreProvider implements Provider {
       });
     }
   }
+}
+
+/** The stored ticket, from the JSON written now or the bare ticket an older version wrote. */
+export function readTicket(value: string | undefined): StoredTicket | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(value) as Partial<StoredTicket>;
+      if (typeof parsed.ticket === 'string' && typeof parsed.at === 'number') {
+        return { ticket: parsed.ticket, at: parsed.at, ...(parsed.refused === true ? { refused: true as const } : {}) };
+      }
+    } catch {
+      /* a bare ticket after all */
+    }
+  }
+  return { ticket: value, at: 0 };
 }
 
 /** Whether a provider takes pushed events (a Feishu/Lark store app). */

@@ -7,16 +7,22 @@ import { TEMP_SUFFIX, removeFileDurably, writeFileAtomic } from './atomic-file.j
 import { CHECK_CONTEXT, CHECK_PLAINTEXT, UnreadableValueError, ValueCodec, verifyKeyCheck, type KeyRing } from './crypto.js';
 import { DirLock, type DirLockOptions } from './dir-lock.js';
 import { LocalLeases } from './local-leases.js';
+import { DEFAULT_SWEEP_INTERVAL_MS, pastRetention } from './retention.js';
 import { ChangeWaiters } from './waiters.js';
 
 export interface FileStoreOptions {
   /** The data directory (created with mode 0700 if missing). */
   path: string;
-  /** Encrypts every value at rest; without it values are written in plain text (and a warning logged). */
-  encryption?: KeyRing | undefined;
+  /**
+   * The keys every value is encrypted with at rest, or `'none'` to write plain text (a warning is
+   * logged at open). Required, so that plain text on disk is never an accident.
+   */
+  encryption: KeyRing | 'none';
   logger?: Logger;
   now?: () => number;
   lock?: DirLockOptions;
+  /** How often tokens past their expiry and retention are deleted (see `TOKEN_RETENTION_MS`). Default 10 min. */
+  sweepIntervalMs?: number;
 }
 
 /** One entry on disk, as parsed. */
@@ -29,8 +35,6 @@ const META_FILE = 'tokenhub.json';
 const LOCK_FILE = 'tokenhub.lock';
 const ENTRIES_DIR = 'entries';
 const QUARANTINE_DIR = 'quarantine';
-/** Tokens this long past their expiry are removed at start: nothing reads them any more. */
-const EXPIRED_TOKEN_GRACE_MS = 24 * 3600_000;
 
 /**
  * The store of one node that restarts: every token and every piece of provider state is a
@@ -55,6 +59,8 @@ export class FileStore implements TokenStore {
   readonly #log: Logger;
   readonly #now: () => number;
   readonly #lockOptions: DirLockOptions;
+  readonly #sweepIntervalMs: number;
+  #sweep: NodeJS.Timeout | undefined;
   readonly #tokens = new Map<string, StoredToken>();
   readonly #state = new Map<string, { value: string; expiresAt: number | null }>();
   readonly #waiters = new ChangeWaiters();
@@ -67,8 +73,12 @@ export class FileStore implements TokenStore {
 
   constructor(options: FileStoreOptions) {
     if (typeof options.path !== 'string' || options.path === '') throw new TypeError('path: the data directory is required');
+    if (options.encryption === undefined) {
+      throw new TypeError("encryption: give the store's keys (store.encryptionKey), or 'none' to write tokens in plain text");
+    }
     this.#dir = resolve(options.path);
-    this.#codec = new ValueCodec(options.encryption);
+    this.#codec = new ValueCodec(options.encryption === 'none' ? undefined : options.encryption);
+    this.#sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
     this.#log = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#leases = new LocalLeases(this.#now, this.#waiters);
@@ -87,18 +97,29 @@ export class FileStore implements TokenStore {
 
   async getToken(key: string): Promise<StoredToken | undefined> {
     await this.#ready();
-    return this.#tokens.get(key);
+    return this.#live(key);
   }
 
   async putToken(key: string, token: StoredToken): Promise<StoredToken> {
     await this.#ready();
-    const stored = this.#tokens.get(key);
+    const stored = this.#live(key);
     if (stored && stored.version >= token.version) return stored;
     const copy = { value: token.value, expiresAt: token.expiresAt, obtainedAt: token.obtainedAt, version: token.version };
     this.#tokens.set(key, copy);
     this.#waiters.wake(key);
     await this.#persist('token', key);
     return copy;
+  }
+
+  /** The stored token unless past its retention (then its file is deleted). Synchronous, so a compare-and-set stays atomic. */
+  #live(key: string): StoredToken | undefined {
+    const token = this.#tokens.get(key);
+    if (token && pastRetention(token, this.#now())) {
+      this.#tokens.delete(key);
+      this.#persist('token', key).catch(() => {});
+      return undefined;
+    }
+    return token;
   }
 
   async deleteToken(key: string): Promise<void> {
@@ -122,6 +143,37 @@ export class FileStore implements TokenStore {
     await this.#ready();
     this.#state.set(key, { value, expiresAt: ttlMs === undefined ? null : this.#now() + ttlMs });
     await this.#persist('state', key);
+  }
+
+  async addState(key: string, value: string, ttlMs: number): Promise<boolean> {
+    await this.#ready();
+    // One process holds the directory, and nothing is awaited between the look and the write.
+    const entry = this.#state.get(key);
+    if (entry && (entry.expiresAt === null || entry.expiresAt > this.#now())) return false;
+    this.#state.set(key, { value, expiresAt: this.#now() + ttlMs });
+    await this.#persist('state', key);
+    return true;
+  }
+
+  /**
+   * Deletes the entries of tokens past their expiry and retention, and of expired state. Runs at
+   * open and then every `sweepIntervalMs`; resolves when the files are gone.
+   */
+  async sweep(): Promise<void> {
+    if (this.#closed || this.#lock === undefined) return;
+    const now = this.#now();
+    const removals: Promise<void>[] = [];
+    for (const [key, token] of this.#tokens) {
+      if (!pastRetention(token, now)) continue;
+      this.#tokens.delete(key);
+      removals.push(this.#persist('token', key));
+    }
+    for (const [key, entry] of this.#state) {
+      if (entry.expiresAt === null || entry.expiresAt > now) continue;
+      this.#state.delete(key);
+      removals.push(this.#persist('state', key));
+    }
+    await Promise.allSettled(removals);
   }
 
   async deleteState(key: string): Promise<void> {
@@ -153,6 +205,7 @@ export class FileStore implements TokenStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#sweep);
     this.#waiters.wakeAll();
     await this.#opening?.catch(() => {});
     await Promise.allSettled([...this.#writes.values()]);
@@ -178,8 +231,9 @@ export class FileStore implements TokenStore {
       }
       if (found !== 'current') await this.#writeMeta();
       if (!this.#codec.encrypted) {
-        this.#log.warn({ dir: this.#dir }, 'store.encryptionKey is not set: tokens, refresh tokens and tickets are stored in plain text');
+        this.#log.warn({ dir: this.#dir }, 'store.encryptionKey is not set (encryption: none): tokens, refresh tokens and tickets are stored in plain text');
       }
+      this.#sweep = setInterval(() => void this.sweep(), this.#sweepIntervalMs).unref();
       this.#log.info({ dir: this.#dir, tokens: this.#tokens.size, state: this.#state.size, encrypted: this.#codec.encrypted, keyId: this.#codec.keyId }, 'file store open');
     } catch (err) {
       await this.#lock.release();
@@ -259,7 +313,7 @@ export class FileStore implements TokenStore {
         await this.#quarantine(file, name);
         continue;
       }
-      const expired = entry.type === 'token' ? entry.token.expiresAt < this.#now() - EXPIRED_TOKEN_GRACE_MS : entry.expiresAt !== null && entry.expiresAt <= this.#now();
+      const expired = entry.type === 'token' ? pastRetention(entry.token, this.#now()) : entry.expiresAt !== null && entry.expiresAt <= this.#now();
       if (expired) {
         await removeFileDurably(file);
         continue;

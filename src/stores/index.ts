@@ -15,7 +15,7 @@ export function createStore(config: StoreConfig, logger: Logger = silentLogger):
     case 'memory':
       return new MemoryStore();
     case 'file':
-      return new FileStore({ path: config.path, encryption: keyRing(config), logger });
+      return new FileStore({ path: config.path, encryption: encryption(config), logger });
     case 'redis':
       return new RedisStore({
         url: config.url,
@@ -24,10 +24,18 @@ export function createStore(config: StoreConfig, logger: Logger = silentLogger):
         cluster: config.cluster,
         password: config.password,
         keyPrefix: config.keyPrefix,
-        encryption: keyRing(config),
+        encryption: encryption(config),
         logger,
       });
   }
+}
+
+/** A persistent store's keys, or `'none'` only where the config says so in as many words. */
+function encryption(config: Parameters<typeof keyRing>[0] & { encryption?: 'none' | undefined }): KeyRing | 'none' {
+  const keys = keyRing(config);
+  if (keys) return keys;
+  if (config.encryption === 'none') return 'none';
+  throw new TypeError('store.encryptionKey: required (or write `encryption: none` to store tokens in plain text)');
 }
 
 /** The keys of a validated config (their format was checked when the config was loaded). */

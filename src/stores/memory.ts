@@ -1,10 +1,18 @@
 import type { Lease, StoreChange, StoredToken, TokenStore } from '../core/types.js';
 import { LocalLeases } from './local-leases.js';
+import { DEFAULT_SWEEP_INTERVAL_MS, pastRetention } from './retention.js';
 import { ChangeWaiters } from './waiters.js';
+
+export interface MemoryStoreOptions {
+  now?: () => number;
+  /** How often entries past their retention are dropped (see `TOKEN_RETENTION_MS`). Default 10 min. */
+  sweepIntervalMs?: number;
+}
 
 /**
  * The store of one process: nothing survives a restart and nothing is shared. The broker's
- * local copy is the fast path; this store only backs the lease and the provider state.
+ * local copy is the fast path; this store only backs the lease and the provider state. Tokens
+ * past their expiry and retention are dropped on read and by a periodic sweep.
  */
 export class MemoryStore implements TokenStore {
   readonly name = 'memory';
@@ -13,21 +21,34 @@ export class MemoryStore implements TokenStore {
   readonly #waiters = new ChangeWaiters();
   readonly #leases: LocalLeases;
   readonly #now: () => number;
+  readonly #sweep: NodeJS.Timeout;
 
-  constructor(options: { now?: () => number } = {}) {
+  constructor(options: MemoryStoreOptions = {}) {
     this.#now = options.now ?? Date.now;
     this.#leases = new LocalLeases(this.#now, this.#waiters);
+    // Unref'd: a store alone does not keep the process alive.
+    this.#sweep = setInterval(() => this.sweep(), options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS).unref();
   }
 
   async getToken(key: string): Promise<StoredToken | undefined> {
-    return this.#tokens.get(key);
+    return this.#live(key);
   }
 
   async putToken(key: string, token: StoredToken): Promise<StoredToken> {
-    const stored = this.#tokens.get(key);
+    const stored = this.#live(key);
     if (stored && stored.version >= token.version) return stored;
     this.#tokens.set(key, token);
     this.#waiters.wake(key);
+    return token;
+  }
+
+  /** The stored token unless past its retention (then dropped). Synchronous, so a compare-and-set stays atomic. */
+  #live(key: string): StoredToken | undefined {
+    const token = this.#tokens.get(key);
+    if (token && pastRetention(token, this.#now())) {
+      this.#tokens.delete(key);
+      return undefined;
+    }
     return token;
   }
 
@@ -46,6 +67,14 @@ export class MemoryStore implements TokenStore {
 
   async setState(key: string, value: string, ttlMs?: number): Promise<void> {
     this.#state.set(key, { value, expiresAt: ttlMs === undefined ? Infinity : this.#now() + ttlMs });
+  }
+
+  async addState(key: string, value: string, ttlMs: number): Promise<boolean> {
+    // No await between the look and the write: atomic in one process.
+    const entry = this.#state.get(key);
+    if (entry && entry.expiresAt > this.#now()) return false;
+    this.#state.set(key, { value, expiresAt: this.#now() + ttlMs });
+    return true;
   }
 
   async deleteState(key: string): Promise<void> {
@@ -67,7 +96,20 @@ export class MemoryStore implements TokenStore {
 
   async ping(): Promise<void> {}
 
+  /** How many entries it holds (what the sweep bounds). */
+  get size(): { tokens: number; state: number } {
+    return { tokens: this.#tokens.size, state: this.#state.size };
+  }
+
+  /** Drops tokens past their expiry and retention, and expired state. Runs by itself every `sweepIntervalMs`. */
+  sweep(): void {
+    const now = this.#now();
+    for (const [key, token] of this.#tokens) if (pastRetention(token, now)) this.#tokens.delete(key);
+    for (const [key, entry] of this.#state) if (entry.expiresAt <= now) this.#state.delete(key);
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.#sweep);
     this.#waiters.wakeAll();
   }
 }

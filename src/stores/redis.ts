@@ -4,6 +4,7 @@ import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { TokenHubError } from '../core/errors.js';
 import { silentLogger, type Lease, type Logger, type StoreChange, type StoredToken, type TokenStore } from '../core/types.js';
 import { CHECK_CONTEXT, CHECK_PLAINTEXT, ValueCodec, verifyKeyCheck, type KeyRing } from './crypto.js';
+import { TOKEN_RETENTION_MS } from './retention.js';
 import { ChangeWaiters } from './waiters.js';
 
 export interface RedisStoreOptions {
@@ -18,7 +19,11 @@ export interface RedisStoreOptions {
   password?: string | undefined;
   /** Prefix of every key and of the change channel; no braces (they would break the hash tags). */
   keyPrefix?: string | undefined;
-  encryption?: KeyRing | undefined;
+  /**
+   * The keys every value is encrypted with at rest, or `'none'` to store plain text (a warning is
+   * logged at open). Required, so that plain text in Redis is never an accident.
+   */
+  encryption: KeyRing | 'none';
   logger?: Logger;
   /** A command not answered in this time fails, so that the broker goes on with its local copy. */
   commandTimeoutMs?: number;
@@ -35,8 +40,6 @@ export const DEFAULT_REDIS_STORE_OPTIONS = {
   maxReconnectDelayMs: 2_000,
 } as const;
 
-/** Tokens stay this long after their expiry (so their version still fences late writers), then Redis drops them. */
-const TOKEN_RETENTION_MS = 24 * 3600_000;
 /** While the change channel is down, a waiter looks again this often instead of waiting for a message. */
 const UNSUBSCRIBED_RECHECK_MS = 200;
 /** A fence counter lives this long after its last lease. */
@@ -138,7 +141,7 @@ interface ChangeMessage {
  * a change went unheard.
  *
  * @example
- * const store = new RedisStore({ url: 'redis://127.0.0.1:6379', keyPrefix: 'tokenhub:' });
+ * const store = new RedisStore({ url: 'redis://127.0.0.1:6379', keyPrefix: 'tokenhub:', encryption: { current: key, previous: [] } });
  * await store.open();
  */
 export class RedisStore implements TokenStore {
@@ -170,7 +173,10 @@ export class RedisStore implements TokenStore {
     if (/[{}]/.test(prefix)) throw new TypeError('keyPrefix: must not contain { or } (they would break the hash tags)');
     this.#prefix = prefix;
     this.#channel = `${prefix}changes`;
-    this.#codec = new ValueCodec(options.encryption);
+    if (options.encryption === undefined) {
+      throw new TypeError("encryption: give the store's keys (store.encryptionKey), or 'none' to store tokens in plain text");
+    }
+    this.#codec = new ValueCodec(options.encryption === 'none' ? undefined : options.encryption);
     this.#log = options.logger ?? silentLogger;
     const commandTimeout = options.commandTimeoutMs ?? DEFAULT_REDIS_STORE_OPTIONS.commandTimeoutMs;
     const connectTimeout = options.connectTimeoutMs ?? DEFAULT_REDIS_STORE_OPTIONS.connectTimeoutMs;
@@ -264,6 +270,11 @@ export class RedisStore implements TokenStore {
     else await this.#client.set(this.#stateKey(key), sealed, 'PX', Math.max(1, Math.round(ttlMs)));
   }
 
+  async addState(key: string, value: string, ttlMs: number): Promise<boolean> {
+    const sealed = this.#codec.seal(value, key);
+    return (await this.#client.set(this.#stateKey(key), sealed, 'PX', Math.max(1, Math.round(ttlMs)), 'NX')) === 'OK';
+  }
+
   async deleteState(key: string): Promise<void> {
     await this.#client.del(this.#stateKey(key));
   }
@@ -342,7 +353,7 @@ export class RedisStore implements TokenStore {
       await this.#client.set(checkKey, this.#codec.seal(CHECK_PLAINTEXT, CHECK_CONTEXT));
       if (rewrapped > 0) this.#log.info({ entries: rewrapped, keyId: this.#codec.keyId }, 'encrypted entries written in plain text or with a previous key');
     }
-    if (!this.#codec.encrypted) this.#log.warn({ redis: this.#target }, 'store.encryptionKey is not set: tokens, refresh tokens and tickets are stored in plain text in Redis');
+    if (!this.#codec.encrypted) this.#log.warn({ redis: this.#target }, 'store.encryptionKey is not set (encryption: none): tokens, refresh tokens and tickets are stored in plain text in Redis');
     this.#log.info({ redis: this.#target, keyPrefix: this.#prefix, encrypted: this.#codec.encrypted, keyId: this.#codec.keyId }, 'redis store open');
   }
 

@@ -7,7 +7,7 @@ import { keyRing } from '../../src/stores/index.js';
 
 const [mode, dir] = process.argv.slice(2);
 const key = process.env.STORE_KEY;
-const store = new FileStore({ path: dir!, encryption: keyRing({ encryptionKey: key }) });
+const store = new FileStore({ path: dir!, encryption: keyRing({ encryptionKey: key }) ?? 'none' });
 await store.open();
 process.stdout.write('ready\n');
 if (mode === 'hold') {

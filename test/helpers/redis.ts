@@ -141,7 +141,7 @@ export async function redisStore(options: Partial<RedisStoreOptions> = {}): Prom
   const prefix = options.keyPrefix ?? uniquePrefix();
   const made: RedisStore[] = [];
   const make = (): RedisStore => {
-    const s = new RedisStore({ ...options, url, keyPrefix: prefix });
+    const s = new RedisStore({ encryption: 'none', ...options, url, keyPrefix: prefix });
     made.push(s);
     return s;
   };

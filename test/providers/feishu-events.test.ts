@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { EventRejected, decryptEvent, eventSignature, openEvent, type EventSecrets } from '../../src/providers/feishu-events.js';
+import { EventRejected, decryptEvent, eventSignature, openEvent, type EventSecrets, type OpenedEvent } from '../../src/providers/feishu-events.js';
 import { buildEvent } from '../../src/sim/index.js';
 
 const SECRETS: EventSecrets = { appId: 'cli_a1', verificationToken: 'vt-0123456789', encryptKey: 'ek-abcdefghij' };
@@ -40,21 +40,48 @@ describe('openEvent', () => {
     return openEvent(Buffer.from(built.body), built.headers, secrets, { now: NOW });
   };
 
+  /** The event without its identity, for comparing what was read. */
+  const read = (opened: OpenedEvent): Record<string, unknown> => {
+    const { identity: _identity, ...rest } = opened;
+    return rest;
+  };
+
   it('reads app tickets of both schemas, encrypted and signed', () => {
-    assert.deepEqual(open(ticket2), { type: 'app_ticket', ticket: 'T2' });
-    assert.deepEqual(open(ticket1), { type: 'app_ticket', ticket: 'T1' });
+    assert.deepEqual(read(open(ticket2)), { type: 'app_ticket', ticket: 'T2' });
+    assert.deepEqual(read(open(ticket1)), { type: 'app_ticket', ticket: 'T1' });
+  });
+
+  it("reads each delivery's identity: event id, create time and the signature's nonce and time", () => {
+    const two = open({ ...ticket2, header: { ...ticket2.header, event_id: 'ev-2', create_time: String(NOW - 1_000) } }, { timestamp: NOW / 1000 - 5 });
+    assert.equal(two.identity.eventId, 'ev-2');
+    assert.equal(two.identity.createdAt, NOW - 1_000);
+    assert.equal(two.identity.signedAt, NOW - 5_000);
+    assert.match(two.identity.nonce ?? '', /^[0-9a-f]{16}$/);
+    const one = open({ ...ticket1, uuid: 'uuid-1', ts: String((NOW - 2_000) / 1000 + 0.25) });
+    assert.equal(one.identity.eventId, 'uuid-1');
+    assert.equal(one.identity.createdAt, NOW - 1_750);
+    assert.throws(() => open({ ...ticket1, ts: 'yesterday' }), rejected(400, /ts is not a time/));
+    assert.throws(() => open({ ...ticket2, header: { ...ticket2.header, event_id: 'x'.repeat(200) } }), rejected(400, /event_id/));
   });
 
   it('reads plain events when the app has no encrypt key', () => {
     const plain = { appId: 'cli_a1', verificationToken: SECRETS.verificationToken };
-    assert.deepEqual(openEvent(Buffer.from(JSON.stringify(ticket1)), {}, plain, { now: NOW }), { type: 'app_ticket', ticket: 'T1' });
+    assert.deepEqual(read(openEvent(Buffer.from(JSON.stringify(ticket1)), {}, plain, { now: NOW })), { type: 'app_ticket', ticket: 'T1' });
     assert.throws(() => open(ticket1, {}, plain), rejected(400, /no encryptKey/));
   });
 
-  it('answers url_verification and acknowledges other events without using them', () => {
-    assert.deepEqual(open({ type: 'url_verification', challenge: 'ch', token: SECRETS.verificationToken }, { sign: false }), { type: 'url_verification', challenge: 'ch' });
+  it('with an encrypt key, refuses every unsigned event but url_verification', () => {
+    assert.throws(() => open(ticket2, { sign: false }), rejected(401, /unsigned event/));
+    assert.throws(() => open(ticket1, { sign: false }), rejected(401, /unsigned event/));
     const message = { ...ticket2, header: { ...ticket2.header, event_type: 'im.message.receive_v1' }, event: {} };
-    assert.deepEqual(open(message), { type: 'other', eventType: 'im.message.receive_v1' });
+    assert.throws(() => open(message, { sign: false }), rejected(401, /unsigned event/));
+    assert.equal(open({ type: 'url_verification', challenge: 'ch', token: SECRETS.verificationToken }, { sign: false }).type, 'url_verification');
+  });
+
+  it('answers url_verification and acknowledges other events without using them', () => {
+    assert.deepEqual(read(open({ type: 'url_verification', challenge: 'ch', token: SECRETS.verificationToken }, { sign: false })), { type: 'url_verification', challenge: 'ch' });
+    const message = { ...ticket2, header: { ...ticket2.header, event_type: 'im.message.receive_v1' }, event: {} };
+    assert.deepEqual(read(open(message)), { type: 'other', eventType: 'im.message.receive_v1' });
   });
 
   it('takes a signature within 5 minutes of now and refuses one beyond', () => {

@@ -110,7 +110,7 @@ describe('WeChat stable_token (the default)', () => {
         now: () => clock,
         token: () => Promise.reject(new Error('unused')),
         invalidate: () => Promise.reject(new Error('unused')),
-        state: { get: async () => undefined, set: async () => {}, delete: async () => {} },
+        state: { get: async () => undefined, set: async () => {}, add: async () => true, delete: async () => {} },
       };
       const first = await configured.fetch({ kind: 'access_token', tenantKey: undefined, reason: 'cold', previous: undefined }, context);
       const previous = { value: first.value, expiresAt: clock + first.expiresInMs, obtainedAt: clock };

@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { FEISHU_STORE_STATE } from '../../src/providers/feishu-store.js';
-import { FEISHU_ENDPOINTS, FeishuSim, buildEvent, type FeishuSimStoreApp } from '../../src/sim/index.js';
+import { decryptEvent } from '../../src/providers/feishu-events.js';
+import { FEISHU_STORE_STATE, readTicket } from '../../src/providers/feishu-store.js';
+import { appTicketEvent } from '../../src/sim/feishu-events.js';
+import { FEISHU_ENDPOINTS, FeishuSim, buildEvent, type BuildEventOptions, type FeishuSimStoreApp } from '../../src/sim/index.js';
+import { deletePrefix, dumpPrefix, sharedRedisUrl, uniquePrefix } from '../helpers/redis.js';
 import { eventually, startStack, type Stack } from '../helpers/stack.js';
 
 const VT = 'verification-token-0123456789';
@@ -18,6 +21,9 @@ const STORE_APPS: Record<string, FeishuSimStoreApp> = {
   cold: { appId: 'cli_store_cold', appSecret: 'store-secret-cold-xxxxxxxxx', verificationToken: `${VT}-cold`, encryptKey: `${KEY}-cold` },
   rotating: { appId: 'cli_store_rot', appSecret: 'store-secret-rot-xxxxxxxxxx', verificationToken: `${VT}-rot`, encryptKey: `${KEY}-rot` },
   busy: { appId: 'cli_store_busy', appSecret: 'store-secret-busy-xxxxxxxxx', verificationToken: `${VT}-busy` },
+  replay: { appId: 'cli_store_replay', appSecret: 'store-secret-replay-xxxxxxx', verificationToken: `${VT}-replay`, encryptKey: `${KEY}-replay` },
+  older: { appId: 'cli_store_older', appSecret: 'store-secret-older-xxxxxxxx', verificationToken: `${VT}-older`, encryptKey: `${KEY}-older` },
+  dup: { appId: 'cli_store_dup', appSecret: 'store-secret-dup-xxxxxxxxxx', verificationToken: `${VT}-dup`, encryptKey: `${KEY}-dup` },
 };
 /** Apps whose event URL the simulator knows: the others only ever hear from the tests. */
 const WITH_URL = ['plain', 'enc', 'cold', 'rotating', 'busy'];
@@ -53,7 +59,8 @@ describe('feishu store apps', () => {
   });
   after(() => stack.close());
 
-  const ticketOf = (id: string): Promise<string | undefined> => stack.hub.broker.state(id).get(FEISHU_STORE_STATE.ticket);
+  const rawTicketOf = (id: string): Promise<string | undefined> => stack.hub.broker.state(id).get(FEISHU_STORE_STATE.ticket);
+  const ticketOf = async (id: string): Promise<string | undefined> => readTicket(await rawTicketOf(id))?.ticket;
   /** An event POSTed as the platform would, without any client key. */
   const post = (id: string, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
     stack.call('POST', events(id), { key: null, body, headers });
@@ -93,6 +100,20 @@ describe('feishu store apps', () => {
       }
     });
 
+    it('warns at start, once for each store app without an encryptKey, naming the app and no secret', () => {
+      const warned = stack.logs.text
+        .split('\n')
+        .filter((line) => line.includes('store app without encryptKey'))
+        .map((line) => JSON.parse(line) as { app: string; level: number });
+      const unencrypted = Object.keys(stack.config.apps).filter((id) => {
+        const app = stack.config.apps[id]!;
+        return 'appType' in app && app.appType === 'store' && app.encryptKey === undefined;
+      });
+      assert.deepEqual(warned.map((w) => w.app).sort(), unencrypted.sort());
+      assert.ok(warned.every((w) => w.level === 40));
+      assert.ok(unencrypted.includes('plain') && !unencrypted.includes('enc'));
+    });
+
     it('is 404 for a custom app and for no app', async () => {
       const body = JSON.stringify({ challenge: 'c', token: VT, type: 'url_verification' });
       assert.equal((await post('custom', body)).status, 404);
@@ -130,6 +151,8 @@ describe('feishu store apps', () => {
         401,
       ],
       ['a stale timestamp', () => buildEvent(settings, ticketEvent(guarded.appId, guarded.verificationToken), { timestamp: now() - 600 }), 401],
+      // Encrypted with the right key, but not signed: only url_verification may come so.
+      ['an encrypted app_ticket without signature headers', () => buildEvent(settings, ticketEvent(guarded.appId, guarded.verificationToken), { sign: false }), 401],
       ['a signature without its nonce', () => {
         const built = buildEvent(settings, ticketEvent(guarded.appId, guarded.verificationToken));
         const { 'x-lark-request-nonce': _nonce, ...headers } = built.headers;
@@ -181,6 +204,98 @@ describe('feishu store apps', () => {
         }
       }
       assert.ok(!logs.includes('sim-ticket-'), 'a ticket reached the logs');
+    });
+  });
+
+  describe('replays, older and duplicate tickets', () => {
+    /** A push of `ticket` to app `id` as the platform would send it (a fresh event id and nonce), created at `createdAt`. */
+    const delivery = (id: string, ticket: string, createdAt = Date.now(), options: BuildEventOptions & { schema?: '1.0' | '2.0' } = {}) => {
+      const app = STORE_APPS[id]!;
+      return sim.buildEvent(app.appId, appTicketEvent(app, ticket, options.schema ?? '2.0', createdAt), options);
+    };
+    /** A ticket the simulator takes (issued without a push: these apps have no event URL there). */
+    const issue = async (id: string): Promise<string> => (await sim.pushTicket(STORE_APPS[id]!.appId)).ticket;
+
+    for (const schema of ['1.0', '2.0'] as const) {
+      it(`a replayed signed event (schema ${schema}) is 409 and changes nothing, neither by its nonce nor by its event id`, async () => {
+        const appId = STORE_APPS.replay!.appId;
+        const first = delivery('replay', await issue('replay'), Date.now() - 1_000, { schema });
+        assert.equal((await post('replay', first.body, first.headers)).status, 200);
+        const app = await stack.call('GET', '/v1/apps/replay/tokens/app_access_token');
+        assert.equal(app.status, 200, JSON.stringify(app.body));
+
+        // A newer ticket arrives; then the first push is replayed, verbatim.
+        const newer = await issue('replay');
+        const second = delivery('replay', newer);
+        assert.equal((await post('replay', second.body, second.headers)).status, 200);
+        const stored = await rawTicketOf('replay');
+        const calls = sim.counters.count(undefined, appId);
+        const replayed = await post('replay', first.body, first.headers);
+        assert.equal(replayed.status, 409, JSON.stringify(replayed.body));
+        assert.equal(replayed.body.error.code, 'TOKENHUB_EVENT_REPLAYED');
+        // The same event signed anew (a fresh nonce and timestamp) is still the same event id.
+        const event: unknown = JSON.parse(decryptEvent(JSON.parse(first.body).encrypt, STORE_APPS.replay!.encryptKey!));
+        const resigned = sim.buildEvent(appId, event);
+        const again = await post('replay', resigned.body, resigned.headers);
+        assert.equal(again.status, 409, JSON.stringify(again.body));
+        assert.equal(await rawTicketOf('replay'), stored, 'a replay changed the stored ticket');
+        assert.equal(await ticketOf('replay'), newer);
+        assert.equal(sim.counters.count(undefined, appId), calls, 'a replay made an upstream call');
+        assert.doesNotMatch(stack.logs.text, new RegExp(newer));
+      });
+    }
+
+    it('a ticket older than the stored one is ignored: the token is still fetched with the newer one', async () => {
+      const appId = STORE_APPS.older!.appId;
+      const newer = await issue('older');
+      const pushedNewer = delivery('older', newer);
+      assert.equal((await post('older', pushedNewer.body, pushedNewer.headers)).status, 200);
+      // A delayed delivery of an earlier ticket, authentic but created a minute before; the platform no longer takes it.
+      const late = delivery('older', 'sim-ticket-long-gone-0123456789', Date.now() - 60_000);
+      const res = await post('older', late.body, late.headers);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body, { ok: true, ignored: 'app_ticket', reason: 'older' });
+      assert.equal(await ticketOf('older'), newer);
+      const token = await stack.call('GET', tenant('older', 'tenant_a'));
+      assert.equal(token.status, 200, JSON.stringify(token.body));
+      assert.equal(sim.counters.count(FEISHU_ENDPOINTS.storeApp, appId), 1);
+      assert.equal(sim.counters.count(FEISHU_ENDPOINTS.resend, appId), 0, 'the older ticket was used (10012) and a resend asked for');
+    });
+
+    it('a duplicate ticket resets neither the resend limiter nor the backoff', async () => {
+      const appId = STORE_APPS.dup!.appId;
+      const ticket = await issue('dup');
+      const pushed = delivery('dup', ticket);
+      assert.equal((await post('dup', pushed.body, pushed.headers)).status, 200);
+      const appToken = (await stack.call('GET', '/v1/apps/dup/tokens/app_access_token')).body.token;
+      assert.ok(sim.isValid(appToken));
+
+      // The platform stops taking the ticket and the token: tokenhub asks for a resend, once, and backs off.
+      sim.revokeTickets(appId);
+      sim.revoke(appToken);
+      const refused = await stack.call('POST', '/v1/apps/dup/tokens/app_access_token/invalidate', { body: { token: appToken } });
+      assert.equal(refused.status, 503, JSON.stringify(refused.body));
+      assert.equal(refused.body.error.platformCode, 10012);
+      assert.equal(sim.counters.count(FEISHU_ENDPOINTS.resend, appId), 1);
+      const appCalls = sim.counters.count(FEISHU_ENDPOINTS.storeApp, appId);
+
+      // The same ticket pushed again (a new event id and nonce): a duplicate.
+      for (let i = 0; i < 3; i++) {
+        const dup = delivery('dup', ticket);
+        const res = await post('dup', dup.body, dup.headers);
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        assert.deepEqual(res.body, { ok: true, ignored: 'app_ticket', reason: 'duplicate' });
+      }
+      const pending = await stack.call('GET', '/v1/apps/dup/tokens/app_access_token');
+      assert.equal(pending.status, 503, JSON.stringify(pending.body));
+      assert.equal(sim.counters.count(FEISHU_ENDPOINTS.resend, appId), 1, 'a duplicate reset the resend limiter');
+      assert.equal(sim.counters.count(FEISHU_ENDPOINTS.storeApp, appId), appCalls, 'a duplicate woke the backoff: the refused ticket was tried again');
+
+      // A new ticket does both at once.
+      const fresh = delivery('dup', await issue('dup'));
+      assert.deepEqual((await post('dup', fresh.body, fresh.headers)).body, { ok: true, kept: 'app_ticket' });
+      const token = await stack.call('GET', '/v1/apps/dup/tokens/app_access_token');
+      assert.equal(token.status, 200, JSON.stringify(token.body));
     });
   });
 
@@ -293,5 +408,49 @@ describe('feishu store apps', () => {
       const busy = list.body.apps.find((a: { id: string }) => a.id === 'busy');
       assert.deepEqual(busy.tenantScopedKinds, ['tenant_access_token']);
     });
+  });
+});
+
+describe('feishu store apps on a shared store', () => {
+  const app: FeishuSimStoreApp = { appId: 'cli_store_shared', appSecret: 'store-secret-shared-xxxxxxx', verificationToken: `${VT}-shared`, encryptKey: `${KEY}-shared` };
+  const config = (baseUrl: string) => ({ platform: 'feishu', appType: 'store', appId: app.appId, appSecret: app.appSecret, verificationToken: app.verificationToken, encryptKey: app.encryptKey, baseUrl });
+  let redisUrl: string;
+  let prefix: string;
+  let sim: FeishuSim;
+  let one: Stack;
+  let two: Stack;
+
+  before(async () => {
+    redisUrl = await sharedRedisUrl();
+    prefix = uniquePrefix();
+    const store = { type: 'redis', url: redisUrl, keyPrefix: prefix, encryptionKey: randomBytes(32).toString('base64') };
+    sim = new FeishuSim({ apps: [], storeApps: [app] });
+    one = await startStack({ sims: [sim], apps: { shared: config('sim:feishu') }, config: { store } });
+    two = await startStack({ sims: [], apps: { shared: config(one.sims.baseUrl('feishu')) }, config: { store } });
+  });
+  after(async () => {
+    await two?.close();
+    await one?.close();
+    await deletePrefix(redisUrl, prefix);
+  });
+
+  it('a push replayed to another instance is 409 there and changes nothing: the replay cache lives in the store', async () => {
+    const { ticket } = await sim.pushTicket(app.appId);
+    const built = sim.buildEvent(app.appId, appTicketEvent(app, ticket, '2.0', Date.now()));
+    const send = (stack: Stack) => stack.call('POST', '/v1/apps/shared/events', { key: null, body: built.body, headers: built.headers });
+    assert.equal((await send(one)).status, 200);
+    const stored = await two.hub.broker.state('shared').get(FEISHU_STORE_STATE.ticket);
+    assert.equal(readTicket(stored)?.ticket, ticket, 'the other instance does not see the ticket');
+    const replayed = await send(two);
+    assert.equal(replayed.status, 409, JSON.stringify(replayed.body));
+    assert.equal(replayed.body.error.code, 'TOKENHUB_EVENT_REPLAYED');
+    assert.equal(await one.hub.broker.state('shared').get(FEISHU_STORE_STATE.ticket), stored);
+    // Two deliveries of one event racing to both instances: one takes it.
+    const racing = sim.buildEvent(app.appId, appTicketEvent(app, (await sim.pushTicket(app.appId)).ticket, '2.0', Date.now()));
+    const answers = await Promise.all([one, two, one, two].map((stack) => stack.call('POST', '/v1/apps/shared/events', { key: null, body: racing.body, headers: racing.headers })));
+    assert.deepEqual(answers.map((a) => a.status).sort(), [200, 409, 409, 409]);
+    // No marker holds an event id or a nonce in clear.
+    const dump = await dumpPrefix(redisUrl, prefix);
+    assert.ok(!dump.includes(built.headers['x-lark-request-nonce']!), 'a nonce is readable in Redis');
   });
 });

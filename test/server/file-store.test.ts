@@ -36,9 +36,11 @@ describe('file store: a restarted node calls no platform for tokens it still hol
 
   it('in process: tokens and provider state (tickets, refresh tokens) survive a restart; zero upstream calls after it', async () => {
     const dir = join(work, 'inproc');
-    const config = { store: { type: 'file', path: dir } };
+    // Plain text, as written out: it starts, with one warning.
+    const config = { store: { type: 'file', path: dir, encryption: 'none' } };
     sim.counters.reset();
     const first = await startHub({ apps, key, config });
+    assert.equal(first.logs.text.match(/plain text/g)?.length, 1, first.logs.text);
     const tokens = await Promise.all([0, 1, 2].map(async (i) => (await first.call('GET', `/v1/apps/app${i}${TENANT}`)).body.token as string));
     await first.hub.broker.state('app0').set('app_ticket', 'TICKET-1', 3_600_000);
     await first.hub.broker.state('app1').set('refresh_token', 'REFRESH-1');
@@ -58,6 +60,17 @@ describe('file store: a restarted node calls no platform for tokens it still hol
     } finally {
       await second.close();
     }
+  });
+
+  it('serve refuses a file store without encryptionKey (and without `encryption: none`): exit non-zero, one line naming store.encryptionKey', async () => {
+    const dir = join(work, 'unkeyed');
+    const config = { store: { type: 'file', path: dir }, clients: [{ name: 'test', key, apps: ['*'] }], apps };
+    const refused = await failingServer(work, 'unkeyed', config);
+    assert.notEqual(refused.code, 0);
+    assert.equal(refused.output.trim().split('\n').length, 1, refused.output);
+    assert.match(refused.output, /^stderr: tokenhub: invalid config: store\.encryptionKey: required for a file store/);
+    // Refused at load: the data dir was never made.
+    await assert.rejects(readdir(dir), { code: 'ENOENT' });
   });
 
   it('real processes: kill -9, then a restart serves the same tokens with zero upstream calls; nothing readable on disk; a damaged file is reported and costs one call', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
 import type { StoreChange, StoredToken, TokenStore } from '../../src/core/types.js';
+import { TOKEN_RETENTION_MS } from '../../src/stores/retention.js';
 import { sleep } from '../helpers/stack.js';
 
 /** A store under test, fresh and empty, with its clean-up. */
@@ -16,6 +17,8 @@ export interface ConformanceOptions {
   create(): Promise<StoreUnderTest>;
   /** Whether several instances share it (then `peer` must be given and `subscribe` must deliver). */
   shared: boolean;
+  /** For stores that take `now`: one on an injected clock. */
+  createWithClock?(now: () => number): Promise<StoreUnderTest>;
 }
 
 const token = (version: number, value = `t-v${version}`): StoredToken => ({ value, version, expiresAt: Date.now() + 7_200_000, obtainedAt: Date.now() });
@@ -92,6 +95,47 @@ export function storeConformance(options: ConformanceOptions): void {
       await sleep(700);
       assert.equal(await store.getState('state:ttl'), undefined, 'state outlived its TTL');
     });
+
+    it('addState sets only where nothing unexpired is, and of many concurrent adds exactly one wins', async () => {
+      const { store } = await fresh();
+      const added = await Promise.all(Array.from({ length: 20 }, (_, i) => store.addState('state:seen', `v${i}`, 400)));
+      assert.equal(added.filter(Boolean).length, 1);
+      assert.equal(await store.getState('state:seen'), `v${added.indexOf(true)}`);
+      assert.equal(await store.addState('state:seen', 'again', 400), false);
+      await store.setState('state:kept', 'kept');
+      assert.equal(await store.addState('state:kept', 'over', 400), false, 'added over a value without a TTL');
+      assert.equal(await store.getState('state:kept'), 'kept');
+      await sleep(700);
+      assert.equal(await store.addState('state:seen', 'after', 400), true, 'the expired marker still blocks');
+      assert.equal(await store.getState('state:seen'), 'after');
+    });
+
+    it('a token is dropped once past its expiry and the retention', async () => {
+      const { store } = await fresh();
+      const now = Date.now();
+      await store.putToken('tok:idle', { value: 't-idle', version: 1, expiresAt: now - TOKEN_RETENTION_MS + 400, obtainedAt: now - TOKEN_RETENTION_MS });
+      await store.putToken('tok:kept', { value: 't-kept', version: 1, expiresAt: now - TOKEN_RETENTION_MS + 60_000, obtainedAt: now - TOKEN_RETENTION_MS });
+      assert.equal((await store.getToken('tok:idle'))?.value, 't-idle', 'an expired token within the retention is kept: its version still fences');
+      await sleep(800);
+      assert.equal(await store.getToken('tok:idle'), undefined);
+      assert.equal((await store.getToken('tok:kept'))?.value, 't-kept');
+    });
+
+    if (options.createWithClock) {
+      it('on its clock: a token past expiry + retention is gone, and a write of any version takes its place', async () => {
+        let clock = 1_900_000_000_000;
+        const s = await options.createWithClock!(() => clock);
+        await s.store.open?.();
+        open.push(s);
+        const { store } = s;
+        await store.putToken('tok:t1', { value: 't-old', version: 7, expiresAt: clock + 7_200_000, obtainedAt: clock });
+        clock += 7_200_000 + TOKEN_RETENTION_MS - 1;
+        assert.equal((await store.getToken('tok:t1'))?.value, 't-old');
+        clock += 1;
+        assert.equal(await store.getToken('tok:t1'), undefined);
+        assert.equal((await store.putToken('tok:t1', { value: 't-new', version: 1, expiresAt: clock + 7_200_000, obtainedAt: clock })).value, 't-new');
+      });
+    }
 
     it('a lease is exclusive until released', async () => {
       const { store } = await fresh();

@@ -45,12 +45,32 @@ apps: {}
 
   it('a redis store needs exactly one of url, sentinels and cluster; sentinels need a name; a prefix has no braces', () => {
     const config = (store: string): string => `store: ${store}\nclients: [{ name: a, key: "${'k'.repeat(20)}", apps: ["*"] }]\napps: {}\n`;
-    assert.throws(() => parseConfig(config('{ type: redis }')), /store\.url: give exactly one of url, sentinels/);
-    assert.throws(() => parseConfig(config('{ type: redis, url: "redis://a", cluster: [{ host: b, port: 1 }] }')), /give exactly one/);
-    assert.throws(() => parseConfig(config('{ type: redis, sentinels: [{ host: b, port: 26379 }] }')), /store\.name: the master name is required/);
-    assert.throws(() => parseConfig(config('{ type: redis, url: "http://a" }')), /store\.url: must be a redis:\/\//);
-    assert.throws(() => parseConfig(config('{ type: redis, url: "redis://a", keyPrefix: "x{y}" }')), /store\.keyPrefix: must not contain/);
-    assert.equal(parseConfig(config('{ type: redis, url: "redis://a" }')).store.type, 'redis');
+    assert.throws(() => parseConfig(config('{ type: redis, encryption: none }')), /store\.url: give exactly one of url, sentinels/);
+    assert.throws(() => parseConfig(config('{ type: redis, encryption: none, url: "redis://a", cluster: [{ host: b, port: 1 }] }')), /give exactly one/);
+    assert.throws(() => parseConfig(config('{ type: redis, encryption: none, sentinels: [{ host: b, port: 26379 }] }')), /store\.name: the master name is required/);
+    assert.throws(() => parseConfig(config('{ type: redis, encryption: none, url: "http://a" }')), /store\.url: must be a redis:\/\//);
+    assert.throws(() => parseConfig(config('{ type: redis, encryption: none, url: "redis://a", keyPrefix: "x{y}" }')), /store\.keyPrefix: must not contain/);
+    assert.equal(parseConfig(config('{ type: redis, encryption: none, url: "redis://a" }')).store.type, 'redis');
+  });
+
+  it('a file or redis store without encryptionKey is a config error naming store.encryptionKey, unless `encryption: none` is written', () => {
+    const config = (store: string): string => `store: ${store}\nclients: [{ name: a, key: "${'k'.repeat(20)}", apps: ["*"] }]\napps: {}\n`;
+    for (const store of ['{ type: file, path: /x }', '{ type: redis, url: "redis://a" }']) {
+      assert.throws(
+        () => parseConfig(config(store)),
+        (err: unknown) => err instanceof ConfigError && err.issues.length === 1 && /^store\.encryptionKey: required for a (file|redis) store .*encryption: none/.test(err.issues[0]!),
+        store,
+      );
+      const plain = parseConfig(config(store.replace(' }', ', encryption: none }')));
+      assert.equal(plain.store.type !== 'memory' && plain.store.encryption, 'none');
+    }
+    // Nothing but `none`, and never together with a key.
+    assert.throws(() => parseConfig(config('{ type: file, path: /x, encryption: aes }')), /store\.encryption: the only value is none/);
+    const key = randomBytes(32).toString('base64');
+    assert.throws(() => parseConfig(config(`{ type: file, path: /x, encryption: none, encryptionKey: "${key}" }`)), /store\.encryption: none contradicts encryptionKey/);
+    // The demo's memory store needs neither.
+    assert.equal(parseConfig(config('{ type: memory }')).store.type, 'memory');
+    assert.throws(() => parseConfig(config('{ type: memory, encryption: none }')), /store\.encryption: unknown key/);
   });
 });
 

@@ -10,24 +10,60 @@ import { createLogger } from '../../src/logger.js';
 import { keyId } from '../../src/stores/crypto.js';
 import { FileStore } from '../../src/stores/file.js';
 import { keyRing } from '../../src/stores/index.js';
+import { TOKEN_RETENTION_MS } from '../../src/stores/retention.js';
 import { runTs } from '../helpers/child.js';
-import { LogCapture, sleep } from '../helpers/stack.js';
+import { LogCapture, eventually, sleep } from '../helpers/stack.js';
 import { storeConformance } from './conformance.js';
 
-storeConformance({
-  name: 'file',
-  shared: false,
-  async create() {
-    const dir = await mkdtemp(join(tmpdir(), 'tokenhub-file-'));
-    const store = new FileStore({ path: dir });
-    return {
-      store,
-      async cleanup() {
-        await store.close();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  },
+const conformanceKeys = { current: randomBytes(32), previous: [] };
+async function conformanceStore(now?: () => number) {
+  const dir = await mkdtemp(join(tmpdir(), 'tokenhub-file-'));
+  const store = new FileStore({ path: dir, encryption: conformanceKeys, ...(now ? { now } : {}) });
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+storeConformance({ name: 'file', shared: false, create: () => conformanceStore(), createWithClock: (now) => conformanceStore(now) });
+
+describe('file store: bounded', () => {
+  const entryFiles = async (dir: string): Promise<string[]> => (await readdir(join(dir, 'entries'))).filter((n) => n.endsWith('.json')).sort();
+
+  it('deletes the entry files of tokens past expiry + retention: periodically while it runs, and at open', async () => {
+    const dir = await tempDir();
+    let clock = 1_900_000_000_000;
+    const token = (value: string, expiresAt: number): StoredToken => ({ value, version: 1, expiresAt, obtainedAt: clock });
+    const store = new FileStore({ path: dir, encryption: 'none', now: () => clock, sweepIntervalMs: 20 });
+    try {
+      await store.open();
+      for (let i = 0; i < 20; i++) await store.putToken(`tok:tenant${i}`, token(`t-${i}`, clock + 7_200_000));
+      await store.putToken('tok:busy', token('t-busy', clock + 3 * TOKEN_RETENTION_MS));
+      await store.setState('state:marker', 'x', 1_000);
+      assert.equal((await entryFiles(dir)).length, 22);
+      clock += 7_200_000 + TOKEN_RETENTION_MS;
+      // Nothing reads them: the sweep alone removes them.
+      await eventually(async () => (await entryFiles(dir)).length === 1);
+      assert.equal((await store.getToken('tok:busy'))?.value, 't-busy');
+    } finally {
+      await store.close();
+    }
+
+    // Closed with one live entry; reopened a retention later, that one is gone at open.
+    clock += 3 * TOKEN_RETENTION_MS;
+    const later = new FileStore({ path: dir, encryption: 'none', now: () => clock });
+    try {
+      await later.open();
+      assert.deepEqual(await entryFiles(dir), []);
+      assert.equal(await later.getToken('tok:busy'), undefined);
+    } finally {
+      await later.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 const CHILD = fileURLToPath(new URL('../helpers/file-store-child.ts', import.meta.url));
@@ -60,14 +96,14 @@ describe('file store on disk', () => {
 
   it('tokens, versions and state (with its TTL) survive a reopen; fences go on above the stored version', async () => {
     const dir = await newDir();
-    const first = new FileStore({ path: dir });
+    const first = new FileStore({ path: dir, encryption: 'none' });
     await first.open();
     await first.putToken('tok:feishu:cli_1:abc:tenant_access_token', token(7, 't-kept'));
     await first.setState('state:qingtui:app:refresh_token', 'refresh-kept');
     await first.setState('state:feishu:cli_2:app_ticket', 'ticket-short', 500);
     await first.close();
 
-    const second = new FileStore({ path: dir });
+    const second = new FileStore({ path: dir, encryption: 'none' });
     await second.open();
     assert.equal((await second.getToken('tok:feishu:cli_1:abc:tenant_access_token'))?.value, 't-kept');
     assert.equal((await second.getToken('tok:feishu:cli_1:abc:tenant_access_token'))?.version, 7);
@@ -78,7 +114,7 @@ describe('file store on disk', () => {
     await second.close();
 
     await sleep(600);
-    const third = new FileStore({ path: dir });
+    const third = new FileStore({ path: dir, encryption: 'none' });
     await third.open();
     assert.equal(await third.getState('state:feishu:cli_2:app_ticket'), undefined, 'the TTL did not survive the restart');
     await third.close();
@@ -87,7 +123,7 @@ describe('file store on disk', () => {
   it('the directory is private and every file is 0600', async () => {
     const dir = await newDir();
     await chmod(dir, 0o755);
-    const store = new FileStore({ path: dir });
+    const store = new FileStore({ path: dir, encryption: 'none' });
     await store.open();
     await store.putToken('tok:a', token(1, 't-a'));
     assert.equal((await stat(dir)).mode & 0o777, 0o700);
@@ -97,19 +133,21 @@ describe('file store on disk', () => {
     await store.close();
   });
 
-  it('without a key it says so at startup', async () => {
+  it("without a key only when told `encryption: 'none'`, and it says so at startup", async () => {
     const dir = await newDir();
+    // @ts-expect-error: the option is required; a caller in plain JavaScript may still leave it out
+    assert.throws(() => new FileStore({ path: dir }), { name: 'TypeError', message: /^encryption: .*'none'/ });
     const logs = new LogCapture();
-    const store = new FileStore({ path: dir, logger: createLogger('info', logs) });
+    const store = new FileStore({ path: dir, encryption: 'none', logger: createLogger('info', logs) });
     await store.open();
-    assert.match(logs.text, /store\.encryptionKey is not set: tokens, refresh tokens and tickets are stored in plain text/);
+    assert.match(logs.text, /store\.encryptionKey is not set \(encryption: none\): tokens, refresh tokens and tickets are stored in plain text/);
     await store.close();
   });
 
   describe('a damaged entry', () => {
     it('is reported by file name, moved to quarantine, and costs no other entry', async () => {
       const dir = await newDir();
-      const store = new FileStore({ path: dir });
+      const store = new FileStore({ path: dir, encryption: 'none' });
       await store.open();
       for (let i = 0; i < 5; i++) await store.putToken(`tok:app${i}`, token(1, `t-${i}`));
       await store.setState('state:ticket', 'ticket-1');
@@ -129,7 +167,7 @@ describe('file store on disk', () => {
       await writeFile(join(dir, 'entries', '.x.json.123.abcd.tmp'), 'half');
 
       const logs = new LogCapture();
-      const again = new FileStore({ path: dir, logger: createLogger('info', logs) });
+      const again = new FileStore({ path: dir, encryption: 'none', logger: createLogger('info', logs) });
       await again.open();
       for (const name of [truncated, garbled, edited]) assert.match(logs.text, new RegExp(`store entry unreadable.*${name}|${name}.*store entry unreadable`));
       let kept = 0;
@@ -181,7 +219,7 @@ describe('file store on disk', () => {
         code: 'TOKENHUB_STORE_KEY_MISMATCH',
         message: new RegExp(`store\\.encryptionKey does not open the data in .*written with key id ${keyId(keyA)}`),
       });
-      await assert.rejects(new FileStore({ path: dir }).open(), { code: 'TOKENHUB_STORE_KEY_MISMATCH', message: /encrypted .*store\.encryptionKey is not set/ });
+      await assert.rejects(new FileStore({ path: dir, encryption: 'none' }).open(), { code: 'TOKENHUB_STORE_KEY_MISMATCH', message: /encrypted .*store\.encryptionKey is not set/ });
       assert.equal(await everything(dir), before, 'a refused start changed the files');
       const right = new FileStore({ path: dir, encryption: { current: keyA, previous: [] } });
       await right.open();
@@ -197,7 +235,7 @@ describe('file store on disk', () => {
       await store.close();
       await rm(join(dir, 'tokenhub.json'));
       await assert.rejects(new FileStore({ path: dir, encryption: { current: keyB, previous: [] } }).open(), { code: 'TOKENHUB_STORE_KEY_MISMATCH' });
-      await assert.rejects(new FileStore({ path: dir }).open(), { code: 'TOKENHUB_STORE_KEY_MISMATCH' });
+      await assert.rejects(new FileStore({ path: dir, encryption: 'none' }).open(), { code: 'TOKENHUB_STORE_KEY_MISMATCH' });
       assert.equal((await readdir(join(dir, 'entries'))).length, 1, 'the entry was moved away');
       const right = new FileStore({ path: dir, encryption: { current: keyA, previous: [] } });
       await right.open();
@@ -229,7 +267,7 @@ describe('file store on disk', () => {
 
     it('a store written in plain text is encrypted once a key is set', async () => {
       const dir = await newDir();
-      const plain = new FileStore({ path: dir });
+      const plain = new FileStore({ path: dir, encryption: 'none' });
       await plain.open();
       await plain.putToken('tok:a', token(1, 't-PLAINVALUE'));
       await plain.close();
@@ -245,11 +283,11 @@ describe('file store on disk', () => {
   describe('one process per data dir', () => {
     it('a second store on a locked dir fails clearly; the lock is released on close', async () => {
       const dir = await newDir();
-      const first = new FileStore({ path: dir });
+      const first = new FileStore({ path: dir, encryption: 'none' });
       await first.open();
-      await assert.rejects(new FileStore({ path: dir }).open(), { code: 'TOKENHUB_STORE_LOCKED', message: new RegExp(`in use by another tokenhub \\(pid ${process.pid}`) });
+      await assert.rejects(new FileStore({ path: dir, encryption: 'none' }).open(), { code: 'TOKENHUB_STORE_LOCKED', message: new RegExp(`in use by another tokenhub \\(pid ${process.pid}`) });
       await first.close();
-      const second = new FileStore({ path: dir });
+      const second = new FileStore({ path: dir, encryption: 'none' });
       await second.open();
       await second.close();
     });
@@ -259,12 +297,12 @@ describe('file store on disk', () => {
       const child = runTs(CHILD, ['hold', dir]);
       try {
         await child.waitFor(/^ready$/);
-        await assert.rejects(new FileStore({ path: dir }).open(), { code: 'TOKENHUB_STORE_LOCKED', message: new RegExp(`pid ${child.process.pid}`) });
+        await assert.rejects(new FileStore({ path: dir, encryption: 'none' }).open(), { code: 'TOKENHUB_STORE_LOCKED', message: new RegExp(`pid ${child.process.pid}`) });
       } finally {
         await child.kill();
       }
       const started = Date.now();
-      const store = new FileStore({ path: dir });
+      const store = new FileStore({ path: dir, encryption: 'none' });
       await store.open();
       assert.ok(Date.now() - started < 3_000);
       await store.close();
@@ -284,7 +322,7 @@ describe('file store on disk', () => {
     }
     assert.ok(acked >= 40);
     const logs = new LogCapture();
-    const store = new FileStore({ path: dir, encryption: keyRing({ encryptionKey: key }), logger: createLogger('info', logs) });
+    const store = new FileStore({ path: dir, encryption: keyRing({ encryptionKey: key }) ?? 'none', logger: createLogger('info', logs) });
     await store.open();
     assert.doesNotMatch(logs.text, /unreadable/);
     // The last acknowledged write of each key is there (or a later one the child made before it died).

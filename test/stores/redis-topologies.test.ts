@@ -14,12 +14,12 @@ import { storeConformance } from './conformance.js';
 const token = (version: number, value: string) => ({ value, version, expiresAt: Date.now() + 7_200_000, obtainedAt: Date.now() });
 
 /** Stores of one topology under a fresh prefix; closing them is the clean-up (the servers go away after the suite). */
-function topology(options: () => Omit<RedisStoreOptions, 'keyPrefix'>) {
+function topology(options: () => Omit<RedisStoreOptions, 'keyPrefix' | 'encryption'>) {
   return async () => {
     const keyPrefix = uniquePrefix();
     const made: RedisStore[] = [];
     const make = (): RedisStore => {
-      const store = new RedisStore({ ...options(), keyPrefix });
+      const store = new RedisStore({ ...options(), keyPrefix, encryption: 'none' });
       made.push(store);
       return store;
     };
@@ -105,7 +105,7 @@ describe('redis store behind Redis Sentinel', () => {
   storeConformance({ name: 'redis sentinel', shared: true, create: topology(() => ({ sentinels: [sentinel.sentinel], name: sentinel.name })) });
 
   it('after a failover the store finds the new master by itself and still holds the token', async () => {
-    const store = new RedisStore({ sentinels: [sentinel.sentinel], name: sentinel.name, keyPrefix: uniquePrefix() });
+    const store = new RedisStore({ sentinels: [sentinel.sentinel], name: sentinel.name, keyPrefix: uniquePrefix(), encryption: 'none' });
     await store.open();
     try {
       await store.putToken('tok:a', token(3, 't-before-failover'));

@@ -46,8 +46,8 @@ describe('redis store', () => {
 
   it('fencing: a holder whose lease expired while it fetched cannot overwrite its successor', async () => {
     const keyPrefix = prefix();
-    const slow = new RedisStore({ url, keyPrefix });
-    const quick = new RedisStore({ url, keyPrefix });
+    const slow = new RedisStore({ url, keyPrefix, encryption: 'none' });
+    const quick = new RedisStore({ url, keyPrefix, encryption: 'none' });
     await Promise.all([slow.open(), quick.open()]);
     try {
       const late = await slow.acquire('tok:a', 200);
@@ -95,13 +95,13 @@ describe('redis store', () => {
         code: 'TOKENHUB_STORE_KEY_MISMATCH',
         message: new RegExp(`store\\.encryptionKey does not open the data in Redis .*key id ${keyId(keyA)}`),
       });
-      await assert.rejects(new RedisStore({ url, keyPrefix }).open(), { code: 'TOKENHUB_STORE_KEY_MISMATCH', message: /store\.encryptionKey is not set/ });
+      await assert.rejects(new RedisStore({ url, keyPrefix, encryption: 'none' }).open(), { code: 'TOKENHUB_STORE_KEY_MISMATCH', message: /store\.encryptionKey is not set/ });
       assert.equal(await dumpPrefix(url, keyPrefix), before, 'a refused start changed the data');
     });
 
     it('rotation: every entry is encrypted again under the new key; plain entries get encrypted', async () => {
       const keyPrefix = prefix();
-      const plain = new RedisStore({ url, keyPrefix });
+      const plain = new RedisStore({ url, keyPrefix, encryption: 'none' });
       await plain.open();
       await plain.setState('state:plain', 'PLAINVALUE', 60_000);
       await plain.close();
@@ -164,7 +164,7 @@ describe('redis store', () => {
     it('open() fails clearly, naming the address and never the password', async () => {
       const port = await freePort();
       const started = Date.now();
-      await assert.rejects(new RedisStore({ url: `redis://:hunter2secret@127.0.0.1:${port}`, connectTimeoutMs: 1_000 }).open(), (err: Error & { code?: string }) => {
+      await assert.rejects(new RedisStore({ url: `redis://:hunter2secret@127.0.0.1:${port}`, encryption: 'none', connectTimeoutMs: 1_000 }).open(), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'TOKENHUB_STORE_UNAVAILABLE');
         assert.match(err.message, new RegExp(`cannot reach Redis at redis://:\\*\\*\\*@127\\.0\\.0\\.1:${port}`));
         assert.ok(!err.message.includes('hunter2secret'));
@@ -176,8 +176,8 @@ describe('redis store', () => {
     it('commands fail fast while Redis is down; the store reconnects by itself and announces the tokens it uses again', async () => {
       const keyPrefix = uniquePrefix();
       const logs = new LogCapture();
-      const store = new RedisStore({ url: redis.url, keyPrefix, logger: createLogger('info', logs) });
-      const other = new RedisStore({ url: redis.url, keyPrefix });
+      const store = new RedisStore({ url: redis.url, keyPrefix, encryption: 'none', logger: createLogger('info', logs) });
+      const other = new RedisStore({ url: redis.url, keyPrefix, encryption: 'none' });
       await Promise.all([store.open(), other.open()]);
       const changes: StoreChange[] = [];
       store.subscribe((c) => changes.push(c));

@@ -7,6 +7,8 @@ import { takesEvents } from '../../providers/feishu-store.js';
 /** Largest event accepted. An app_ticket event is about 300 bytes; other events are acknowledged unread. */
 export const EVENT_BODY_LIMIT = 64 * 1024;
 
+const REFUSED = { 400: 'TOKENHUB_BAD_REQUEST', 401: 'TOKENHUB_UNAUTHORIZED', 409: 'TOKENHUB_EVENT_REPLAYED' } as const;
+
 interface EventParams {
   app: string;
 }
@@ -14,7 +16,8 @@ interface EventParams {
 /**
  * `POST /v1/apps/{app}/events`: a Feishu/Lark store app's event URL. No client key: the platform
  * cannot send one. Each event is checked by its verification token, signature and decryption
- * against the raw body, and is refused (4xx, nothing kept) when anything is off.
+ * against the raw body, and is refused (4xx, nothing kept) when anything is off; a replay is
+ * a 409 that changes nothing.
  */
 export const eventRoutes: FastifyPluginAsync<{ broker: Broker }> = async (app, { broker }) => {
   // The signature covers the exact bytes sent, so the body stays raw (in this plugin only).
@@ -41,7 +44,7 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker }> = async (app, {
       } catch (err) {
         if (err instanceof EventRejected) {
           req.log.warn({ app: id, reason: err.message }, 'event refused');
-          throw new TokenHubError(err.status === 401 ? 'TOKENHUB_UNAUTHORIZED' : 'TOKENHUB_BAD_REQUEST', err.status, `event refused: ${err.message}`);
+          throw new TokenHubError(REFUSED[err.status], err.status, `event refused: ${err.message}`);
         }
         // The platform pushes again when it hears no 200.
         throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 503, 'the store does not answer: the event was not kept', { cause: err, retryAfterSeconds: 1 });
@@ -50,6 +53,11 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker }> = async (app, {
         case 'url_verification':
           return { challenge: opened.challenge };
         case 'app_ticket':
+          // Only a new ticket may end a wait or a backoff: a duplicate or an older one leaves them as they are.
+          if (opened.outcome !== 'new') {
+            req.log.info({ app: id, outcome: opened.outcome }, 'app_ticket not newer than the one kept: ignored');
+            return { ok: true, ignored: 'app_ticket', reason: opened.outcome };
+          }
           req.log.info({ app: id }, 'app_ticket received');
           broker.wake(id);
           return { ok: true, kept: 'app_ticket' };
