@@ -308,6 +308,8 @@ export class Broker {
       if (slot.app.id !== appId) continue;
       slot.backoffUntil = 0;
       slot.failures = 0;
+      // A token served on while its replacement failed is replaced now, not when the backoff would have ended.
+      if (slot.lastError && slot.current && slot.inflight === undefined) this.#setTimer(slot, this.#now());
     }
   }
 

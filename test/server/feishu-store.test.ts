@@ -274,8 +274,10 @@ describe('feishu store apps', () => {
       sim.revokeTickets(appId);
       sim.revoke(appToken);
       const refused = await stack.call('POST', '/v1/apps/dup/tokens/app_access_token/invalidate', { body: { token: appToken } });
-      assert.equal(refused.status, 503, JSON.stringify(refused.body));
-      assert.equal(refused.body.error.platformCode, 10012);
+      // No replacement: the reported token is served on, marked, while a ticket is asked for.
+      assert.deepEqual([refused.status, refused.body.token, refused.headers['x-tokenhub-warning']], [200, appToken, 'reported-token']);
+      const state = (await stack.call('GET', '/v1/apps')).body.apps.find((a: { id: string }) => a.id === 'dup').tokens.find((s: { kind: string }) => s.kind === 'app_access_token');
+      assert.equal(state.lastError.platformCode, 10012);
       assert.equal(sim.counters.count(FEISHU_ENDPOINTS.resend, appId), 1);
       const appCalls = sim.counters.count(FEISHU_ENDPOINTS.storeApp, appId);
 
@@ -287,15 +289,17 @@ describe('feishu store apps', () => {
         assert.deepEqual(res.body, { ok: true, ignored: 'app_ticket', reason: 'duplicate' });
       }
       const pending = await stack.call('GET', '/v1/apps/dup/tokens/app_access_token');
-      assert.equal(pending.status, 503, JSON.stringify(pending.body));
+      assert.deepEqual([pending.status, pending.headers['x-tokenhub-warning']], [200, 'reported-token'], JSON.stringify(pending.body));
       assert.equal(sim.counters.count(FEISHU_ENDPOINTS.resend, appId), 1, 'a duplicate reset the resend limiter');
       assert.equal(sim.counters.count(FEISHU_ENDPOINTS.storeApp, appId), appCalls, 'a duplicate woke the backoff: the refused ticket was tried again');
 
       // A new ticket does both at once.
       const fresh = delivery('dup', await issue('dup'));
       assert.deepEqual((await post('dup', fresh.body, fresh.headers)).body, { ok: true, kept: 'app_ticket' });
-      const token = await stack.call('GET', '/v1/apps/dup/tokens/app_access_token');
-      assert.equal(token.status, 200, JSON.stringify(token.body));
+      await eventually(async () => {
+        const token = await stack.call('GET', '/v1/apps/dup/tokens/app_access_token');
+        return token.status === 200 && token.body.token !== appToken && token.headers['x-tokenhub-warning'] === undefined;
+      }, 3_000, 20);
     });
   });
 
