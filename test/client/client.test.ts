@@ -13,7 +13,8 @@ const TOKEN_CALLS = 'tenant_access_token/internal';
 function stackWith(sim: FeishuSim, apps: Record<string, Record<string, unknown>> = {}): Promise<Stack> {
   return startStack({
     sims: [sim],
-    apps: { main: { platform: 'feishu', appId: 'cli_client', appSecret: SECRET, baseUrl: 'sim:feishu' }, ...apps },
+    // The tests revoke the token again and again within seconds: reports are not spaced out here.
+    apps: { main: { platform: 'feishu', appId: 'cli_client', appSecret: SECRET, baseUrl: 'sim:feishu', reportIntervalSeconds: 0 }, ...apps },
     config: { clients: [{ name: 'limited', key: 'limited-client-key-0123456789', apps: ['main'] }] },
   });
 }

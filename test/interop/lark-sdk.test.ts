@@ -37,7 +37,8 @@ describe('@larksuiteoapi/node-sdk, unchanged', () => {
   let sim: FeishuSim;
   before(async () => {
     sim = new FeishuSim({ apps: [{ appId: APP_ID, appSecret: SECRET }] });
-    stack = await startStack({ sims: [sim], apps: { 'feishu-main': { platform: 'feishu', appId: APP_ID, appSecret: SECRET, baseUrl: 'sim:feishu' } } });
+    // Tokens are revoked test after test within seconds: reports are not spaced out here.
+    stack = await startStack({ sims: [sim], apps: { 'feishu-main': { platform: 'feishu', appId: APP_ID, appSecret: SECRET, baseUrl: 'sim:feishu', reportIntervalSeconds: 0 } } });
   });
   after(() => stack.close());
 
