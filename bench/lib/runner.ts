@@ -12,9 +12,12 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-/** Runs `bench/targets/<name>.ts` with tsx and waits for its `READY {json}` line. */
-export async function startTarget(name: string, env: Record<string, string> = {}): Promise<Target> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', new URL(`../targets/${name}.ts`, import.meta.url).pathname], {
+/**
+ * Runs `bench/targets/<name>.ts` with tsx and waits for its `READY {json}` line. `nodeArgs` go to
+ * the target's node (`--expose-gc`, `--cpu-prof`).
+ */
+export async function startTarget(name: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Target> {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', new URL(`../targets/${name}.ts`, import.meta.url).pathname], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -73,4 +76,83 @@ export function median(values: number[]): number {
 export function table(header: string[], rows: (string | number)[][]): string {
   const line = (cells: (string | number)[]): string => `| ${cells.join(' | ')} |`;
   return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** One server of a cached-read comparison; the first of a comparison is the baseline. */
+export interface Contender {
+  label: string;
+  target: Target;
+  /** Default: the target's `url`, with `Authorization: Bearer <key>` when it printed a `key`. */
+  url?: string;
+}
+
+export interface ComparedRow {
+  label: string;
+  requestsPerSecond: number;
+  p99Ms: number;
+  cpuUsPerRequest: number;
+  /** Throughput over the baseline's. */
+  ratio: number;
+  /** The baseline's CPU per request over this one's. */
+  cpuRatio: number;
+  /** Each round's throughput ratio to the baseline's round next to it: the spread of the run. */
+  roundRatios: number[];
+}
+
+/**
+ * Closed-loop load on each contender in turn, `rounds` times, interleaved so that drift in the
+ * machine hits all alike; medians of throughput, p99 and server CPU per request (from /proc).
+ */
+export async function compare(
+  contenders: Contender[],
+  options: { seconds: number; rounds: number; connections: number },
+): Promise<{ rows: ComparedRow[]; failed: number }> {
+  const runs = contenders.map((c) => ({
+    c,
+    url: c.url ?? c.target.info.url!,
+    headers: c.target.info.key ? { authorization: `Bearer ${c.target.info.key}` } : {},
+    rps: [] as number[],
+    p99: [] as number[],
+    cpuUs: [] as number[],
+  }));
+  let failed = 0;
+  for (const run of runs) await load(run.url, { seconds: 1, connections: options.connections, headers: run.headers });
+  for (let i = 0; i < options.rounds; i++) {
+    for (const run of runs) {
+      const before = await run.c.target.cpuMs();
+      const r = await load(run.url, { seconds: options.seconds, connections: options.connections, headers: run.headers });
+      const cpu = (await run.c.target.cpuMs()) - before;
+      run.rps.push(r.requestsPerSecond);
+      run.p99.push(r.p99Ms);
+      run.cpuUs.push((cpu * 1000) / r.requests);
+      failed += r.errors + r.non2xx;
+    }
+  }
+  const base = runs[0]!;
+  const rows = runs.map((run) => ({
+    label: run.c.label,
+    requestsPerSecond: median(run.rps),
+    p99Ms: median(run.p99),
+    cpuUsPerRequest: median(run.cpuUs),
+    ratio: median(run.rps) / median(base.rps),
+    cpuRatio: median(base.cpuUs) / median(run.cpuUs),
+    roundRatios: run.rps.map((rps, i) => rps / base.rps[i]!),
+  }));
+  return { rows, failed };
+}
+
+/** The table of a comparison, as docs/benchmarks.md shows it. */
+export function comparisonTable(rows: ComparedRow[]): string {
+  return table(
+    ['server', 'requests/s', 'p99 latency', 'throughput ratio to bare', 'rounds (ratio)', 'server CPU per request', 'CPU ratio (bare / this)'],
+    rows.map((r) => [
+      r.label,
+      Math.round(r.requestsPerSecond),
+      `${r.p99Ms} ms`,
+      r.ratio.toFixed(2),
+      `${Math.min(...r.roundRatios).toFixed(2)}–${Math.max(...r.roundRatios).toFixed(2)}`,
+      `${r.cpuUsPerRequest.toFixed(1)} µs`,
+      r.cpuRatio.toFixed(2),
+    ]),
+  );
 }

@@ -4,6 +4,8 @@ import type { ClientAuth } from './auth.js';
 import type { TokenAnswers } from './token-answers.js';
 
 const PREFIX = '/v1/apps/';
+/** `peek`'s options of a plain read, shared: a cached read allocates none. */
+const NO_OPTIONS = Object.freeze({});
 const TOKENS = '/tokens/';
 
 /**
@@ -27,16 +29,16 @@ export function cachedReadFastPath(broker: Broker, auth: ClientAuth, answers: To
     if (client === undefined || !auth.allows(client, appId) || !broker.has(appId)) return false;
     let token;
     try {
-      token = broker.peek(appId, kind);
+      token = broker.peek(appId, kind, NO_OPTIONS);
     } catch {
       return false; // an unknown kind, a missing tenant key: Fastify answers it
     }
     // A reported token carries a warning header: Fastify's route adds it.
     if (token === undefined || token.reported) return false;
     answers.countOk(appId);
-    const body = answers.json(token);
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
+    const answer = answers.serialized(token);
+    res.writeHead(200, answer.headers);
+    res.end(answer.text);
     return true;
   };
 }

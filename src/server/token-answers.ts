@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { IssuedToken } from '../core/broker.js';
 import { TokenHubError } from '../core/errors.js';
 import type { Metrics } from './metrics.js';
@@ -13,6 +14,12 @@ export interface TokenBody {
   expiresIn: number;
 }
 
+/** A cached read's answer as it goes on the wire: the JSON text of `body(token)` and its headers. */
+export interface SerializedAnswer {
+  readonly text: string;
+  readonly headers: OutgoingHttpHeaders;
+}
+
 /**
  * How token answers are shaped and counted, shared by the Fastify routes and the cached-read
  * fast path so that both answer and count alike.
@@ -20,7 +27,7 @@ export interface TokenBody {
 export class TokenAnswers {
   readonly #metrics: Metrics;
   readonly #isoExpiry = new WeakMap<IssuedToken, string>();
-  readonly #jsonPrefix = new WeakMap<IssuedToken, string>();
+  readonly #serialized = new WeakMap<IssuedToken, { prefix: string; expiresIn: number; answer: SerializedAnswer }>();
   // Counter children bound once per app: labelling on every request costs more than the read itself.
   readonly #served = new Map<string, { inc(): void }>();
 
@@ -43,14 +50,24 @@ export class TokenAnswers {
     return body;
   }
 
-  /** The body of `body(token)` as JSON text; all but `expiresIn` is serialized once per token. */
-  json(token: IssuedToken): string {
-    let prefix = this.#jsonPrefix.get(token);
-    if (prefix === undefined) {
+  /**
+   * `body(token)` as JSON text with its headers, made once per token and second (only
+   * `expiresIn` changes, once a second): a cached read then serializes nothing.
+   */
+  serialized(token: IssuedToken): SerializedAnswer {
+    const expiresIn = Math.max(0, Math.floor((token.expiresAt - Date.now()) / 1000));
+    let memo = this.#serialized.get(token);
+    if (memo === undefined) {
       const { expiresIn: _, ...fixed } = this.body(token, undefined);
-      this.#jsonPrefix.set(token, (prefix = `${JSON.stringify(fixed).slice(0, -1)},"expiresIn":`));
+      memo = { prefix: `${JSON.stringify(fixed).slice(0, -1)},"expiresIn":`, expiresIn: -1, answer: { text: '', headers: {} } };
+      this.#serialized.set(token, memo);
     }
-    return `${prefix}${Math.max(0, Math.floor((token.expiresAt - Date.now()) / 1000))}}`;
+    if (memo.expiresIn !== expiresIn) {
+      const text = `${memo.prefix}${expiresIn}}`;
+      memo.expiresIn = expiresIn;
+      memo.answer = { text, headers: { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) } };
+    }
+    return memo.answer;
   }
 
   countOk(appId: string): void {

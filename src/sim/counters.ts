@@ -15,6 +15,8 @@ export interface CounterSnapshot {
  */
 export class Counters {
   readonly #counts = new Map<string, Map<string, number>>();
+  readonly #inFlight = new Map<string, number>();
+  readonly #peak = new Map<string, number>();
 
   /** Record one call. */
   increment(endpoint: string, appId = ''): void {
@@ -24,6 +26,24 @@ export class Counters {
       this.#counts.set(endpoint, apps);
     }
     apps.set(appId, (apps.get(appId) ?? 0) + 1);
+  }
+
+  /**
+   * Record one call that stays in flight until `response` emits `close` (answered or dropped):
+   * the high-water mark of an app's concurrent calls is what a bound on upstream concurrency is checked against.
+   */
+  track(endpoint: string, appId: string, response: { once(event: 'close', listener: () => void): unknown }): void {
+    this.increment(endpoint, appId);
+    const now = (this.#inFlight.get(appId) ?? 0) + 1;
+    this.#inFlight.set(appId, now);
+    if (now > (this.#peak.get(appId) ?? 0)) this.#peak.set(appId, now);
+    response.once('close', () => this.#inFlight.set(appId, (this.#inFlight.get(appId) ?? 1) - 1));
+  }
+
+  /** The most calls of `appId` (of any app when left out) in flight at once since the last reset. */
+  peakInFlight(appId?: string): number {
+    if (appId !== undefined) return this.#peak.get(appId) ?? 0;
+    return Math.max(0, ...this.#peak.values());
   }
 
   /** Calls to `endpoint` (every endpoint when left out) by `appId` (every app when left out). */
@@ -38,8 +58,10 @@ export class Counters {
     return sum;
   }
 
+  /** Zero the counts and the high-water marks (calls in flight stay counted as in flight). */
   reset(): void {
     this.#counts.clear();
+    this.#peak.clear();
   }
 
   snapshot(): CounterSnapshot {

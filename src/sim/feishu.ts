@@ -161,6 +161,7 @@ export class FeishuSim implements PlatformSim {
   readonly #lifetimeMs: number;
   readonly #windowMs: number;
   readonly #now: () => number;
+  #prunedAt = -Infinity;
 
   constructor(options: FeishuSimOptions) {
     const platform = options.platform ?? DEFAULT_FEISHU_SIM_OPTIONS.platform;
@@ -313,7 +314,7 @@ export class FeishuSim implements PlatformSim {
   async #tokenRoute(request: FastifyRequest, reply: FastifyReply, endpoint: TokenEndpoint): Promise<FastifyReply> {
     const body = parseJson(request.body);
     const appId = isRecord(body) && typeof body.app_id === 'string' ? body.app_id : '';
-    this.counters.increment(endpoint, appId);
+    this.counters.track(endpoint, appId, reply.raw);
     if (await this.faults.apply(request, reply, FAULT_ANSWERS)) return reply;
 
     if (!isRecord(body) || typeof body.app_id !== 'string' || typeof body.app_secret !== 'string') {
@@ -354,7 +355,7 @@ export class FeishuSim implements PlatformSim {
   async #storeAppTokenRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const body = parseJson(request.body);
     const appId = isRecord(body) && typeof body.app_id === 'string' ? body.app_id : '';
-    this.counters.increment(FEISHU_ENDPOINTS.storeApp, appId);
+    this.counters.track(FEISHU_ENDPOINTS.storeApp, appId, reply.raw);
     if (await this.faults.apply(request, reply, FAULT_ANSWERS)) return reply;
     if (!isRecord(body) || typeof body.app_id !== 'string' || typeof body.app_secret !== 'string' || typeof body.app_ticket !== 'string') {
       return reply.send(INVALID_PARAM);
@@ -372,7 +373,7 @@ export class FeishuSim implements PlatformSim {
     const body = parseJson(request.body);
     const appToken = isRecord(body) && typeof body.app_access_token === 'string' ? this.#validToken(body.app_access_token) : undefined;
     const storeApp = appToken !== undefined && appToken.kind === 'app_access_token' && this.#storeApps.has(appToken.appId) ? appToken : undefined;
-    this.counters.increment(FEISHU_ENDPOINTS.storeTenant, storeApp?.appId ?? '');
+    this.counters.track(FEISHU_ENDPOINTS.storeTenant, storeApp?.appId ?? '', reply.raw);
     if (await this.faults.apply(request, reply, FAULT_ANSWERS)) return reply;
     if (!isRecord(body) || typeof body.app_access_token !== 'string' || typeof body.tenant_key !== 'string' || body.tenant_key === '') {
       return reply.send(INVALID_PARAM);
@@ -421,6 +422,10 @@ export class FeishuSim implements PlatformSim {
   }
 
   #prune(now: number): void {
+    // At most once a second: with many tenants, a sweep per new token would make issuing quadratic.
+    // Expired and revoked tokens are refused either way; the sweep only frees them.
+    if (now - this.#prunedAt < 1000) return;
+    this.#prunedAt = now;
     for (const [value, issued] of this.#tokens) {
       if (issued.revoked || issued.expiresAt <= now) this.#tokens.delete(value);
     }

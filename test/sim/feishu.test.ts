@@ -310,6 +310,17 @@ describe('FeishuSim counters', () => {
     counters.reset();
     assert.equal(counters.count(), 0);
   });
+
+  it('keeps the most token calls of an app in flight at once', async (t) => {
+    const { feishu, base } = await start(t);
+    feishu.faults.set('slow', { delayMs: 50 });
+    await Promise.all(Array.from({ length: 5 }, () => postToken(base)));
+    await postToken(base);
+    assert.equal(feishu.counters.peakInFlight(APP.appId), 5);
+    assert.equal(feishu.counters.peakInFlight(), 5);
+    feishu.counters.reset();
+    assert.equal(feishu.counters.peakInFlight(APP.appId), 0);
+  });
 });
 
 describe('startSimulators', () => {
