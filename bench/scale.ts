@@ -14,9 +14,7 @@ import { compare, comparisonTable, startTarget, table, type Target } from './lib
 import type { CounterSnapshot } from '../src/sim/index.js';
 
 /** The per-app config of the store app under test. */
-const STORE_APP_OPTIONS: Record<string, unknown> = {
-  // maxTenants: 100_000, maxConcurrentFetches: 8 once the broker has them
-};
+const STORE_APP_OPTIONS: Record<string, unknown> = { maxTenants: 100_000, maxConcurrentFetches: 8 };
 
 const TENANTS = Number(process.env.SCALE_TENANTS ?? 100_000);
 const APPS = Number(process.env.SCALE_APPS ?? 10_000);
