@@ -25,7 +25,7 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker }> = async (app, {
     '/v1/apps/:app/events',
     {
       bodyLimit: EVENT_BODY_LIMIT,
-      config: { clientKey: false },
+      config: { public: true },
       schema: { params: { type: 'object', required: ['app'], properties: { app: { type: 'string', maxLength: 64 } } } },
     },
     async (req) => {

@@ -6,7 +6,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { Broker } from '../../core/broker.js';
 import { TokenHubError, badRequest } from '../../core/errors.js';
 import type { BusinessCall } from '../../core/types.js';
-import type { ClientAuth } from '../auth.js';
+import { clientOf, type ClientAuth } from '../auth.js';
 import type { Metrics } from '../metrics.js';
 import { TENANT_KEY_PATTERN } from './tokens.js';
 
@@ -68,7 +68,7 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
   app.all<{ Params: { app: string } }>('/v1/proxy/:app/*', async (req, reply) => {
     const appId = req.params.app;
     const { provider } = broker.app(appId);
-    auth.authorize(req.client!, appId);
+    auth.authorize(clientOf(req), appId);
 
     // ok, retried, rejected, client_closed, or the error code (see the metric's help).
     let outcome = 'ok';

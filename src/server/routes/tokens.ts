@@ -3,7 +3,7 @@ import type { Broker, GetTokenOptions } from '../../core/broker.js';
 import { z } from 'zod';
 import { badRequest } from '../../core/errors.js';
 import type { ClientAuth } from '../auth.js';
-import { mayUse } from '../auth.js';
+import { clientOf, mayUse } from '../auth.js';
 import type { TokenAnswers } from '../token-answers.js';
 
 // Validated with zod rather than the route schema: query parameters need type coercion, the body must not get it.
@@ -54,7 +54,7 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
   /** Options of a token request, once the caller is known to exist and be allowed. */
   const tokenRequest = (req: FastifyRequest<{ Params: TokenParams; Querystring: TokenQuery }>): GetTokenOptions => {
     broker.app(req.params.app); // 404 before 403: the app must exist
-    auth.authorize(req.client!, req.params.app);
+    auth.authorize(clientOf(req), req.params.app);
     const { tenant_key: tenantKey, min_ttl: minTtl } = req.query;
     return { tenantKey, minTtlMs: minTtl === undefined ? undefined : minTtl * 1000 };
   };
@@ -105,10 +105,12 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
     },
   );
 
-  app.get('/v1/apps', async (req: FastifyRequest) => ({
+  app.get('/v1/apps', async (req: FastifyRequest) => {
+    const client = clientOf(req);
+    return {
     apps: broker
       .apps()
-      .filter((a) => mayUse(req.client!, a.id))
+      .filter((a) => mayUse(client, a.id))
       .map((a) => ({
         id: a.id,
         platform: a.provider.platform,
@@ -117,5 +119,6 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
         tenantScopedKinds: a.provider.kinds.filter((k) => a.provider.tenantScoped(k)),
         tokens: broker.status(a.id),
       })),
-  }));
+    };
+  });
 };
