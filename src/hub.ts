@@ -63,7 +63,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       ...(app.minTtlSeconds === undefined ? {} : { minTtlMs: app.minTtlSeconds * 1000 }),
     });
   }
-  const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger, proxy: config.proxy });
+  const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger, proxy: config.proxy, limits: config.server });
   return {
     server,
     broker,

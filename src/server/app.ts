@@ -3,9 +3,10 @@ import type { Broker } from '../core/broker.js';
 import { TokenHubError, badRequest } from '../core/errors.js';
 import type { TokenStore } from '../core/types.js';
 import type { ClientEntry } from '../config.js';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ClientAuth } from './auth.js';
 import { cachedReadFastPath } from './fast-path.js';
+import { DEFAULT_SERVER_LIMITS, limitedServer, type ServerLimits } from './limits.js';
 import { TokenAnswers } from './token-answers.js';
 import type { Metrics } from './metrics.js';
 import { eventRoutes } from './routes/events.js';
@@ -22,6 +23,7 @@ export interface ServerOptions {
   /** Largest request body accepted by the JSON API, in bytes (the proxy streams bodies instead). */
   bodyLimit?: number;
   proxy?: ProxyOptions;
+  limits?: ServerLimits;
 }
 
 /** The Fastify app: routes, authentication and the JSON error format. Does not listen. */
@@ -29,10 +31,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const auth = new ClientAuth(options.clients);
   const answers = new TokenAnswers(options.metrics, (id) => options.broker.has(id));
   const fastPath = cachedReadFastPath(options.broker, auth, answers);
+  const limits = options.limits ?? DEFAULT_SERVER_LIMITS;
   const app = Fastify({
     // Cached token reads are answered before Fastify sees them; everything else is Fastify's.
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-      createServer((req, res) => {
+      limitedServer(limits, (req, res) => {
         if (!fastPath(req, res)) handler(req, res);
       }),
     loggerInstance: options.logger === false ? undefined : options.logger,
@@ -85,7 +88,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, answers });
-  app.register(eventRoutes, { broker: options.broker });
+  app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs });
   app.register(proxyRoutes, { broker: options.broker, auth, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   return app;
 }
