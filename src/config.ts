@@ -4,7 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TokenHubError } from './core/errors.js';
 import { DEFAULT_SERVER_LIMITS } from './server/limits.js';
-import { DEFAULT_PROXY_OPTIONS } from './server/routes/proxy.js';
+import { DEFAULT_PROXY_OPTIONS, WITHHELD_HEADERS } from './server/routes/proxy.js';
 import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from './stores/crypto.js';
 
 /** A bad config: every problem, each naming its place (`apps.feishu-main.platform: …`). */
@@ -115,8 +115,10 @@ const configSchema = z.strictObject({
       headersTimeoutMs: z.number().int().positive().default(DEFAULT_PROXY_OPTIONS.headersTimeoutMs),
       bodyTimeoutMs: z.number().int().positive().default(DEFAULT_PROXY_OPTIONS.bodyTimeoutMs),
       bufferLimitBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(DEFAULT_PROXY_OPTIONS.bufferLimitBytes),
+      // Only headers withheld by default can be named: every other one is forwarded anyway.
+      forwardHeaders: z.array(z.string().toLowerCase().pipe(z.enum(WITHHELD_HEADERS, `must be one of ${WITHHELD_HEADERS.join(', ')}`))).default([]),
     })
-    .default({ ...DEFAULT_PROXY_OPTIONS }),
+    .default({ ...DEFAULT_PROXY_OPTIONS, forwardHeaders: [] }),
   server: z
     .strictObject({
       headersTimeoutMs: z.number().int().positive().default(DEFAULT_SERVER_LIMITS.headersTimeoutMs),
