@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TokenHubError } from './core/errors.js';
-import { DEFAULT_PROXY_OPTIONS } from './server/routes/proxy.js';
+import { DEFAULT_SERVER_LIMITS } from './server/limits.js';
+import { DEFAULT_PROXY_OPTIONS, WITHHELD_HEADERS } from './server/routes/proxy.js';
 import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from './stores/crypto.js';
 
 /** A bad config: every problem, each naming its place (`apps.feishu-main.platform: …`). */
@@ -134,8 +135,25 @@ const configSchema = z.strictObject({
       headersTimeoutMs: z.number().int().positive().default(DEFAULT_PROXY_OPTIONS.headersTimeoutMs),
       bodyTimeoutMs: z.number().int().positive().default(DEFAULT_PROXY_OPTIONS.bodyTimeoutMs),
       bufferLimitBytes: z.number().int().min(0).max(64 * 1024 * 1024).default(DEFAULT_PROXY_OPTIONS.bufferLimitBytes),
+      // Only headers withheld by default can be named: every other one is forwarded anyway.
+      forwardHeaders: z.array(z.string().toLowerCase().pipe(z.enum(WITHHELD_HEADERS, `must be one of ${WITHHELD_HEADERS.join(', ')}`))).default([]),
     })
-    .default({ ...DEFAULT_PROXY_OPTIONS }),
+    .default({ ...DEFAULT_PROXY_OPTIONS, forwardHeaders: [] }),
+  server: z
+    .strictObject({
+      headersTimeoutMs: z.number().int().positive().default(DEFAULT_SERVER_LIMITS.headersTimeoutMs),
+      requestTimeoutMs: z.number().int().positive().default(DEFAULT_SERVER_LIMITS.requestTimeoutMs),
+      keepAliveTimeoutMs: z.number().int().positive().default(DEFAULT_SERVER_LIMITS.keepAliveTimeoutMs),
+      maxConnections: z.number().int().positive().default(DEFAULT_SERVER_LIMITS.maxConnections),
+      eventsTimeoutMs: z.number().int().positive().default(DEFAULT_SERVER_LIMITS.eventsTimeoutMs),
+    })
+    .check((ctx) => {
+      // Node refuses a headers timeout longer than the request timeout.
+      if (ctx.value.headersTimeoutMs > ctx.value.requestTimeoutMs) {
+        ctx.issues.push({ code: 'custom', input: ctx.value, path: ['headersTimeoutMs'], message: 'must not be longer than server.requestTimeoutMs' });
+      }
+    })
+    .default({ ...DEFAULT_SERVER_LIMITS }),
   clients: z.array(clientSchema).min(1, 'must list at least one client'),
   apps: z.record(z.string().regex(/^[A-Za-z0-9][\w.-]{0,63}$/, 'app ids are letters, digits, _ . - (at most 64)'), appSchema),
 });

@@ -67,7 +67,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       ...(app.reportIntervalSeconds === undefined ? {} : { reportIntervalMs: app.reportIntervalSeconds * 1000 }),
     });
   }
-  const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger, proxy: config.proxy });
+  const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger, proxy: config.proxy, limits: config.server });
   return {
     server,
     broker,

@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfigFile } from '../config.js';
 import { createHub, type Hub } from '../hub.js';
+import type { Logger } from 'pino';
 import { createLogger } from '../logger.js';
 import { runDemo } from './demo.js';
 import { runSim } from './sim.js';
@@ -19,16 +20,21 @@ program
     const file = opts.config ?? process.env.TOKENHUB_CONFIG;
     if (!file) fail('no config: pass --config FILE or set TOKENHUB_CONFIG');
     let hub: Hub;
+    let logger: Logger;
     try {
       const config = await loadConfigFile(file);
-      const logger = createLogger(config.log.level);
+      logger = createLogger(config.log.level);
       hub = createHub(config, { logger });
       const url = await hub.listen();
       logger.info({ url, apps: Object.keys(config.apps).length, clients: config.clients.length, store: config.store.type }, 'tokenhub ready');
     } catch (err) {
       fail(err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`);
     }
-    onShutdown(() => hub.close());
+    onShutdown(() => hub.close(), {
+      info: (msg, fields) => logger.info(fields, msg),
+      warn: (msg, fields) => logger.warn(fields, msg),
+      flush: () => logger.flush(),
+    });
   });
 
 program
@@ -78,20 +84,41 @@ function fail(reason: string): never {
   process.exit(1);
 }
 
-/** Graceful shutdown: finish requests in flight, then exit; a second signal exits at once. */
-function onShutdown(close: () => Promise<void>): void {
+/** Where the signal handling reports: the server's logger, or stderr for the other commands. */
+interface SignalLog {
+  info(msg: string, fields: Record<string, unknown>): void;
+  warn(msg: string, fields: Record<string, unknown>): void;
+  flush?(): void;
+}
+
+const STDERR_LOG: SignalLog = {
+  info: (msg) => process.stderr.write(`tokenhub: ${msg}\n`),
+  warn: (msg) => process.stderr.write(`tokenhub: ${msg}\n`),
+};
+
+/**
+ * SIGTERM and SIGINT: stop taking requests, finish those in flight, close the store, exit 0; a
+ * second signal exits at once. SIGHUP would end the process by default: until config reload
+ * exists it is logged and ignored.
+ */
+function onShutdown(close: () => Promise<void>, log: SignalLog = STDERR_LOG): void {
   let closing = false;
   const stop = (signal: string): void => {
     if (closing) process.exit(1);
     closing = true;
-    process.stderr.write(`tokenhub: ${signal}, shutting down\n`);
+    log.info('shutting down: finishing requests in flight', { signal });
     close().then(
-      () => process.exit(0),
+      () => {
+        log.info('stopped', { signal });
+        log.flush?.();
+        process.exit(0);
+      },
       (err: unknown) => fail(`shutdown failed: ${(err as Error).message}`),
     );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGHUP', () => log.warn('SIGHUP ignored: reloading the config is not supported yet; restart to apply a new one', { signal: 'SIGHUP' }));
 }
 
 await program.parseAsync(process.argv);

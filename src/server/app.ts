@@ -3,10 +3,11 @@ import type { Broker } from '../core/broker.js';
 import { TokenHubError, badRequest } from '../core/errors.js';
 import type { TokenStore } from '../core/types.js';
 import type { ClientEntry } from '../config.js';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ClientAuth } from './auth.js';
 import { ClientBudget } from './client-budget.js';
 import { cachedReadFastPath } from './fast-path.js';
+import { DEFAULT_SERVER_LIMITS, limitedServer, type ServerLimits } from './limits.js';
 import { TokenAnswers } from './token-answers.js';
 import type { Metrics } from './metrics.js';
 import { eventRoutes } from './routes/events.js';
@@ -23,28 +24,20 @@ export interface ServerOptions {
   /** Largest request body accepted by the JSON API, in bytes (the proxy streams bodies instead). */
   bodyLimit?: number;
   proxy?: ProxyOptions;
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    client: ClientEntry | undefined;
-  }
-  interface FastifyContextConfig {
-    /** `false` on the few `/v1` routes that a platform calls (store apps' events URL): they check their own credentials. */
-    clientKey?: boolean;
-  }
+  limits?: ServerLimits;
 }
 
 /** The Fastify app: routes, authentication and the JSON error format. Does not listen. */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const auth = new ClientAuth(options.clients);
-  const answers = new TokenAnswers(options.metrics);
+  const answers = new TokenAnswers(options.metrics, (id) => options.broker.has(id));
   const budget = new ClientBudget();
   const fastPath = cachedReadFastPath(options.broker, auth, answers);
+  const limits = options.limits ?? DEFAULT_SERVER_LIMITS;
   const app = Fastify({
     // Cached token reads are answered before Fastify sees them; everything else is Fastify's.
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
-      createServer((req, res) => {
+      limitedServer(limits, (req, res) => {
         if (!fastPath(req, res)) handler(req, res);
       }),
     loggerInstance: options.logger === false ? undefined : options.logger,
@@ -57,23 +50,30 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: false } },
     // A URL the router cannot decode gets tokenhub's JSON error like any other bad request.
-    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
+      // Before routing, so before any key check: an unknown caller learns nothing but 401.
+      const refused = auth.refusal(req.headers);
+      if (refused !== undefined) return sendError(reply, refused);
       sendError(reply, err.code === 'FST_ERR_BAD_URL' ? badRequest('the URL is not valid percent-encoding') : toHttpError(err));
     },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
   app.decorateRequest('client', undefined);
-  // A callback hook rather than an async one: it runs on every cached read.
-  app.addHook('onRequest', (req, _reply, done) => {
-    if (!req.url.startsWith('/v1/')) return done();
-    // `routeOptions` builds an object on each read: only looked at for the events URL, off the cached-read path.
-    if (req.url.includes('/events') && req.routeOptions.config.clientKey === false) return done();
+  // Deny by default, decided by the matched route: every route that does not declare itself
+  // public gets the key check as its own first hook. No test on the URL text, which has many
+  // spellings (percent-encoded, absolute-form) that the router folds onto one route.
+  const requireKey = (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
     try {
       req.client = auth.authenticate(req.headers);
-      done();
     } catch (err) {
-      done(err as Error);
+      return done(err as Error);
     }
+    done();
+  };
+  app.addHook('onRoute', (route) => {
+    if (route.config?.public === true) return;
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [requireKey, ...own];
   });
 
   app.setErrorHandler((err: FastifyError | TokenHubError, req, reply) => {
@@ -81,13 +81,16 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     if (error.statusCode >= 500 && error.code === 'TOKENHUB_INTERNAL') req.log.error({ err, reqId: req.id, url: req.url.split('?')[0] }, 'request failed');
     sendError(reply, error);
   });
+  // No route matched: without a known key that is a 401 like any other, so app ids and routes cannot be probed.
   app.setNotFoundHandler((req, reply) => {
+    const refused = auth.refusal(req.headers);
+    if (refused !== undefined) return sendError(reply, refused);
     sendError(reply, new TokenHubError('TOKENHUB_NOT_FOUND', 404, `no route ${req.method} ${req.url.split('?')[0]}`));
   });
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, answers, budget });
-  app.register(eventRoutes, { broker: options.broker });
+  app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs });
   app.register(proxyRoutes, { broker: options.broker, auth, budget, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   return app;
 }

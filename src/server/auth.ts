@@ -1,7 +1,22 @@
 import { hash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyRequest } from 'fastify';
 import { TokenHubError } from '../core/errors.js';
 import type { ClientEntry } from '../config.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the authentication hook of every route that is not public; read it with `clientOf`. */
+    client: ClientEntry | undefined;
+  }
+  interface FastifyContextConfig {
+    /**
+     * `true` on the routes anyone may call: health, readiness, metrics, and the events URL that a
+     * platform calls (it checks its own credentials). Every other route needs a known client key.
+     */
+    public?: boolean;
+  }
+}
 
 /**
  * Who is calling. Keys are kept as SHA-256 only, and the presented key's hash is compared
@@ -9,7 +24,7 @@ import type { ClientEntry } from '../config.js';
  */
 export class ClientAuth {
   readonly #clients: readonly ClientEntry[];
-  readonly #proven = new WeakMap<object, { header: string; client: ClientEntry }>();
+  readonly #proven = new WeakMap<object, { name: KeyHeader; value: string; client: ClientEntry }>();
 
   constructor(clients: readonly ClientEntry[]) {
     this.#clients = clients;
@@ -17,23 +32,30 @@ export class ClientAuth {
 
   /** The client whose key the request carries (`Authorization: Bearer` or `X-Tokenhub-Key`). */
   authenticate(headers: IncomingHttpHeaders): ClientEntry {
-    if (presentedKey(headers) === undefined) throw new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'missing client key: send Authorization: Bearer <key>');
     const client = this.identify(headers);
-    if (!client) throw new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'unknown client key');
+    if (client === undefined) throw unauthorized(headers);
     return client;
   }
 
+  /** The 401 for these headers when they carry no known key; `undefined` when they do. */
+  refusal(headers: IncomingHttpHeaders): TokenHubError | undefined {
+    return this.identify(headers) === undefined ? unauthorized(headers) : undefined;
+  }
+
   /**
-   * Like `identify`, remembering per connection the last header that proved a key: later requests
-   * on that connection with the very same header skip the hash. Comparing with what this same
-   * connection sent before can reveal nothing about any other client's key.
+   * Like `identify`, remembering per connection the header (name and value) that last proved a
+   * key: later requests on that connection with the very same header skip the hash. The name
+   * counts: a value proven as `Authorization` is not a key when sent as `X-Tokenhub-Key`, and
+   * vice versa. Comparing with what this same connection sent before can reveal nothing about
+   * any other client's key.
    */
   identifyOn(socket: object, headers: IncomingHttpHeaders): ClientEntry | undefined {
-    const header = headers.authorization ?? headers['x-tokenhub-key'];
+    const name: KeyHeader = headers.authorization !== undefined ? 'authorization' : 'x-tokenhub-key';
+    const value = headers[name];
     const proven = this.#proven.get(socket);
-    if (proven !== undefined && header === proven.header) return proven.client;
+    if (proven !== undefined && name === proven.name && value === proven.value) return proven.client;
     const client = this.identify(headers);
-    if (client !== undefined && typeof header === 'string') this.#proven.set(socket, { header, client });
+    if (client !== undefined && typeof value === 'string') this.#proven.set(socket, { name, value, client });
     return client;
   }
 
@@ -57,6 +79,25 @@ export class ClientAuth {
   authorize(client: ClientEntry, app: string): void {
     if (!mayUse(client, app)) throw new TokenHubError('TOKENHUB_FORBIDDEN', 403, `client ${client.name} may not use app ${JSON.stringify(app)}`);
   }
+}
+
+/** The header a key is read from: `Authorization` whenever it is present, else `X-Tokenhub-Key`. */
+type KeyHeader = 'authorization' | 'x-tokenhub-key';
+
+/**
+ * The client a request was authenticated as. Throws 401 when there is none, so that a route
+ * reached without authentication (a bug) refuses instead of crashing or serving.
+ */
+export function clientOf(req: FastifyRequest): ClientEntry {
+  const client = req.client;
+  if (client === undefined) throw unauthorized({});
+  return client;
+}
+
+function unauthorized(headers: IncomingHttpHeaders): TokenHubError {
+  return presentedKey(headers) === undefined
+    ? new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'missing client key: send Authorization: Bearer <key>')
+    : new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'unknown client key');
 }
 
 export function mayUse(client: ClientEntry, app: string): boolean {

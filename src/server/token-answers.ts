@@ -3,6 +3,9 @@ import type { IssuedToken } from '../core/broker.js';
 import { TokenHubError } from '../core/errors.js';
 import type { Metrics } from './metrics.js';
 
+/** The `app` label of requests naming an app that is not configured. */
+export const UNKNOWN_APP = '(unknown)';
+
 /** The JSON a token request is answered with. */
 export interface TokenBody {
   app: string;
@@ -31,8 +34,12 @@ export class TokenAnswers {
   // Counter children bound once per app: labelling on every request costs more than the read itself.
   readonly #served = new Map<string, { inc(): void }>();
 
-  constructor(metrics: Metrics) {
+  readonly #known: (appId: string) => boolean;
+
+  /** `known` says which app ids are configured: only those become metric labels. */
+  constructor(metrics: Metrics, known: (appId: string) => boolean) {
     this.#metrics = metrics;
+    this.#known = known;
   }
 
   body(token: IssuedToken, tenantKey: string | undefined): TokenBody {
@@ -76,7 +83,8 @@ export class TokenAnswers {
     counter.inc();
   }
 
+  /** An app id from the URL that is not configured is counted as `(unknown)`: callers cannot grow the series. */
   countError(appId: string, err: unknown): void {
-    this.#metrics.tokenRequests.inc({ app: appId, outcome: err instanceof TokenHubError ? err.code : 'TOKENHUB_INTERNAL' });
+    this.#metrics.tokenRequests.inc({ app: this.#known(appId) ? appId : UNKNOWN_APP, outcome: err instanceof TokenHubError ? err.code : 'TOKENHUB_INTERNAL' });
   }
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { FeishuSim, startSimulators, type RunningSimulators } from '../../src/sim/index.js';
+import { spawnServer } from '../helpers/hubs.js';
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 const KEY = 'cli-test-client-key-0123456789';
@@ -92,5 +93,42 @@ describe('tokenhub CLI', () => {
     assert.notEqual(((await answer.json()) as { token: string }).token, token);
     assert.equal(await exited, 0);
     sim.faults.set('none');
+  });
+
+  it('SIGHUP is logged and ignored; SIGTERM during a slow request lets it finish, closes and exits 0', async () => {
+    const { child, url } = await spawnServer(dir, 'signals', {
+      clients: [{ name: 'c', key: KEY, apps: ['*'] }],
+      apps: { x: { platform: 'feishu', appId: 'cli_x', appSecret: 'cli-secret', baseUrl: sims.baseUrl('feishu') } },
+    });
+    try {
+      const headers = { authorization: `Bearer ${KEY}` };
+      child.process.kill('SIGHUP');
+      const line = JSON.parse(await child.waitFor(/SIGHUP/, 10_000)) as { level: number; msg: string; signal: string };
+      assert.equal(line.signal, 'SIGHUP');
+      assert.match(line.msg, /ignored/);
+      // Still serving, twice over.
+      child.process.kill('SIGHUP');
+      const res = await fetch(`${url}/v1/apps/x/tokens/tenant_access_token`, { headers });
+      assert.equal(res.status, 200);
+      const { token } = (await res.json()) as { token: string };
+      assert.equal(child.process.exitCode, null);
+
+      sim.revoke(token);
+      sim.faults.set('slow', { delayMs: 800 });
+      const inFlight = fetch(`${url}/v1/apps/x/tokens/tenant_access_token/invalidate`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+      await new Promise((r) => setTimeout(r, 200));
+      child.process.kill('SIGTERM');
+      const answer = await inFlight;
+      assert.equal(answer.status, 200);
+      assert.notEqual(((await answer.json()) as { token: string }).token, token);
+      assert.equal(await child.exited, 0);
+      const said = child.lines.map((l) => (l.startsWith('{') ? (JSON.parse(l) as { msg: string }).msg : l));
+      assert.ok(said.some((m) => /shutting down/.test(m)), said.join('\n'));
+      assert.ok(said.includes('stopped'), said.join('\n'));
+      for (const l of child.lines) assert.ok(!l.includes(KEY) && !l.includes(token), 'a key or token in the log');
+    } finally {
+      sim.faults.set('none');
+      await child.kill();
+    }
   });
 });

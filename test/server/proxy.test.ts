@@ -80,7 +80,6 @@ describe('proxy: pass-through', () => {
         authorization: `Bearer ${stack.key}`,
         'content-type': 'application/json; charset=utf-8',
         'x-custom': 'kept',
-        cookie: 'c=1',
         'user-agent': 'proxy-test/1.0',
       },
       body,
@@ -91,7 +90,6 @@ describe('proxy: pass-through', () => {
     assert.equal(seen.path, '/open-apis/test/echo');
     assert.equal(seen.query, 'user_id_type=open_id&a=1&a=2&q=%E4%B8%AD%20x');
     assert.equal(seen.headers['x-custom'], 'kept');
-    assert.equal(seen.headers.cookie, 'c=1');
     assert.equal(seen.headers['user-agent'], 'proxy-test/1.0');
     assert.equal(seen.headers['content-type'], 'application/json; charset=utf-8');
     assert.equal(seen.text, body);
@@ -182,6 +180,99 @@ describe('proxy: pass-through', () => {
     await expect(400, 'TOKENHUB_BAD_REQUEST', '/v1/proxy/main/open-apis/%2e%2e/%2e%2e/_sim/feishu/stats', key);
     await expect(400, 'TOKENHUB_BAD_REQUEST', '/v1/proxy/main/open-apis/%E4%B8', key);
     assert.equal(sim.calls.length, 0, 'a refused call reached the platform');
+  });
+});
+
+describe('proxy: hygiene', () => {
+  let stack: Stack;
+  let allowing: Stack;
+  let sim: BusinessSim;
+  const key = (): Record<string, string> => ({ authorization: `Bearer ${stack.key}` });
+  const private_ = {
+    cookie: 'session=caller-cookie',
+    forwarded: 'for=10.0.0.1;proto=https',
+    'x-forwarded-for': '10.0.0.1, 10.0.0.2',
+    'x-forwarded-host': 'internal.example',
+    'x-forwarded-proto': 'https',
+    'x-forwarded-port': '8443',
+    'x-real-ip': '10.0.0.1',
+  };
+  before(async () => {
+    sim = new BusinessSim({ apps: [{ appId: 'cli_proxy', appSecret: SECRET }] });
+    stack = await feishuStack(sim);
+    allowing = await feishuStack(sim, { config: { proxy: { forwardHeaders: ['Cookie', 'x-forwarded-for'] } } });
+  });
+  after(async () => {
+    await allowing.close();
+    await stack.close();
+  });
+  beforeEach(() => {
+    sim.calls.length = 0;
+  });
+
+  it('withholds Cookie, Forwarded, X-Forwarded-* and X-Real-IP by default', async () => {
+    const res = await raw(stack.url, 'GET', '/v1/proxy/main/open-apis/test/echo', { ...key(), ...private_, 'x-end-to-end': 'passes' });
+    assert.equal(res.status, 201, res.body.toString());
+    const seen = res.json.data.headers;
+    assert.equal(seen['x-end-to-end'], 'passes');
+    for (const name of Object.keys(private_)) assert.equal(seen[name], undefined, `${name} was forwarded`);
+    assert.ok(!JSON.stringify(sim.calls).includes('10.0.0.1'));
+  });
+
+  it('proxy.forwardHeaders lets the named ones through, and only those', async () => {
+    const res = await raw(allowing.url, 'GET', '/v1/proxy/main/open-apis/test/echo', { authorization: `Bearer ${allowing.key}`, ...private_ });
+    assert.equal(res.status, 201, res.body.toString());
+    const seen = res.json.data.headers;
+    assert.equal(seen.cookie, private_.cookie);
+    assert.equal(seen['x-forwarded-for'], private_['x-forwarded-for']);
+    for (const name of ['forwarded', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip']) assert.equal(seen[name], undefined, `${name} was forwarded`);
+    await assert.rejects(feishuStack(sim, { config: { proxy: { forwardHeaders: ['host'] } } }), /proxy\.forwardHeaders\[0\]: must be one of cookie/);
+  });
+
+  it('refuses .. in any decoded form, and reaches no platform', async () => {
+    const climbs = [
+      '/open-apis/../_sim/feishu/stats',
+      '/open-apis/./test/echo',
+      '/open-apis/%2e%2e/_sim',
+      '/open-apis/%2E%2e/_sim',
+      '/open-apis/.%2E/_sim',
+      '/open-apis/%2e./_sim',
+      '/open-apis/%252e%252e/_sim',
+      '/open-apis/%25252E%25252E/_sim',
+      '/open-apis/a%2f..%2f_sim',
+      '/open-apis/a%2F%2e%2e%2F_sim',
+      '/open-apis/a%252f..%252f_sim',
+      '/open-apis/..%2f_sim',
+      '/open-apis/..%5c_sim',
+      '/open-apis/a%5C..%5C_sim',
+      '/open-apis/..\\_sim',
+      '/open-apis/a\\..\\_sim',
+      '/open-apis/%255c',
+      '/open-apis/test/echo/..',
+      '/open-apis/test/echo/%2e%2e',
+      '/..',
+    ];
+    for (const path of climbs) {
+      for (const prefix of ['/v1/proxy/main', '/%761/proxy/main', 'http://h/v1/proxy/main']) {
+        const res = await raw(stack.url, 'GET', prefix + path, key());
+        assert.equal(res.status, 400, `${prefix}${path}: ${res.body.toString()}`);
+        assert.equal(res.json.error.code, 'TOKENHUB_BAD_REQUEST');
+      }
+    }
+    assert.deepEqual(sim.calls, [], 'a refused call reached the platform');
+  });
+
+  it('a proxy URL in another form reaches the same platform path', async () => {
+    for (const prefix of ['/v1/proxy/main', '/%761/proxy/main', '/v1/%70roxy/main', '/v1/proxy/%6dain', 'http://h/v1/proxy/main', 'HTTP://h/v1/proxy/main']) {
+      const res = await raw(stack.url, 'GET', `${prefix}/open-apis/test/echo?a=1`, key());
+      assert.equal(res.status, 201, `${prefix}: ${res.body.toString()}`);
+      assert.equal(res.json.data.path, '/open-apis/test/echo', prefix);
+      assert.equal(res.json.data.query, 'a=1', prefix);
+    }
+    // Encoded characters that climb nowhere go through as sent.
+    const res = await raw(stack.url, 'GET', '/v1/proxy/main/open-apis/test/echo?q=%2e%2e', key());
+    assert.equal(res.status, 201);
+    assert.equal(res.json.data.query, 'q=%2e%2e');
   });
 });
 

@@ -3,6 +3,7 @@ import type { Broker } from '../../core/broker.js';
 import { TokenHubError } from '../../core/errors.js';
 import { EventRejected } from '../../providers/feishu-events.js';
 import { takesEvents } from '../../providers/feishu-store.js';
+import { bodyDeadline } from '../limits.js';
 
 /** Largest event accepted. An app_ticket event is about 300 bytes; other events are acknowledged unread. */
 export const EVENT_BODY_LIMIT = 64 * 1024;
@@ -19,7 +20,7 @@ interface EventParams {
  * against the raw body, and is refused (4xx, nothing kept) when anything is off; a replay is
  * a 409 that changes nothing.
  */
-export const eventRoutes: FastifyPluginAsync<{ broker: Broker }> = async (app, { broker }) => {
+export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number }> = async (app, { broker, timeoutMs }) => {
   // The signature covers the exact bytes sent, so the body stays raw (in this plugin only).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: EVENT_BODY_LIMIT }, (_req, body, done) => done(null, body));
@@ -28,7 +29,9 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker }> = async (app, {
     '/v1/apps/:app/events',
     {
       bodyLimit: EVENT_BODY_LIMIT,
-      config: { clientKey: false },
+      config: { public: true },
+      // Anyone may call this URL: a body trickled in holds a connection only this long.
+      onRequest: bodyDeadline(timeoutMs),
       schema: { params: { type: 'object', required: ['app'], properties: { app: { type: 'string', maxLength: 64 } } } },
     },
     async (req) => {

@@ -3,9 +3,9 @@ import type { TokenStore } from '../../core/types.js';
 import type { Metrics } from '../metrics.js';
 
 export const healthRoutes: FastifyPluginAsync<{ store: TokenStore; metrics: Metrics }> = async (app, { store, metrics }) => {
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
     try {
       await store.ping();
       return { status: 'ready', store: store.name };
@@ -14,7 +14,7 @@ export const healthRoutes: FastifyPluginAsync<{ store: TokenStore; metrics: Metr
     }
   });
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { config: { public: true } }, async (_req, reply) => {
     void reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

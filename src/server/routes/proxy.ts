@@ -6,7 +6,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { Broker } from '../../core/broker.js';
 import { TokenHubError, badRequest } from '../../core/errors.js';
 import type { BusinessCall } from '../../core/types.js';
-import type { ClientAuth } from '../auth.js';
+import { clientOf, type ClientAuth } from '../auth.js';
 import type { ClientBudget } from '../client-budget.js';
 import type { Metrics } from '../metrics.js';
 import { TENANT_KEY_PATTERN } from './tokens.js';
@@ -25,16 +25,30 @@ export interface ProxyOptions {
    * this size are read to look for the platform's token-invalid code.
    */
   bufferLimitBytes: number;
+  /** Headers of `WITHHELD_HEADERS` that are forwarded all the same (lower case). */
+  forwardHeaders: readonly WithheldHeader[];
 }
+
+/**
+ * Headers that say who the caller is or where it came from, not what it asks the platform: a
+ * caller's cookies, and addresses that a platform may trust for its IP allow-list. Not forwarded
+ * unless `forwardHeaders` names them.
+ */
+export const WITHHELD_HEADERS = ['cookie', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-forwarded-port', 'x-real-ip'] as const;
+export type WithheldHeader = (typeof WITHHELD_HEADERS)[number];
 
 export const DEFAULT_PROXY_OPTIONS = {
   connectTimeoutMs: 5_000,
   headersTimeoutMs: 60_000,
   bodyTimeoutMs: 60_000,
   bufferLimitBytes: 1024 * 1024,
-} as const;
+  forwardHeaders: [],
+} as const satisfies ProxyOptions;
 
-const PREFIX = '/v1/proxy/';
+/** Segments of a proxy URL's path before the platform path: '', 'v1', 'proxy', the app. */
+const ROUTE_SEGMENTS = 4;
+/** Percent-decoding rounds tried on a segment; one still encoded after that many is refused. */
+const DECODE_ROUNDS = 4;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 const TENANT_KEY = new RegExp(TENANT_KEY_PATTERN);
 const KIND = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -52,6 +66,7 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
   app,
   { broker, auth, budget, metrics, options },
 ) => {
+  const withheld = new Set<string>(WITHHELD_HEADERS.filter((h) => !options.forwardHeaders.includes(h)));
   const agent = new Agent({
     connect: { timeout: options.connectTimeoutMs },
     headersTimeout: options.headersTimeoutMs,
@@ -69,7 +84,7 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
   app.all<{ Params: { app: string } }>('/v1/proxy/:app/*', async (req, reply) => {
     const appId = req.params.app;
     const { provider } = broker.app(appId);
-    auth.authorize(req.client!, appId);
+    auth.authorize(clientOf(req), appId);
 
     // ok, retried, rejected, client_closed, or the error code (see the metric's help).
     let outcome = 'ok';
@@ -87,7 +102,7 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
       const body = await takeBody(req.raw, req.headers, options.bufferLimitBytes);
 
       const send = async (value: string, data: Buffer | Readable | undefined): Promise<Dispatcher.ResponseData> => {
-        const call: BusinessCall = { url: provider.businessUrl(target.path), headers: forwardHeaders(req.headers) };
+        const call: BusinessCall = { url: provider.businessUrl(target.path), headers: forwardHeaders(req.headers, withheld) };
         call.url.search = target.search;
         provider.attachToken(call, value);
         const started = performance.now();
@@ -116,7 +131,7 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
         // The retry is a report like any other: it spends the client's budget, and a token that
         // cannot be replaced yet is not sent again.
         outcome = 'rejected';
-        if (await budget.tryTake(req.client!)) {
+        if (await budget.tryTake(clientOf(req))) {
           const fresh = body.replayable
             ? await broker.invalidate(appId, tokenKind, token.value, { tenantKey })
             : // The body streamed through and is gone: no retry, but the caller's own retry finds a new token.
@@ -143,22 +158,41 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
   });
 };
 
-/** The platform path (still percent-encoded) and query string of a proxy URL. */
+/**
+ * The platform path (still percent-encoded) and query string of a proxy URL, in whatever form the
+ * router matched it (absolute-form, percent-encoded route segments). A path that could climb out
+ * of the base URL's own path, in any decoding (`..`, `%2e%2e`, `%252e%252e`, `a%2f..`, `..\`),
+ * is refused: the platform, or a proxy in front of it, may decode more than once.
+ */
 function upstreamTarget(url: string): { path: string; search: string } {
   const q = url.indexOf('?');
-  const pathname = q === -1 ? url : url.slice(0, q);
-  const path = pathname.slice(pathname.indexOf('/', PREFIX.length));
-  for (const segment of path.split('/')) {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(segment);
-    } catch {
-      throw badRequest('the proxied path is not valid percent-encoding');
+  const pathname = (q === -1 ? url : url.slice(0, q)).replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
+  const segments = pathname.split('/').slice(ROUTE_SEGMENTS);
+  for (const segment of segments) {
+    for (const piece of decodedPieces(segment)) {
+      if (piece === '.' || piece === '..') throw badRequest('the proxied path may not hold . or .. segments, in any encoding');
     }
-    // A URL parser folds these, which would let a path climb out of a base URL's own path.
-    if (decoded === '.' || decoded === '..' || decoded.includes('\\')) throw badRequest('the proxied path may not hold . or .. segments or backslashes');
   }
-  return { path, search: q === -1 ? '' : url.slice(q) };
+  return { path: `/${segments.join('/')}`, search: q === -1 ? '' : url.slice(q) };
+}
+
+/** The pieces a segment falls into, split at `/` and `\\`, after each round of percent-decoding. */
+function decodedPieces(segment: string): string[] {
+  const pieces: string[] = [];
+  let current = segment;
+  for (let round = 0; ; round++) {
+    if (current.includes('\\')) throw badRequest('the proxied path may not hold backslashes, in any encoding');
+    pieces.push(...current.split('/'));
+    if (!current.includes('%')) return pieces;
+    if (round === DECODE_ROUNDS) throw badRequest('the proxied path is percent-encoded too many times over');
+    try {
+      current = decodeURIComponent(current);
+    } catch {
+      // Bad percent-encoding on the first round is the caller's; on a later one it is a literal '%' sequence.
+      if (round === 0) throw badRequest('the proxied path is not valid percent-encoding');
+      return pieces;
+    }
+  }
 }
 
 function optionalHeader(headers: IncomingHttpHeaders, name: string, pattern: RegExp): string | undefined {
@@ -179,12 +213,15 @@ function hopByHop(headers: Record<string, string | string[] | undefined>): (name
   return (name) => HOP_BY_HOP.has(name) || name.startsWith('proxy-') || listed.has(name);
 }
 
-/** The caller's headers minus hop-by-hop ones, Host (undici sets the platform's), and tokenhub's own (the client key above all). */
-function forwardHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+/**
+ * The caller's headers minus hop-by-hop ones, Host (undici sets the platform's), tokenhub's own
+ * (the client key above all), and the `withheld` ones (cookies, forwarding addresses).
+ */
+function forwardHeaders(headers: IncomingHttpHeaders, withheld: ReadonlySet<string>): Record<string, string> {
   const dropped = hopByHop(headers);
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || dropped(name)) continue;
+    if (value === undefined || dropped(name) || withheld.has(name)) continue;
     // `expect: 100-continue` was answered by Node already; undici refuses to send it.
     if (name === 'host' || name === 'authorization' || name === 'expect' || name.startsWith('x-tokenhub-')) continue;
     out[name] = Array.isArray(value) ? value.join(', ') : value;

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { TokenHubError, badRequest } from '../../core/errors.js';
 import type { ClientBudget } from '../client-budget.js';
 import type { ClientAuth } from '../auth.js';
-import { mayUse } from '../auth.js';
+import { clientOf, mayUse } from '../auth.js';
 import type { TokenAnswers } from '../token-answers.js';
 
 // Validated with zod rather than the route schema: query parameters need type coercion, the body must not get it.
@@ -67,13 +67,13 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
 
   /** A tenant key the platform refused costs its client a report: random keys cannot spend the quota. */
   const refused = (req: FastifyRequest, options: GetTokenOptions, err: unknown): void => {
-    if (options.tenantKey !== undefined && err instanceof TokenHubError && err.code === 'TOKENHUB_PLATFORM_REFUSED') void budget.tryTake(req.client!);
+    if (options.tenantKey !== undefined && err instanceof TokenHubError && err.code === 'TOKENHUB_PLATFORM_REFUSED') void budget.tryTake(clientOf(req));
   };
 
   /** Options of a token request, once the caller is known to exist and be allowed. */
   const tokenRequest = (req: FastifyRequest<{ Params: TokenParams; Querystring: TokenQuery }>): GetTokenOptions => {
     broker.app(req.params.app); // 404 before 403: the app must exist
-    auth.authorize(req.client!, req.params.app);
+    auth.authorize(clientOf(req), req.params.app);
     const { tenant_key: tenantKey, min_ttl: minTtl } = req.query;
     return { tenantKey, minTtlMs: minTtl === undefined ? undefined : minTtl * 1000 };
   };
@@ -89,7 +89,7 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
         const cached = broker.peek(appId, kind, options);
         if (cached) return answer(reply, cached, options.tenantKey);
         // A client whose tenant keys the platform kept refusing may not make it ask about more for a while.
-        const allowed = options.tenantKey === undefined ? Promise.resolve() : budget.check(req.client!);
+        const allowed = options.tenantKey === undefined ? Promise.resolve() : budget.check(clientOf(req));
         return allowed.then(() => broker.getToken(appId, kind, options)).then(
           (token) => answer(reply, token, options.tenantKey),
           (err: unknown) => {
@@ -114,7 +114,7 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
         const options = tokenRequest(req);
         const body = invalidateBody.safeParse(req.body);
         if (!body.success) throw badRequest(`body: ${body.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
-        await budget.take(req.client!);
+        await budget.take(clientOf(req));
         const token = await broker.invalidate(appId, kind, body.data.token, options);
         return answer(reply, token, options.tenantKey);
       } catch (err) {
@@ -124,10 +124,12 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
     },
   );
 
-  app.get('/v1/apps', async (req: FastifyRequest) => ({
+  app.get('/v1/apps', async (req: FastifyRequest) => {
+    const client = clientOf(req);
+    return {
     apps: broker
       .apps()
-      .filter((a) => mayUse(req.client!, a.id))
+      .filter((a) => mayUse(client, a.id))
       .map((a) => ({
         id: a.id,
         platform: a.provider.platform,
@@ -136,5 +138,6 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
         tenantScopedKinds: a.provider.kinds.filter((k) => a.provider.tenantScoped(k)),
         tokens: [...broker.status(a.id), ...broker.tenantStatus(a.id)],
       })),
-  }));
+    };
+  });
 };
