@@ -23,6 +23,8 @@ export interface ServerOptions {
   /** Largest request body accepted by the JSON API, in bytes (the proxy streams bodies instead). */
   bodyLimit?: number;
   proxy?: ProxyOptions;
+  /** The clock token answers count `expiresIn` by (the broker's). */
+  now?: () => number;
 }
 
 declare module 'fastify' {
@@ -38,7 +40,7 @@ declare module 'fastify' {
 /** The Fastify app: routes, authentication and the JSON error format. Does not listen. */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const auth = new ClientAuth(options.clients);
-  const answers = new TokenAnswers(options.metrics);
+  const answers = new TokenAnswers(options.metrics, options.now);
   const budget = new ClientBudget();
   const fastPath = cachedReadFastPath(options.broker, auth, answers);
   const app = Fastify({

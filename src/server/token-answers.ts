@@ -19,13 +19,16 @@ export interface TokenBody {
  */
 export class TokenAnswers {
   readonly #metrics: Metrics;
+  readonly #now: () => number;
   readonly #isoExpiry = new WeakMap<IssuedToken, string>();
   readonly #jsonPrefix = new WeakMap<IssuedToken, string>();
   // Counter children bound once per app: labelling on every request costs more than the read itself.
   readonly #served = new Map<string, { inc(): void }>();
 
-  constructor(metrics: Metrics) {
+  /** `now` is the broker's clock, so that `expiresIn` agrees with the expiry the broker reckons. */
+  constructor(metrics: Metrics, now: () => number = Date.now) {
     this.#metrics = metrics;
+    this.#now = now;
   }
 
   body(token: IssuedToken, tenantKey: string | undefined): TokenBody {
@@ -37,7 +40,7 @@ export class TokenAnswers {
       kind: token.kind,
       token: token.value,
       expiresAt,
-      expiresIn: Math.max(0, Math.floor((token.expiresAt - Date.now()) / 1000)),
+      expiresIn: Math.max(0, Math.floor((token.expiresAt - this.#now()) / 1000)),
     };
     if (tenantKey !== undefined) body.tenantKey = tenantKey;
     return body;
@@ -50,7 +53,7 @@ export class TokenAnswers {
       const { expiresIn: _, ...fixed } = this.body(token, undefined);
       this.#jsonPrefix.set(token, (prefix = `${JSON.stringify(fixed).slice(0, -1)},"expiresIn":`));
     }
-    return `${prefix}${Math.max(0, Math.floor((token.expiresAt - Date.now()) / 1000))}}`;
+    return `${prefix}${Math.max(0, Math.floor((token.expiresAt - this.#now()) / 1000))}}`;
   }
 
   countOk(appId: string): void {
