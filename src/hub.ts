@@ -24,7 +24,7 @@ export interface HubOptions {
   logger?: PinoLogger;
   /** A store built by the caller (tests, benchmarks); otherwise built from `config.store`. */
   store?: TokenStore;
-  /** Passed to the broker: tests compress time with these. */
+  /** The clock of the broker, the token answers and the stores built here: tests compress time with it. */
   now?: () => number;
   /** How long `close()` lets requests in flight finish before it drops their connections. */
   shutdownGraceMs?: number;
@@ -44,7 +44,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
     for (const warning of provider.warnings ?? []) logger.warn({ app: id }, warning);
     return { id, app, provider, refreshAheadMs };
   });
-  const store = options.store ?? createStore(config.store, logger.child({ component: 'store' }));
+  const store = options.store ?? createStore(config.store, logger.child({ component: 'store' }), options.now);
   // The gauge of seconds left reads the broker at scrape time.
   const metrics: Metrics = new Metrics(() => broker);
   const broker: Broker = new Broker({
@@ -67,7 +67,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       ...(app.reportIntervalSeconds === undefined ? {} : { reportIntervalMs: app.reportIntervalSeconds * 1000 }),
     });
   }
-  const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger, proxy: config.proxy, limits: config.server });
+  const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger, proxy: config.proxy, limits: config.server, ...(options.now ? { now: options.now } : {}) });
   return {
     server,
     broker,

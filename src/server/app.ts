@@ -25,12 +25,14 @@ export interface ServerOptions {
   bodyLimit?: number;
   proxy?: ProxyOptions;
   limits?: ServerLimits;
+  /** The clock token answers count `expiresIn` by (the broker's). */
+  now?: () => number;
 }
 
 /** The Fastify app: routes, authentication and the JSON error format. Does not listen. */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const auth = new ClientAuth(options.clients);
-  const answers = new TokenAnswers(options.metrics, (id) => options.broker.has(id));
+  const answers = new TokenAnswers(options.metrics, (id) => options.broker.has(id), options.now);
   const budget = new ClientBudget();
   const fastPath = cachedReadFastPath(options.broker, auth, answers);
   const limits = options.limits ?? DEFAULT_SERVER_LIMITS;

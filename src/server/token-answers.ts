@@ -29,6 +29,7 @@ export interface SerializedAnswer {
  */
 export class TokenAnswers {
   readonly #metrics: Metrics;
+  readonly #now: () => number;
   readonly #isoExpiry = new WeakMap<IssuedToken, string>();
   readonly #serialized = new WeakMap<IssuedToken, { prefix: string; expiresIn: number; answer: SerializedAnswer }>();
   // Counter children bound once per app: labelling on every request costs more than the read itself.
@@ -36,10 +37,11 @@ export class TokenAnswers {
 
   readonly #known: (appId: string) => boolean;
 
-  /** `known` says which app ids are configured: only those become metric labels. */
-  constructor(metrics: Metrics, known: (appId: string) => boolean) {
+  /** `known` says which app ids are configured: only those become metric labels. `now` is the broker's clock, so that `expiresIn` agrees with the expiry the broker reckons. */
+  constructor(metrics: Metrics, known: (appId: string) => boolean, now: () => number = Date.now) {
     this.#metrics = metrics;
     this.#known = known;
+    this.#now = now;
   }
 
   body(token: IssuedToken, tenantKey: string | undefined): TokenBody {
@@ -51,7 +53,7 @@ export class TokenAnswers {
       kind: token.kind,
       token: token.value,
       expiresAt,
-      expiresIn: Math.max(0, Math.floor((token.expiresAt - Date.now()) / 1000)),
+      expiresIn: Math.max(0, Math.floor((token.expiresAt - this.#now()) / 1000)),
     };
     if (tenantKey !== undefined) body.tenantKey = tenantKey;
     return body;
@@ -62,7 +64,7 @@ export class TokenAnswers {
    * `expiresIn` changes, once a second): a cached read then serializes nothing.
    */
   serialized(token: IssuedToken): SerializedAnswer {
-    const expiresIn = Math.max(0, Math.floor((token.expiresAt - Date.now()) / 1000));
+    const expiresIn = Math.max(0, Math.floor((token.expiresAt - this.#now()) / 1000));
     let memo = this.#serialized.get(token);
     if (memo === undefined) {
       const { expiresIn: _, ...fixed } = this.body(token, undefined);

@@ -10,12 +10,14 @@ export { MemoryStore } from './memory.js';
 export { RedisStore, DEFAULT_REDIS_STORE_OPTIONS, type RedisStoreOptions } from './redis.js';
 
 /** Builds the configured store; `open()` (called by the hub before it listens) connects, locks and checks the key. */
-export function createStore(config: StoreConfig, logger: Logger = silentLogger): TokenStore {
+/** `now` is the hub's clock: retention and leases count by it (the redis store keeps time by the server's). */
+export function createStore(config: StoreConfig, logger: Logger = silentLogger, now?: () => number): TokenStore {
+  const clock = now ? { now } : {};
   switch (config.type) {
     case 'memory':
-      return new MemoryStore();
+      return new MemoryStore(clock);
     case 'file':
-      return new FileStore({ path: config.path, encryption: encryption(config), logger });
+      return new FileStore({ path: config.path, encryption: encryption(config), logger, ...clock });
     case 'redis':
       return new RedisStore({
         url: config.url,

@@ -39,21 +39,27 @@ class ScriptedProvider implements Provider {
   }
 }
 
-const flush = async (): Promise<void> => {
-  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-};
-
-/** Moves fake time forward in steps, letting promises settle between them. */
-async function advance(ms: number, step = 1000): Promise<void> {
-  for (let done = 0; done < ms; done += step) {
-    mock.timers.tick(Math.min(step, ms - done));
-    await flush();
-  }
+/** Resolves once `done()` holds, looking after each turn of the event loop; gives up after `turns`. */
+async function until(done: () => boolean, turns = 1000): Promise<void> {
+  for (let i = 0; i < turns && !done(); i++) await new Promise((r) => setImmediate(r));
 }
+
+/** Whether no token of any of the broker's apps is being fetched. */
+const idle = (b: Broker): boolean => b.apps().every((app) => b.status(app.id).every((s) => !s.refreshing));
 
 describe('broker scheduling (fake time)', () => {
   let provider: ScriptedProvider;
   let broker: Broker;
+  /**
+   * Moves fake time forward in steps, letting the fetches the timers started settle between them.
+   * A fetch waiting on a (fake) timer or on the test never settles: then a step waits 20 turns, as before.
+   */
+  async function advance(ms: number, step = 1000): Promise<void> {
+    for (let done = 0; done < ms; done += step) {
+      mock.timers.tick(Math.min(step, ms - done));
+      await until(() => idle(broker), 20);
+    }
+  }
   const make = (options: { refreshAheadMs?: number; random?: () => number; minTtlMs?: number } = {}): Broker => {
     const now = (): number => Date.now();
     const b = new Broker({ store: new MemoryStore({ now }), now, ...(options.random ? { random: options.random } : {}) });
@@ -87,7 +93,7 @@ describe('broker scheduling (fake time)', () => {
     // The refresh is in flight: callers still get the current token at once.
     assert.equal((await broker.getToken('app', 'access_token')).value, first.value);
     release({ value: 'tok-new', expiresInMs: 7200 * S });
-    await flush();
+    await until(() => idle(broker));
     assert.equal((await broker.getToken('app', 'access_token')).value, 'tok-new');
   });
 
@@ -137,7 +143,7 @@ describe('broker scheduling (fake time)', () => {
     await advance(7200 * S - 20 * MIN, 60 * S);
     assert.equal(provider.requests.length, 2, 'refreshed a token nobody reads');
     assert.equal((await broker.getToken('app', 'access_token')).value, 'tok-2');
-    await flush();
+    await until(() => idle(broker));
     assert.equal(provider.requests.length, 3, 'a reader inside the window did not wake the refresh');
     assert.equal((await broker.getToken('app', 'access_token')).value, 'tok-3');
   });
@@ -189,8 +195,8 @@ describe('broker scheduling (fake time)', () => {
     provider.answer = () => new Promise((r) => (release = r));
     await advance(7200 * S - 25 * MIN + 2 * S, 60 * S); // the background refresh is now in flight
     assert.equal(provider.requests.length, 2);
+    // The report joins the refresh in flight at once: nothing to wait for before the platform answers.
     const fresh = broker.invalidate('app', 'access_token', first.value);
-    await flush();
     provider.answer = () => ({ value: 'tok-after', expiresInMs: 7200 * S });
     release({ value: first.value, expiresInMs: 25 * MIN }); // the platform hands the same token back
     assert.equal((await fresh).value, 'tok-after');

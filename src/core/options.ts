@@ -1,0 +1,93 @@
+import type { BackoffStrategy } from './backoff.js';
+import type { FailureClass } from './errors.js';
+import type { FetchReason, Logger, Provider, TokenStore } from './types.js';
+
+/** One configured app, as the broker sees it. */
+export interface AppDefinition {
+  /** The id callers use (`feishu-main`). */
+  readonly id: string;
+  readonly provider: Provider;
+  /** Platform + app id + a hash of the secret: the store namespace of this app. Never holds a secret. */
+  readonly fingerprint: string;
+  /** Start a background refresh when less than this is left (defaults to the provider's). */
+  readonly refreshAheadMs?: number;
+  /** Never hand out a token with less than this left (capped at a quarter of the lifetime the platform issues). */
+  readonly minTtlMs?: number;
+  /** Tenant tokens kept per app; beyond it the least recently read tenant is dropped from memory. */
+  readonly maxTenants?: number;
+  /** Upstream token calls in flight at once for one kind of this app. */
+  readonly maxConcurrentFetches?: number;
+  /** Reports of a token fetch it anew at most once per this interval. */
+  readonly reportIntervalMs?: number;
+}
+
+/** What the broker reports to whoever watches it (metrics, logs). */
+export interface BrokerObserver {
+  upstream?(event: { app: string; platform: string; kind: string; reason: FetchReason; outcome: 'ok' | FailureClass; durationMs: number }): void;
+}
+
+export interface BrokerOptions {
+  store: TokenStore;
+  logger?: Logger;
+  observer?: BrokerObserver;
+  now?: () => number;
+  random?: () => number;
+  backoff?: BackoffStrategy;
+  /** Timeout of one upstream call. */
+  upstreamTimeoutMs?: number;
+  /** Upstream attempts within one fetch for transient failures (network, 5xx, busy). */
+  attempts?: number;
+  /** How long one holder may fetch before another may take over (the store lease). */
+  leaseMs?: number;
+  /** Default `minTtlMs` for apps that set none. */
+  minTtlMs?: number;
+  /** Upper bound of the random delay subtracted from each refresh time, as a fraction of the window. */
+  refreshJitter?: number;
+  /** No two background refreshes of one token closer than this. */
+  minRefreshIntervalMs?: number;
+  /** Default `maxTenants` for apps that set none. */
+  maxTenants?: number;
+  /** Default `maxConcurrentFetches` for apps that set none. */
+  maxConcurrentFetches?: number;
+  /** Default `reportIntervalMs` for apps that set none. */
+  reportIntervalMs?: number;
+  /** Tenant keys the platform refused, remembered (without a slot) so that asking again costs no call. */
+  maxRefusedTenants?: number;
+}
+
+export const DEFAULT_BROKER_OPTIONS = {
+  upstreamTimeoutMs: 5_000,
+  attempts: 3,
+  leaseMs: 15_000,
+  minTtlMs: 60_000,
+  refreshJitter: 0.1,
+  minRefreshIntervalMs: 1_000,
+  maxTenants: 10_000,
+  maxConcurrentFetches: 8,
+  // However many reports come, a token is fetched anew on their word at most every 10 s.
+  reportIntervalMs: 10_000,
+  maxRefusedTenants: 10_000,
+} as const;
+
+/** The broker's numeric options, every one set. */
+export type BrokerLimits = { -readonly [K in keyof typeof DEFAULT_BROKER_OPTIONS]: number };
+
+export interface GetTokenOptions {
+  tenantKey?: string | undefined;
+  /** The least lifetime the caller needs, in milliseconds (raises the app's `minTtlMs`). */
+  minTtlMs?: number | undefined;
+}
+
+/** The defaults with `options` laid over them; throws a `TypeError` naming the first bad option. */
+export function resolveLimits(options: BrokerOptions): BrokerLimits {
+  const opts: BrokerLimits = { ...DEFAULT_BROKER_OPTIONS };
+  for (const name of Object.keys(DEFAULT_BROKER_OPTIONS) as (keyof typeof DEFAULT_BROKER_OPTIONS)[]) {
+    const value = options[name];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (name === 'refreshJitter' && value > 1)) {
+      throw new TypeError(`BrokerOptions.${name} must be a ${name === 'refreshJitter' ? 'fraction between 0 and 1' : 'non-negative number'}, not ${String(value)}`);
+    }
+    opts[name] = value;
+  }
+  return opts;
+}
