@@ -3,7 +3,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { Broker } from './core/broker.js';
 import { appFingerprint } from './core/keys.js';
 import type { TokenStore } from './core/types.js';
-import { ConfigError, type LoadedConfig } from './config.js';
+import { ConfigError, appIssues, type LoadedConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createProvider } from './providers/index.js';
 import { buildServer } from './server/app.js';
@@ -33,14 +33,13 @@ export interface HubOptions {
 /** Wires config → providers → broker → server. The one place that knows every part. */
 export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
   const logger = options.logger ?? createLogger(config.log.level);
+  const issues = Object.entries(config.apps).flatMap(([id, app]) => appIssues(id, app));
+  // A config built by hand rather than by validateConfig is held to the same platform rules.
+  if (issues.length > 0) throw new ConfigError(issues);
   const providers = Object.entries(config.apps).map(([id, app]) => {
     const provider = createProvider(id, app);
+    // The platform's rules were checked against the config by validateConfig (appIssues).
     const refreshAheadMs = app.refreshAheadSeconds === undefined ? undefined : app.refreshAheadSeconds * 1000;
-    if (refreshAheadMs !== undefined && provider.sameTokenWhileMs !== undefined && refreshAheadMs > provider.sameTokenWhileMs) {
-      throw new ConfigError([
-        `apps.${id}.refreshAheadSeconds: at most ${Math.floor(provider.sameTokenWhileMs / 1000)} for ${app.platform}: an earlier refresh returns the same token`,
-      ]);
-    }
     for (const warning of provider.warnings ?? []) logger.warn({ app: id }, warning);
     return { id, app, provider, refreshAheadMs };
   });

@@ -581,7 +581,6 @@ export class Broker {
 
   async #callProvider(slot: Slot, reason: FetchReason, rejected: string | undefined, fence: number): Promise<StoredToken> {
     const { app, kind, tenantKey } = slot;
-    const previous = slot.current ?? (rejected === undefined ? undefined : { value: rejected, expiresAt: 0, obtainedAt: 0 });
     let attempt = 0;
     for (;;) {
       attempt++;
@@ -591,7 +590,7 @@ export class Broker {
       const startedAt = this.#now();
       const signal = AbortSignal.any([this.#closing.signal, AbortSignal.timeout(this.#opts.upstreamTimeoutMs)]);
       try {
-        const fetched = await app.provider.fetch({ kind, tenantKey, reason, previous }, this.#context(app, tenantKey, signal));
+        const fetched = await app.provider.fetch({ kind, tenantKey, reason, ...(rejected === undefined ? {} : { rejected }) }, this.#context(app, tenantKey, signal));
         this.#observer.upstream?.({ app: app.id, platform: app.provider.platform, kind, reason, outcome: 'ok', durationMs: this.#now() - startedAt });
         slot.seenLifetimeMs = Math.max(slot.seenLifetimeMs, fetched.expiresInMs);
         // Expiry counted from when we asked: the platform's clock started no earlier.
