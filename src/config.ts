@@ -178,15 +178,19 @@ export function validateConfig(raw: unknown): LoadedConfig {
   return { ...config, clientEntries };
 }
 
-/** What the app's platform finds wrong with its options, and a refresh window its rules contradict. */
+/** What the app's platform finds wrong with its options. */
 export function appIssues(id: string, app: AppConfig): string[] {
-  const platform = platformOf(app);
-  const issues = (platform.validate?.(app) ?? []).map((issue) => `apps.${id}.${issue.key}: ${issue.message}`);
-  const { sameTokenWhileMs } = platform.rules(app);
-  if (app.refreshAheadSeconds !== undefined && sameTokenWhileMs !== undefined && app.refreshAheadSeconds * 1000 > sameTokenWhileMs) {
-    issues.push(`apps.${id}.refreshAheadSeconds: at most ${Math.floor(sameTokenWhileMs / 1000)} for ${app.platform}: an earlier refresh returns the same token`);
-  }
-  return issues;
+  return (platformOf(app).validate?.(app) ?? []).map((issue) => `apps.${id}.${issue.key}: ${issue.message}`);
+}
+
+/**
+ * A configured refresh window the platform's rules contradict (wider than its "same token while"
+ * rule). Checked when the hub is built, as before: a parsed config still loads.
+ */
+export function refreshRuleIssues(id: string, app: AppConfig): string[] {
+  const { sameTokenWhileMs } = platformOf(app).rules(app);
+  if (app.refreshAheadSeconds === undefined || sameTokenWhileMs === undefined || app.refreshAheadSeconds * 1000 <= sameTokenWhileMs) return [];
+  return [`apps.${id}.refreshAheadSeconds: at most ${Math.floor(sameTokenWhileMs / 1000)} for ${app.platform}: an earlier refresh returns the same token`];
 }
 
 function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], missing: string[]): unknown {

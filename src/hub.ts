@@ -3,7 +3,7 @@ import type { Logger as PinoLogger } from 'pino';
 import { Broker } from './core/broker.js';
 import { appFingerprint } from './core/keys.js';
 import type { TokenStore } from './core/types.js';
-import { ConfigError, appIssues, type LoadedConfig } from './config.js';
+import { ConfigError, refreshRuleIssues, type LoadedConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createProvider } from './providers/index.js';
 import { buildServer } from './server/app.js';
@@ -33,12 +33,11 @@ export interface HubOptions {
 /** Wires config → providers → broker → server. The one place that knows every part. */
 export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
   const logger = options.logger ?? createLogger(config.log.level);
-  const issues = Object.entries(config.apps).flatMap(([id, app]) => appIssues(id, app));
-  // A config built by hand rather than by validateConfig is held to the same platform rules.
+  // The platform's rules, as its descriptor states them, against the configured windows.
+  const issues = Object.entries(config.apps).flatMap(([id, app]) => refreshRuleIssues(id, app));
   if (issues.length > 0) throw new ConfigError(issues);
   const providers = Object.entries(config.apps).map(([id, app]) => {
     const provider = createProvider(id, app);
-    // The platform's rules were checked against the config by validateConfig (appIssues).
     const refreshAheadMs = app.refreshAheadSeconds === undefined ? undefined : app.refreshAheadSeconds * 1000;
     for (const warning of provider.warnings ?? []) logger.warn({ app: id }, warning);
     return { id, app, provider, refreshAheadMs };
