@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
+import type { Dispatcher } from 'undici';
 import { Broker } from './core/broker.js';
 import { appFingerprint } from './core/keys.js';
 import type { TokenStore } from './core/types.js';
@@ -26,6 +27,8 @@ export interface HubOptions {
   store?: TokenStore;
   /** Passed to the broker: tests compress time with these. */
   now?: () => number;
+  /** Where the providers' token calls go (an undici dispatcher: a `MockAgent` in tests); default: shared keep-alive connections. */
+  dispatcher?: Dispatcher;
   /** How long `close()` lets requests in flight finish before it drops their connections. */
   shutdownGraceMs?: number;
 }
@@ -37,7 +40,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
   const issues = Object.entries(config.apps).flatMap(([id, app]) => refreshRuleIssues(id, app));
   if (issues.length > 0) throw new ConfigError(issues);
   const providers = Object.entries(config.apps).map(([id, app]) => {
-    const provider = createProvider(id, app);
+    const provider = createProvider(id, app, options.dispatcher ? { dispatcher: options.dispatcher } : {});
     const refreshAheadMs = app.refreshAheadSeconds === undefined ? undefined : app.refreshAheadSeconds * 1000;
     for (const warning of provider.warnings ?? []) logger.warn({ app: id }, warning);
     return { id, app, provider, refreshAheadMs };
