@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TokenHubError } from './core/errors.js';
+import { PLATFORM_NAMES, platformOf, platforms, type AnyAppConfig } from './platforms/index.js';
 import { DEFAULT_SERVER_LIMITS } from './server/limits.js';
 import { DEFAULT_PROXY_OPTIONS, WITHHELD_HEADERS } from './server/routes/proxy.js';
 import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from './stores/crypto.js';
@@ -18,43 +19,17 @@ export class ConfigError extends TokenHubError {
   }
 }
 
-export const PLATFORMS = ['feishu', 'lark', 'dingtalk', 'wecom', 'wechat', 'qingtui'] as const;
-export type Platform = (typeof PLATFORMS)[number];
+/** Every `platform` value an app may have, from the platform registry. */
+export const PLATFORMS: readonly string[] = PLATFORM_NAMES;
+export type Platform = AnyAppConfig['platform'];
 
 const text = z.string().min(1, 'must not be empty');
-const seconds = z.number().int('must be a whole number of seconds').nonnegative('must not be negative');
 
-const appCommon = {
-  appId: text,
-  appSecret: text,
-  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
-  refreshAheadSeconds: seconds.optional(),
-  minTtlSeconds: seconds.optional(),
-  /** Tenant tokens kept per app (store apps); the least recently read go first. */
-  maxTenants: z.number().int().min(1, 'must be at least 1').max(10_000_000).optional(),
-  /** Token calls to the platform in flight at once, per kind. */
-  maxConcurrentFetches: z.number().int().min(1, 'must be at least 1').max(1000).optional(),
-  /** Reports of one token make at most one fetch per this many seconds. */
-  reportIntervalSeconds: seconds.optional(),
-};
-
-const feishuApp = (platform: 'feishu' | 'lark') =>
-  z.strictObject({
-    platform: z.literal(platform),
-    ...appCommon,
-    appType: z.enum(['custom', 'store']).default('custom'),
-    verificationToken: text.optional(),
-    encryptKey: text.optional(),
-  });
-
-const appSchema = z.discriminatedUnion('platform', [
-  feishuApp('feishu'),
-  feishuApp('lark'),
-  z.strictObject({ platform: z.literal('dingtalk'), ...appCommon, api: z.enum(['v1', 'legacy']).default('v1') }),
-  z.strictObject({ platform: z.literal('wecom'), ...appCommon }),
-  z.strictObject({ platform: z.literal('wechat'), ...appCommon, tokenApi: z.enum(['stable', 'classic']).default('stable') }),
-  z.strictObject({ platform: z.literal('qingtui'), ...appCommon }),
-]);
+// One strict schema per platform name, each from the platform's descriptor.
+const appSchema = z.discriminatedUnion(
+  'platform',
+  platforms.flatMap((d) => d.schemas) as unknown as [z.ZodObject<{ platform: z.ZodLiteral<string> }>, ...z.ZodObject<{ platform: z.ZodLiteral<string> }>[]],
+) as unknown as z.ZodType<AnyAppConfig>;
 
 const encryptionKeyText = z.string().refine((v) => parseEncryptionKey(v) !== undefined, ENCRYPTION_KEY_HINT);
 const node = z.strictObject({ host: text, port: z.number().int().min(1).max(65535) });
@@ -159,7 +134,7 @@ const configSchema = z.strictObject({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export type AppConfig = z.infer<typeof appSchema>;
+export type AppConfig = AnyAppConfig;
 export type StoreConfig = z.infer<typeof storeSchema>;
 
 /** A client as the server keeps it: the SHA-256 of its key, never the key. */
@@ -216,13 +191,24 @@ export function validateConfig(raw: unknown): LoadedConfig {
     }
     return { name: client.name, keySha256: Buffer.from(hash, 'hex'), apps: client.apps, ...(client.reportsPerMinute === undefined ? {} : { reportsPerMinute: client.reportsPerMinute }) };
   });
-  for (const [id, app] of Object.entries(config.apps)) {
-    if ((app.platform === 'feishu' || app.platform === 'lark') && app.appType === 'store' && app.verificationToken === undefined) {
-      issues.push(`apps.${id}.verificationToken: required for store apps (the events URL checks it)`);
-    }
-  }
+  for (const [id, app] of Object.entries(config.apps)) issues.push(...appIssues(id, app));
   if (issues.length > 0) throw new ConfigError(issues);
   return { ...config, clientEntries };
+}
+
+/** What the app's platform finds wrong with its options. */
+export function appIssues(id: string, app: AppConfig): string[] {
+  return (platformOf(app).validate?.(app) ?? []).map((issue) => `apps.${id}.${issue.key}: ${issue.message}`);
+}
+
+/**
+ * A configured refresh window the platform's rules contradict (wider than its "same token while"
+ * rule). Checked when the hub is built, as before: a parsed config still loads.
+ */
+export function refreshRuleIssues(id: string, app: AppConfig): string[] {
+  const { sameTokenWhileMs } = platformOf(app).rules(app);
+  if (app.refreshAheadSeconds === undefined || sameTokenWhileMs === undefined || app.refreshAheadSeconds * 1000 <= sameTokenWhileMs) return [];
+  return [`apps.${id}.refreshAheadSeconds: at most ${Math.floor(sameTokenWhileMs / 1000)} for ${app.platform}: an earlier refresh returns the same token`];
 }
 
 function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: (string | number)[], missing: string[]): unknown {

@@ -1,9 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
+import type { Dispatcher } from 'undici';
 import { Broker } from './core/broker.js';
 import { appFingerprint } from './core/keys.js';
 import type { TokenStore } from './core/types.js';
-import { ConfigError, type LoadedConfig } from './config.js';
+import { ConfigError, refreshRuleIssues, type LoadedConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { createProvider } from './providers/index.js';
 import { buildServer } from './server/app.js';
@@ -26,6 +27,8 @@ export interface HubOptions {
   store?: TokenStore;
   /** The clock of the broker, the token answers and the stores built here: tests compress time with it. */
   now?: () => number;
+  /** Where the providers' token calls go (an undici dispatcher: a `MockAgent` in tests); default: shared keep-alive connections. */
+  dispatcher?: Dispatcher;
   /** How long `close()` lets requests in flight finish before it drops their connections. */
   shutdownGraceMs?: number;
 }
@@ -33,14 +36,12 @@ export interface HubOptions {
 /** Wires config → providers → broker → server. The one place that knows every part. */
 export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
   const logger = options.logger ?? createLogger(config.log.level);
+  // The platform's rules, as its descriptor states them, against the configured windows.
+  const issues = Object.entries(config.apps).flatMap(([id, app]) => refreshRuleIssues(id, app));
+  if (issues.length > 0) throw new ConfigError(issues);
   const providers = Object.entries(config.apps).map(([id, app]) => {
-    const provider = createProvider(id, app);
+    const provider = createProvider(id, app, options.dispatcher ? { dispatcher: options.dispatcher } : {});
     const refreshAheadMs = app.refreshAheadSeconds === undefined ? undefined : app.refreshAheadSeconds * 1000;
-    if (refreshAheadMs !== undefined && provider.sameTokenWhileMs !== undefined && refreshAheadMs > provider.sameTokenWhileMs) {
-      throw new ConfigError([
-        `apps.${id}.refreshAheadSeconds: at most ${Math.floor(provider.sameTokenWhileMs / 1000)} for ${app.platform}: an earlier refresh returns the same token`,
-      ]);
-    }
     for (const warning of provider.warnings ?? []) logger.warn({ app: id }, warning);
     return { id, app, provider, refreshAheadMs };
   });

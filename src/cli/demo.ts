@@ -2,32 +2,28 @@ import { randomBytes } from 'node:crypto';
 import { createHub } from '../hub.js';
 import { createLogger } from '../logger.js';
 import { startSimulators } from '../sim/index.js';
-import { demoConfig, simulatorsFor, storeApps } from './sim.js';
+import { connectEvents, demoConfig, simulatorsFor } from './sim.js';
 
 /** `npm start`: the simulators and tokenhub with the demo config, on loopback, offline. */
 export async function runDemo(options: { port: number }): Promise<{ close(): Promise<void> }> {
   const key = `demo-${randomBytes(18).toString('base64url')}`;
-  const apps = (await demoConfig(key, 'http://127.0.0.1')).apps;
+  const apps = demoConfig(key, 'http://127.0.0.1').apps;
   const sims = await startSimulators({ sims: simulatorsFor(Object.values(apps)) });
-  const config = await demoConfig(key, sims.url);
+  const config = demoConfig(key, sims.url);
   config.listen.port = options.port;
   const logger = createLogger(config.log.level);
   const hub = createHub(config, { logger });
   const url = await hub.listen();
   // The platform pushes a store app's ticket to its events URL; here that URL is ours.
-  const events: string[] = [];
-  for (const { id, app, sim } of storeApps(config, sims)) {
-    const eventUrl = `${url}/v1/apps/${id}/events`;
-    sim.setEventUrl(app.appId, eventUrl);
-    await sim.pushTicket(app.appId);
-    events.push(`  ${id}: the simulator pushes app_tickets to ${eventUrl}`);
-  }
+  const events = await connectEvents(config, sims, url, { pushNow: true });
   const tokenPath = (id: string): string => {
     const { provider } = hub.broker.app(id);
     const kind = provider.businessKind;
     return `/v1/apps/${id}/tokens/${kind}${provider.tenantScoped(kind) ? '?tenant_key=demo_tenant' : ''}`;
   };
   const [first] = Object.keys(apps);
+  if (first === undefined) throw new Error('the demo config has no app');
+  const firstKind = hub.broker.app(first).provider.businessKind;
   const lines = [
     '',
     `tokenhub demo on ${url}, platform simulators on ${sims.url} (offline, memory store)`,
@@ -37,14 +33,14 @@ export async function runDemo(options: { port: number }): Promise<{ close(): Pro
     'Try:',
     `  curl -s -H 'Authorization: Bearer ${key}' ${url}/v1/apps`,
     ...Object.keys(apps).map((id) => `  curl -s -H 'Authorization: Bearer ${key}' '${url}${tokenPath(id)}'`),
-    `  curl -s -X POST -H 'Authorization: Bearer ${key}' -H 'content-type: application/json' -d '{"token":"<a token>"}' ${url}/v1/apps/${first}/tokens/tenant_access_token/invalidate`,
+    `  curl -s -X POST -H 'Authorization: Bearer ${key}' -H 'content-type: application/json' -d '{"token":"<a token>"}' ${url}/v1/apps/${first}/tokens/${firstKind}/invalidate`,
     `  curl -s ${url}/metrics | grep ^tokenhub_`,
     '',
-    'Store apps:',
+    'Apps the platform pushes events to:',
     ...events,
     '',
     'Break the platform and watch tokenhub keep serving: ',
-    `  curl -s -X POST -H 'content-type: application/json' -d '{"mode":"down"}' ${sims.url}/_sim/feishu/fault`,
+    `  curl -s -X POST -H 'content-type: application/json' -d '{"mode":"down"}' ${sims.url}/_sim/${config.apps[first]!.platform}/fault`,
     '',
   ];
   console.log(lines.join('\n'));

@@ -49,7 +49,6 @@ export class Attempts {
   async call(slot: Slot, reason: FetchReason, rejected: string | undefined, fence: number, context: (signal: AbortSignal) => FetchContext): Promise<StoredToken> {
     const { app, kind, tenantKey } = slot;
     const { observer, now, closing } = this.#o;
-    const previous = slot.current ?? (rejected === undefined ? undefined : { value: rejected, expiresAt: 0, obtainedAt: 0 });
     let attempt = 0;
     for (;;) {
       attempt++;
@@ -59,7 +58,7 @@ export class Attempts {
       const startedAt = now();
       const signal = AbortSignal.any([closing, AbortSignal.timeout(this.#o.upstreamTimeoutMs)]);
       try {
-        const fetched = await app.provider.fetch({ kind, tenantKey, reason, previous }, context(signal));
+        const fetched = await app.provider.fetch({ kind, tenantKey, reason, ...(rejected === undefined ? {} : { rejected }) }, context(signal));
         observer.upstream?.({ app: app.id, platform: app.provider.platform, kind, reason, outcome: 'ok', durationMs: now() - startedAt });
         slot.seenLifetimeMs = Math.max(slot.seenLifetimeMs, fetched.expiresInMs);
         // Expiry counted from when we asked: the platform's clock started no earlier.

@@ -28,8 +28,8 @@ export interface FetchRequest {
   readonly kind: string;
   readonly tenantKey: string | undefined;
   readonly reason: FetchReason;
-  /** The token being replaced, if any (on `invalidate`, the one the platform rejected). */
-  readonly previous: Token | undefined;
+  /** On `invalidate`: the value a caller reported as rejected by the platform. */
+  readonly rejected?: string;
 }
 
 /** What a provider may use while it fetches: other tokens of the same app, and durable state. */
@@ -62,13 +62,21 @@ export interface FetchedToken {
   readonly expiresInMs: number;
 }
 
-/** One platform's token API. Knows only its platform's HTTP API. */
-export interface Provider {
-  readonly platform: string;
-  /** The token kinds this app offers (`tenant_access_token`, `access_token`, …). */
-  readonly kinds: readonly string[];
-  /** Whether `kind` takes a tenant key (store apps' tenant tokens do). */
-  tenantScoped(kind: string): boolean;
+/** One token kind of a platform, as data. */
+export interface KindSpec {
+  /** The name callers use (`tenant_access_token`). */
+  readonly name: string;
+  /** Whether it takes a tenant key (a store app's tenant token: the tenant that installed the app). */
+  readonly tenantScoped: boolean;
+  /** The kind it is fetched with, if any (a store app's `tenant_access_token` from its `app_access_token`). */
+  readonly derivedFrom?: string;
+}
+
+/**
+ * A platform's rules for its token calls, as data: the broker derives its refresh schedule and
+ * jitter from them and refuses configurations that contradict them.
+ */
+export interface TokenSourceRules {
   /** Default refresh-ahead window in milliseconds, from the platform's rules. */
   readonly refreshAheadMs: number;
   /**
@@ -81,10 +89,25 @@ export interface Provider {
   readonly maxLifetimeMs?: number;
   /** The platform's documented limits on token calls, which the broker never exceeds. */
   readonly limits?: readonly UpstreamLimit[];
+}
+
+/** What the broker needs of a platform: its kinds, its rules, and one call that fetches a token. */
+export interface TokenSource extends TokenSourceRules {
+  readonly platform: string;
+  /** The token kinds this app offers (`tenant_access_token`, `access_token`, …): the names of `kindSpecs`. */
+  readonly kinds: readonly string[];
+  /** The same kinds as data (the platform descriptor's); sources built by hand (tests) may leave it out. */
+  readonly kindSpecs?: readonly KindSpec[];
+  /** Whether `kind` takes a tenant key (store apps' tenant tokens do): read from `kindSpecs`. */
+  tenantScoped(kind: string): boolean;
+  /** Fetches one token; every failure is a classified `UpstreamError`. */
   fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken>;
   /** Risks in the app's configuration, logged once at start (never a secret in them). */
   readonly warnings?: readonly string[];
+}
 
+/** What the proxy needs of a platform: where a business call goes and where its token goes. */
+export interface BusinessApi {
   /** The token kind a business call uses unless the caller names one (Feishu: `tenant_access_token`). */
   readonly businessKind: string;
   /**
@@ -100,6 +123,48 @@ export interface Provider {
    * call not executed, so it is safe to refresh the token and send the call again.
    */
   isTokenRejected(answer: BusinessAnswer): boolean;
+}
+
+/** A pushed event as it reached the app's events URL: the raw body (signatures cover the exact bytes). */
+export interface IncomingEvent {
+  readonly method: string;
+  readonly raw: Buffer;
+  /** Lower-case names (Node's `IncomingHttpHeaders`). */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly query: Readonly<Record<string, string | undefined>>;
+}
+
+/** What the events URL may use: the app's durable state, the clock, and the broker's wake-up. */
+export interface EventContext {
+  readonly state: StateAccess;
+  now(): number;
+  /** Something a pending fetch waited for has arrived (a pushed ticket): retry at once. */
+  wake(): void;
+  readonly log: Logger;
+}
+
+/** The answer of the events URL: a JSON body (or text), status 200 unless said. */
+export interface EventAnswer {
+  readonly status?: number;
+  readonly body: unknown;
+}
+
+/**
+ * What answers an app's events URL (`/v1/apps/{app}/events`), for the platforms that push
+ * (a Feishu store app's app_ticket). Throws `EventRejected` for a forged, broken or replayed event.
+ */
+export interface EventReceiver {
+  /** The HTTP methods the platform uses on the URL. */
+  readonly methods: readonly ('GET' | 'POST')[];
+  receive(event: IncomingEvent, context: EventContext): Promise<EventAnswer>;
+}
+
+/**
+ * One configured app of a platform, as the hub wires it: a token source for the broker, a
+ * business API for the proxy and, where the platform pushes events, their receiver.
+ */
+export interface Provider extends TokenSource, BusinessApi {
+  readonly events?: EventReceiver;
 }
 
 /** A business API call on its way to the platform. */

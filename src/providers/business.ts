@@ -6,11 +6,6 @@ import { errcodeOf } from './errcode.js';
  * providers' `attachToken` and `isTokenRejected`.
  */
 
-/** `Provider.tenantScoped` of a platform whose tokens have no tenant. */
-export function noTenants(): boolean {
-  return false;
-}
-
 /**
  * Puts `token` in the `access_token` query parameter (WeCom, WeChat, Qingtui, DingTalk's legacy API).
  *

@@ -1,5 +1,7 @@
+import type { Dispatcher } from 'undici';
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
+import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider, TokenSourceRules } from '../core/types.js';
+import { ACCESS_TOKEN_ONLY, kindsOf } from './kinds.js';
 import { errcodeIn, tokenInQuery } from './business.js';
 import { errcodeError, errcodeOf, setHeader, tokenFields, type Classified } from './errcode.js';
 import { callPlatform, endpoint, isHtml, jsonObject, platformMessage, type UpstreamResponse } from './http.js';
@@ -45,6 +47,8 @@ export const DINGTALK_BAN_RETRY_MS = 5 * 60_000;
 
 /** Options of {@link DingTalkProvider}. */
 export interface DingTalkProviderOptions {
+  /** Where the token calls go (an undici dispatcher: a `MockAgent` in tests). Default: the connections shared by every provider. */
+  dispatcher?: Dispatcher | undefined;
   appKey: string;
   appSecret: string;
   /** Replaces both hosts; paths stay as they are. */
@@ -54,6 +58,14 @@ export interface DingTalkProviderOptions {
 }
 
 const MINUTE = 60_000;
+
+/**
+ * A fetch within the token's life returns the same token with a renewed life, so refreshing
+ * early costs one call and buys time for retries; the broker's jitter (10 % of the window,
+ * up to 90 s) spreads the refreshes of many apps fetched together. 20 calls a second per app
+ * and API (documented as 90018 QpsLimitForAppkeyAndApi).
+ */
+export const DINGTALK_RULES = { refreshAheadMs: 15 * MINUTE, limits: [{ name: 'second', limit: 20, windowMs: 1000 }] } as const satisfies TokenSourceRules;
 /** Paths of the current API (`/v1.0/…`, and later versions), which take the token in a header. */
 const VERSIONED_PATH = /^\/v\d+\.\d+\//;
 
@@ -67,14 +79,12 @@ const VERSIONED_PATH = /^\/v\d+\.\d+\//;
  */
 export class DingTalkProvider implements Provider {
   readonly platform = 'dingtalk';
-  readonly kinds = ['access_token'] as const;
+  readonly kindSpecs = ACCESS_TOKEN_ONLY;
+  readonly kinds = kindsOf(ACCESS_TOKEN_ONLY).kinds;
+  readonly tenantScoped = kindsOf(ACCESS_TOKEN_ONLY).tenantScoped;
   readonly businessKind = 'access_token';
-  // A fetch within the token's life returns the same token with a renewed life, so refreshing
-  // early costs one call and buys time for retries; the broker's jitter (10 % of the window,
-  // up to 90 s) spreads the refreshes of many apps fetched together.
-  readonly refreshAheadMs = 15 * MINUTE;
-  // 20 calls a second per app and API (documented as 90018 QpsLimitForAppkeyAndApi).
-  readonly limits = [{ name: 'second', limit: 20, windowMs: 1000 }] as const;
+  readonly refreshAheadMs = DINGTALK_RULES.refreshAheadMs;
+  readonly limits = DINGTALK_RULES.limits;
   readonly #appKey: string;
   readonly #appSecret: string;
   readonly #api: 'v1' | 'legacy';
@@ -82,16 +92,14 @@ export class DingTalkProvider implements Provider {
   /** The path prefix of a configured base URL, stripped before looking at a business path. */
   readonly #basePath: string;
 
+  readonly #dispatcher: Dispatcher | undefined;
   constructor(options: DingTalkProviderOptions) {
+    this.#dispatcher = options.dispatcher;
     this.#appKey = options.appKey;
     this.#appSecret = options.appSecret;
     this.#api = options.api ?? 'v1';
     this.#base = options.baseUrl === undefined ? { ...DINGTALK_BASE_URLS } : { api: options.baseUrl, oapi: options.baseUrl };
     this.#basePath = options.baseUrl === undefined ? '' : new URL(options.baseUrl).pathname.replace(/\/+$/, '');
-  }
-
-  tenantScoped(): boolean {
-    return false;
   }
 
   /** `/v1.0/…` (and later versions) on the api host, every other path on the oapi host; both on `baseUrl` when set. */
@@ -113,6 +121,7 @@ export class DingTalkProvider implements Provider {
   async fetch(_request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
     if (this.#api === 'legacy') {
       const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
         method: 'GET',
         url: endpoint(this.#base.oapi, '/gettoken', { appkey: this.#appKey, appsecret: this.#appSecret }),
         signal: context.signal,
@@ -120,6 +129,7 @@ export class DingTalkProvider implements Provider {
       return parseDingTalkToken(res, 'access_token', 'expires_in');
     }
     const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
       method: 'POST',
       url: endpoint(this.#base.api, '/v1.0/oauth2/accessToken'),
       json: { appKey: this.#appKey, appSecret: this.#appSecret },

@@ -1,4 +1,7 @@
 import { createDecipheriv, createHash, timingSafeEqual } from 'node:crypto';
+import { EventRejected } from '../core/events.js';
+
+export { EventRejected };
 
 /**
  * Opening the events Feishu and Lark push to a store app's event URL: decryption, the signature,
@@ -36,20 +39,6 @@ export type OpenedEvent =
   | { readonly type: 'app_ticket'; readonly ticket: string; readonly identity: EventIdentity }
   /** An authentic event of another type: acknowledged, not used. */
   | { readonly type: 'other'; readonly eventType: string; readonly identity: EventIdentity };
-
-/**
- * Why an event was refused. `status` is the HTTP status to answer with (409: a replay of an
- * event already taken); `message` holds no secret.
- */
-export class EventRejected extends Error {
-  override readonly name = 'EventRejected';
-  readonly status: 400 | 401 | 409;
-
-  constructor(status: 400 | 401 | 409, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
 
 /** Headers whose names are lower case (Node's `IncomingHttpHeaders`). */
 export type EventHeaders = Readonly<Record<string, string | string[] | undefined>>;

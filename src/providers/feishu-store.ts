@@ -1,8 +1,10 @@
+import type { Dispatcher } from 'undici';
 import { createHash } from 'node:crypto';
 import { TokenHubError, UpstreamError } from '../core/errors.js';
-import type { FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
+import type { EventAnswer, EventContext, EventReceiver, FetchContext, FetchRequest, FetchedToken, IncomingEvent, KindSpec, Provider, StateAccess, Token } from '../core/types.js';
 import { tokenAsBearer } from './business.js';
-import { FEISHU_BASE_URLS, feishuAnswer, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
+import { kindsOf } from './kinds.js';
+import { FEISHU_BASE_URLS, FEISHU_RULES, feishuAnswer, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
 import { DEFAULT_MAX_SKEW_MS, EventRejected, openEvent, type EventHeaders, type EventIdentity, type EventSecrets, type OpenedEvent } from './feishu-events.js';
 import { callPlatform, endpoint } from './http.js';
 
@@ -33,6 +35,8 @@ interface StoredTicket {
 }
 
 export interface FeishuStoreProviderOptions {
+  /** Where the token calls go (an undici dispatcher: a `MockAgent` in tests). Default: the connections shared by every provider. */
+  dispatcher?: Dispatcher | undefined;
   platform: FeishuPlatform;
   appId: string;
   appSecret: string;
@@ -62,6 +66,12 @@ export const DEFAULT_FEISHU_STORE_OPTIONS = {
 
 const TICKET_INVALID = 10012;
 
+/** A store app's kinds: the app token from the pushed ticket, one tenant token per tenant from it. */
+export const FEISHU_STORE_KINDS: readonly KindSpec[] = [
+  { name: 'tenant_access_token', tenantScoped: true, derivedFrom: 'app_access_token' },
+  { name: 'app_access_token', tenantScoped: false },
+];
+
 /**
  * Feishu and Lark store (ISV) apps: the `app_access_token` from the app_ticket the platform pushes
  * to the app's event URL, and one `tenant_access_token` per tenant that installed the app.
@@ -69,10 +79,12 @@ const TICKET_INVALID = 10012;
  */
 export class FeishuStoreProvider implements Provider {
   readonly platform: FeishuPlatform;
-  readonly kinds = ['tenant_access_token', 'app_access_token'] as const;
+  readonly kindSpecs = FEISHU_STORE_KINDS;
+  readonly kinds = kindsOf(FEISHU_STORE_KINDS).kinds;
+  readonly tenantScoped = kindsOf(FEISHU_STORE_KINDS).tenantScoped;
   // The 30-minute rule holds for store apps too (see FeishuProvider).
-  readonly refreshAheadMs = 25 * MINUTE;
-  readonly sameTokenWhileMs = 30 * MINUTE;
+  readonly refreshAheadMs = FEISHU_RULES.refreshAheadMs;
+  readonly sameTokenWhileMs = FEISHU_RULES.sameTokenWhileMs;
   readonly businessKind = 'tenant_access_token';
   readonly #appId: string;
   readonly #appSecret: string;
@@ -84,7 +96,9 @@ export class FeishuStoreProvider implements Provider {
   readonly #maxSkewMs: number;
   readonly warnings: readonly string[];
 
+  readonly #dispatcher: Dispatcher | undefined;
   constructor(options: FeishuStoreProviderOptions) {
+    this.#dispatcher = options.dispatcher;
     this.platform = options.platform;
     this.#appId = options.appId;
     this.#appSecret = options.appSecret;
@@ -100,12 +114,35 @@ export class FeishuStoreProvider implements Provider {
         : [];
   }
 
-  tenantScoped(kind: string): boolean {
-    return kind === 'tenant_access_token';
-  }
   readonly attachToken = tokenAsBearer;
   readonly isTokenRejected = isFeishuTokenRejected;
   readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
+
+  /**
+   * The app's events URL: the platform pushes app_tickets there. A new ticket wakes the broker
+   * (a fetch waiting for it goes at once); a duplicate or an older one leaves waits and backoffs
+   * as they are.
+   */
+  readonly events: EventReceiver = {
+    methods: ['POST'],
+    receive: async (event: IncomingEvent, context: EventContext): Promise<EventAnswer> => {
+      const opened = await this.acceptEvent(event.raw, event.headers, context.state, context.now());
+      switch (opened.type) {
+        case 'url_verification':
+          return { body: { challenge: opened.challenge } };
+        case 'app_ticket':
+          if (opened.outcome !== 'new') {
+            context.log.info({ outcome: opened.outcome }, 'app_ticket not newer than the one kept: ignored');
+            return { body: { ok: true, ignored: 'app_ticket', reason: opened.outcome } };
+          }
+          context.log.info({}, 'app_ticket received');
+          context.wake();
+          return { body: { ok: true, kept: 'app_ticket' } };
+        case 'other':
+          return { body: { ok: true, ignored: opened.eventType } };
+      }
+    },
+  };
 
   /**
    * Checks a pushed event (see {@link openEvent}), refuses a replay, and keeps the ticket it
@@ -180,6 +217,7 @@ export class FeishuStoreProvider implements Provider {
     if (stored === undefined || stored.refused) return this.#pending(context, 'no app_ticket has arrived yet');
     const { ticket } = stored;
     const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
       method: 'POST',
       url: endpoint(this.#baseUrl, '/open-apis/auth/v3/app_access_token'),
       json: { app_id: this.#appId, app_secret: this.#appSecret, app_ticket: ticket },
@@ -213,6 +251,7 @@ export class FeishuStoreProvider implements Provider {
 
   async #resend(context: FetchContext): Promise<void> {
     const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
       method: 'POST',
       url: endpoint(this.#baseUrl, '/open-apis/auth/v3/app_ticket/resend'),
       json: { app_id: this.#appId, app_secret: this.#appSecret },
@@ -225,6 +264,7 @@ export class FeishuStoreProvider implements Provider {
     let appToken = await this.#dependency(() => context.token('app_access_token'));
     for (let attempt = 1; ; attempt++) {
       const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
         method: 'POST',
         url: endpoint(this.#baseUrl, '/open-apis/auth/v3/tenant_access_token'),
         json: { app_access_token: appToken.value, tenant_key: tenantKey },
@@ -273,9 +313,4 @@ export function readTicket(value: string | undefined): StoredTicket | undefined 
     }
   }
   return { ticket: value, at: 0 };
-}
-
-/** Whether a provider takes pushed events (a Feishu/Lark store app). */
-export function takesEvents(provider: Provider): provider is FeishuStoreProvider {
-  return provider instanceof FeishuStoreProvider;
 }

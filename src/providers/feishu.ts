@@ -1,6 +1,8 @@
+import type { Dispatcher } from 'undici';
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
-import { noTenants, tokenAsBearer } from './business.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, KindSpec, Provider, TokenSourceRules } from '../core/types.js';
+import { tokenAsBearer } from './business.js';
+import { kindsOf } from './kinds.js';
 import { callPlatform, endpoint, jsonObject, lifetimeSeconds, platformMessage } from './http.js';
 
 export const FEISHU_BASE_URLS = {
@@ -33,6 +35,8 @@ export const FEISHU_CODES: ReadonlyMap<number, FailureClass> = new Map<number, F
 export const FEISHU_TOKEN_INVALID_CODES: readonly number[] = [...FEISHU_CODES].filter(([, c]) => c === 'token-invalid').map(([code]) => code);
 
 export interface FeishuProviderOptions {
+  /** Where the token calls go (an undici dispatcher: a `MockAgent` in tests). Default: the connections shared by every provider. */
+  dispatcher?: Dispatcher | undefined;
   platform: FeishuPlatform;
   appId: string;
   appSecret: string;
@@ -41,21 +45,36 @@ export interface FeishuProviderOptions {
 
 const MINUTE = 60_000;
 
+/** A custom app's kinds: both app-wide. */
+export const FEISHU_CUSTOM_KINDS: readonly KindSpec[] = [
+  { name: 'tenant_access_token', tenantScoped: false },
+  { name: 'app_access_token', tenantScoped: false },
+];
+
+/**
+ * Feishu's rules for custom and store apps: with 30 minutes or more left it hands back the same
+ * token, so the broker refreshes inside that.
+ */
+export const FEISHU_RULES = { refreshAheadMs: 25 * MINUTE, sameTokenWhileMs: 30 * MINUTE } as const satisfies TokenSourceRules;
+
 /**
  * Feishu and Lark custom apps: `tenant_access_token` and `app_access_token` from the
  * `/internal` endpoints.
  */
 export class FeishuProvider implements Provider {
   readonly platform: FeishuPlatform;
-  readonly kinds = ['tenant_access_token', 'app_access_token'] as const;
-  // With 30 minutes or more left Feishu hands back the same token; the broker refreshes inside that.
-  readonly refreshAheadMs = 25 * MINUTE;
-  readonly sameTokenWhileMs = 30 * MINUTE;
+  readonly kindSpecs = FEISHU_CUSTOM_KINDS;
+  readonly kinds = kindsOf(FEISHU_CUSTOM_KINDS).kinds;
+  readonly tenantScoped = kindsOf(FEISHU_CUSTOM_KINDS).tenantScoped;
+  readonly refreshAheadMs = FEISHU_RULES.refreshAheadMs;
+  readonly sameTokenWhileMs = FEISHU_RULES.sameTokenWhileMs;
   readonly #appId: string;
   readonly #appSecret: string;
   readonly #baseUrl: string;
 
+  readonly #dispatcher: Dispatcher | undefined;
   constructor(options: FeishuProviderOptions) {
+    this.#dispatcher = options.dispatcher;
     this.platform = options.platform;
     this.#appId = options.appId;
     this.#appSecret = options.appSecret;
@@ -64,13 +83,13 @@ export class FeishuProvider implements Provider {
 
   readonly businessKind = 'tenant_access_token';
 
-  readonly tenantScoped = noTenants;
   readonly attachToken = tokenAsBearer;
   readonly isTokenRejected = isFeishuTokenRejected;
   readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
     const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
       method: 'POST',
       url: endpoint(this.#baseUrl, `/open-apis/auth/v3/${request.kind}/internal`),
       json: { app_id: this.#appId, app_secret: this.#appSecret },

@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { UpstreamError } from '../core/errors.js';
 
 /** Keep-alive connections to the platforms, shared by every provider. */
@@ -19,6 +19,8 @@ export interface UpstreamRequest {
   url: URL;
   json?: unknown;
   signal: AbortSignal;
+  /** Where the call goes (tests route it to a mock or a local server). Default: keep-alive connections shared by every provider. */
+  dispatcher?: Dispatcher | undefined;
 }
 
 /**
@@ -30,7 +32,7 @@ export async function callPlatform(platform: string, req: UpstreamRequest): Prom
   try {
     const res = await request(req.url, {
       method: req.method,
-      dispatcher: agent,
+      dispatcher: req.dispatcher ?? agent,
       signal: req.signal,
       headers: req.json === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' },
       ...(req.json === undefined ? {} : { body: JSON.stringify(req.json) }),

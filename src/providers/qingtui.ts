@@ -1,6 +1,8 @@
+import type { Dispatcher } from 'undici';
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess } from '../core/types.js';
-import { errcodeIn, noTenants, tokenInQuery } from './business.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, TokenSourceRules } from '../core/types.js';
+import { errcodeIn, tokenInQuery } from './business.js';
+import { ACCESS_TOKEN_ONLY, kindsOf } from './kinds.js';
 import { callPlatform, endpoint, jsonObject, lifetimeSeconds, platformMessage, type UpstreamResponse } from './http.js';
 
 export const QINGTUI_BASE_URL = 'https://open.qingtui.cn';
@@ -31,6 +33,8 @@ export const QINGTUI_STATE = {
 } as const;
 
 export interface QingtuiProviderOptions {
+  /** Where the token calls go (an undici dispatcher: a `MockAgent` in tests). Default: the connections shared by every provider. */
+  dispatcher?: Dispatcher | undefined;
   appId: string;
   appSecret: string;
   baseUrl?: string | undefined;
@@ -49,6 +53,13 @@ export const DEFAULT_QINGTUI_OPTIONS = {
   minTokenIntervalMs: 2 * SECOND,
 } as const;
 
+/**
+ * The official SDK refreshes 5 minutes before expiry; the refresh endpoint returns a new token at
+ * any time, so there is no upper bound as on Feishu. The limit is the smallest documented daily
+ * quota (a free, unverified organization's 300 calls); paid ones have more.
+ */
+export const QINGTUI_RULES = { refreshAheadMs: 5 * MINUTE, limits: [{ name: 'day', limit: 300, windowMs: 86_400_000 }] } as const satisfies TokenSourceRules;
+
 // A refresh token is dropped this long before its 30 days are over: one `/v1/token` call a month
 // is cheaper than a rotation that fails on the last day.
 const REFRESH_TOKEN_MARGIN_MS = 60 * MINUTE;
@@ -63,12 +74,11 @@ const QUOTA_RETRY_MS = 60 * SECOND;
  */
 export class QingtuiProvider implements Provider {
   readonly platform = 'qingtui';
-  readonly kinds = ['access_token'] as const;
-  // The official SDK refreshes 5 minutes before expiry; the refresh endpoint returns a new token
-  // at any time, so there is no upper bound as on Feishu.
-  readonly refreshAheadMs = 5 * MINUTE;
-  // The smallest documented daily quota (a free, unverified organization's 300 calls); paid ones have more.
-  readonly limits = [{ name: 'day', limit: 300, windowMs: 86_400_000 }] as const;
+  readonly kindSpecs = ACCESS_TOKEN_ONLY;
+  readonly kinds = kindsOf(ACCESS_TOKEN_ONLY).kinds;
+  readonly tenantScoped = kindsOf(ACCESS_TOKEN_ONLY).tenantScoped;
+  readonly refreshAheadMs = QINGTUI_RULES.refreshAheadMs;
+  readonly limits = QINGTUI_RULES.limits;
   readonly businessKind = 'access_token';
   readonly #appId: string;
   readonly #appSecret: string;
@@ -78,7 +88,9 @@ export class QingtuiProvider implements Provider {
   /** The refresh token, kept here as well for when the store cannot be reached. */
   #localRefreshToken: string | undefined;
 
+  readonly #dispatcher: Dispatcher | undefined;
   constructor(options: QingtuiProviderOptions) {
+    this.#dispatcher = options.dispatcher;
     this.#appId = options.appId;
     this.#appSecret = options.appSecret;
     this.#baseUrl = options.baseUrl ?? QINGTUI_BASE_URL;
@@ -86,7 +98,6 @@ export class QingtuiProvider implements Provider {
     this.#minTokenIntervalMs = options.minTokenIntervalMs ?? DEFAULT_QINGTUI_OPTIONS.minTokenIntervalMs;
   }
 
-  readonly tenantScoped = noTenants;
   readonly attachToken = tokenInQuery;
   readonly isTokenRejected = ({ body }: BusinessAnswer): boolean => errcodeIn(body, QINGTUI_TOKEN_INVALID_CODES);
   readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
@@ -95,6 +106,7 @@ export class QingtuiProvider implements Provider {
     const refreshToken = await this.#readRefreshToken(context.state);
     if (refreshToken !== undefined) {
       const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
         method: 'GET',
         url: endpoint(this.#baseUrl, '/auth/autoRefreshToken', { refresh_token: refreshToken }),
         signal: context.signal,
@@ -120,6 +132,7 @@ export class QingtuiProvider implements Provider {
     let res: UpstreamResponse;
     try {
       res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
         method: 'GET',
         url: endpoint(this.#baseUrl, '/v1/token', { grant_type: 'client_credential', appid: this.#appId, secret: this.#appSecret }),
         signal: context.signal,

@@ -1,7 +1,9 @@
+import type { Dispatcher } from 'undici';
 import type { UpstreamLimit } from '../core/budget.js';
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, Token } from '../core/types.js';
-import { errcodeIn, noTenants, tokenInQuery } from './business.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, TokenSourceRules } from '../core/types.js';
+import { errcodeIn, tokenInQuery } from './business.js';
+import { ACCESS_TOKEN_ONLY, kindsOf } from './kinds.js';
 import { readErrcodeToken, type Classified } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
 
@@ -49,6 +51,8 @@ export const WECHAT_FORCE_STATE = 'wechat.stable.force';
 
 /** Options of {@link WeChatProvider}. */
 export interface WeChatProviderOptions {
+  /** Where the token calls go (an undici dispatcher: a `MockAgent` in tests). Default: the connections shared by every provider. */
+  dispatcher?: Dispatcher | undefined;
   appId: string;
   appSecret: string;
   baseUrl?: string | undefined;
@@ -68,6 +72,17 @@ const STABLE_RENEW_MS = 5 * MINUTE;
  * a caller's mistake, the platform's token is served again instead of an outage of hours.
  */
 const LIMITED_RETRY_CAP_MS = 5 * MINUTE;
+
+/**
+ * The rules of each token API. Both refresh inside the 5-minute window in which both behave well:
+ * stable_token returns a new token there (and the same one while more is left), and a classic
+ * rotation's 5-minute overlap outlasts the old token.
+ */
+export function wechatRules(tokenApi: 'stable' | 'classic'): TokenSourceRules {
+  return tokenApi === 'stable'
+    ? { refreshAheadMs: 4 * MINUTE, sameTokenWhileMs: STABLE_RENEW_MS, limits: WECHAT_STABLE_LIMITS }
+    : { refreshAheadMs: 4 * MINUTE, limits: WECHAT_CLASSIC_LIMITS };
+}
 
 /** Forced refreshes made today (China time) and when the last one was. */
 interface ForceState {
@@ -95,11 +110,11 @@ interface ForceState {
  */
 export class WeChatProvider implements Provider {
   readonly platform = 'wechat';
-  readonly kinds = ['access_token'] as const;
+  readonly kindSpecs = ACCESS_TOKEN_ONLY;
+  readonly kinds = kindsOf(ACCESS_TOKEN_ONLY).kinds;
+  readonly tenantScoped = kindsOf(ACCESS_TOKEN_ONLY).tenantScoped;
   readonly businessKind = 'access_token';
-  // Inside the 5-minute window in which both APIs behave well: stable_token returns a new token,
-  // and a classic rotation's 5-minute overlap outlasts the old token.
-  readonly refreshAheadMs = 4 * MINUTE;
+  readonly refreshAheadMs: number;
   readonly sameTokenWhileMs?: number;
   readonly limits: readonly UpstreamLimit[];
   readonly #appId: string;
@@ -107,17 +122,20 @@ export class WeChatProvider implements Provider {
   readonly #baseUrl: string;
   readonly #api: 'stable' | 'classic';
 
+  readonly #dispatcher: Dispatcher | undefined;
   constructor(options: WeChatProviderOptions) {
+    this.#dispatcher = options.dispatcher;
     this.#appId = options.appId;
     this.#appSecret = options.appSecret;
     this.#baseUrl = options.baseUrl ?? WECHAT_BASE_URL;
     this.#api = options.tokenApi ?? 'stable';
+    const rules = wechatRules(this.#api);
+    this.refreshAheadMs = rules.refreshAheadMs;
     // A wider window asks stable_token while it still returns the same token.
-    if (this.#api === 'stable') this.sameTokenWhileMs = STABLE_RENEW_MS;
-    this.limits = this.#api === 'stable' ? WECHAT_STABLE_LIMITS : WECHAT_CLASSIC_LIMITS;
+    if (rules.sameTokenWhileMs !== undefined) this.sameTokenWhileMs = rules.sameTokenWhileMs;
+    this.limits = rules.limits ?? [];
   }
 
-  readonly tenantScoped = noTenants;
   readonly attachToken = tokenInQuery;
   readonly isTokenRejected = ({ body }: BusinessAnswer): boolean => errcodeIn(body, WECHAT_TOKEN_INVALID_CODES);
   readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
@@ -125,13 +143,14 @@ export class WeChatProvider implements Provider {
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
     if (this.#api === 'classic') return this.#classic(context);
     const plain = await this.#stable(false, context);
-    const rejected = request.reason === 'invalidate' ? request.previous : undefined;
-    if (rejected === undefined || plain.value !== rejected.value) return plain;
+    const rejected = request.reason === 'invalidate' ? request.rejected : undefined;
+    if (rejected === undefined || plain.value !== rejected) return plain;
     return this.#forced(plain, rejected, context);
   }
 
   async #classic(context: FetchContext): Promise<FetchedToken> {
     const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
       method: 'GET',
       url: endpoint(this.#baseUrl, '/cgi-bin/token', { grant_type: 'client_credential', appid: this.#appId, secret: this.#appSecret }),
       signal: context.signal,
@@ -141,6 +160,7 @@ export class WeChatProvider implements Provider {
 
   async #stable(force: boolean, context: FetchContext): Promise<FetchedToken> {
     const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
       method: 'POST',
       url: endpoint(this.#baseUrl, '/cgi-bin/stable_token'),
       json: { grant_type: 'client_credential', appid: this.#appId, secret: this.#appSecret, force_refresh: force },
@@ -154,7 +174,7 @@ export class WeChatProvider implements Provider {
    * else say when a new token can be had (a forced refresh allowed again, or the platform's
    * own renewal in the token's last 5 minutes, whichever comes first).
    */
-  async #forced(plain: FetchedToken, rejected: Token, context: FetchContext): Promise<FetchedToken> {
+  async #forced(plain: FetchedToken, rejected: string, context: FetchContext): Promise<FetchedToken> {
     const now = context.now();
     const renewsInMs = Math.max(1000, plain.expiresInMs - STABLE_RENEW_MS);
     const before = await readForceState(context.state, now);
@@ -184,7 +204,7 @@ export class WeChatProvider implements Provider {
       }
       throw err;
     }
-    if (forced.value === rejected.value) {
+    if (forced.value === rejected) {
       throw refreshLimited('the platform did not replace the token on a forced refresh', Math.min(WECHAT_FORCE_REFRESH.intervalMs, renewsInMs));
     }
     return forced;

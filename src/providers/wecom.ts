@@ -1,6 +1,8 @@
+import type { Dispatcher } from 'undici';
 import type { FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider } from '../core/types.js';
-import { errcodeIn, noTenants, tokenInQuery } from './business.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider, TokenSourceRules } from '../core/types.js';
+import { errcodeIn, tokenInQuery } from './business.js';
+import { ACCESS_TOKEN_ONLY, kindsOf } from './kinds.js';
 import { byTable, readErrcodeToken } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
 
@@ -27,6 +29,8 @@ export const WECOM_TOKEN_INVALID_CODES: readonly number[] = [40014, 42001];
 
 /** Options of {@link WeComProvider}. */
 export interface WeComProviderOptions {
+  /** Where the token calls go (an undici dispatcher: a `MockAgent` in tests). Default: the connections shared by every provider. */
+  dispatcher?: Dispatcher | undefined;
   /** The corp id (`appId` in the config). */
   corpId: string;
   /** The app's (agent's) secret: each app of a corp has its own, and its own token. */
@@ -35,6 +39,12 @@ export interface WeComProviderOptions {
 }
 
 const MINUTE = 60_000;
+
+/**
+ * A fetch within the token's life returns the same token with a renewed life (自动续期), so an
+ * early refresh costs one call and leaves room for retries before expiry.
+ */
+export const WECOM_RULES = { refreshAheadMs: 15 * MINUTE } as const satisfies TokenSourceRules;
 
 /**
  * WeCom (企业微信) apps: `access_token` from `GET /cgi-bin/gettoken`. The broker keys the token by
@@ -47,28 +57,30 @@ const MINUTE = 60_000;
  */
 export class WeComProvider implements Provider {
   readonly platform = 'wecom';
-  readonly kinds = ['access_token'] as const;
+  readonly kindSpecs = ACCESS_TOKEN_ONLY;
+  readonly kinds = kindsOf(ACCESS_TOKEN_ONLY).kinds;
+  readonly tenantScoped = kindsOf(ACCESS_TOKEN_ONLY).tenantScoped;
   readonly businessKind = 'access_token';
-  // A fetch within the token's life returns the same token with a renewed life (自动续期), so an
-  // early refresh costs one call and leaves room for retries before expiry.
-  readonly refreshAheadMs = 15 * MINUTE;
+  readonly refreshAheadMs = WECOM_RULES.refreshAheadMs;
   readonly #corpId: string;
   readonly #corpSecret: string;
   readonly #baseUrl: string;
 
+  readonly #dispatcher: Dispatcher | undefined;
   constructor(options: WeComProviderOptions) {
+    this.#dispatcher = options.dispatcher;
     this.#corpId = options.corpId;
     this.#corpSecret = options.corpSecret;
     this.#baseUrl = options.baseUrl ?? WECOM_BASE_URL;
   }
 
-  readonly tenantScoped = noTenants;
   readonly attachToken = tokenInQuery;
   readonly isTokenRejected = ({ body }: BusinessAnswer): boolean => errcodeIn(body, WECOM_TOKEN_INVALID_CODES);
   readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   async fetch(_request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
     const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
       method: 'GET',
       url: endpoint(this.#baseUrl, '/cgi-bin/gettoken', { corpid: this.#corpId, corpsecret: this.#corpSecret }),
       signal: context.signal,

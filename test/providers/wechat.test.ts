@@ -112,10 +112,9 @@ describe('WeChat stable_token (the default)', () => {
         invalidate: () => Promise.reject(new Error('unused')),
         state: { get: async () => undefined, set: async () => {}, add: async () => true, delete: async () => {} },
       };
-      const first = await configured.fetch({ kind: 'access_token', tenantKey: undefined, reason: 'cold', previous: undefined }, context);
-      const previous = { value: first.value, expiresAt: clock + first.expiresInMs, obtainedAt: clock };
-      clock = previous.expiresAt - ahead;
-      const next = await configured.fetch({ kind: 'access_token', tenantKey: undefined, reason: 'refresh', previous }, context);
+      const first = await configured.fetch({ kind: 'access_token', tenantKey: undefined, reason: 'cold' }, context);
+      clock = clock + first.expiresInMs - ahead;
+      const next = await configured.fetch({ kind: 'access_token', tenantKey: undefined, reason: 'refresh' }, context);
       assert.notEqual(next.value, first.value, `a refresh ${ahead / 1000} s before expiry got the same token`);
       assert.equal(next.expiresInMs, 7_200_000);
     }

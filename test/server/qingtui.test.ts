@@ -4,7 +4,7 @@ import { request } from 'undici';
 import { QINGTUI_STATE } from '../../src/providers/qingtui.js';
 import { QingtuiSim, type QingtuiSimOptions } from '../../src/sim/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
-import { sleep, startStack, type Stack } from '../helpers/stack.js';
+import { skewedClock, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 const APP_ID = 'qt_app_1';
 const SECRET = 'qingtui-secret-0123456789abcdef';
@@ -33,9 +33,11 @@ async function rotate(stack: Stack, sim: QingtuiSim): Promise<string> {
 describe('qingtui: refresh tokens', () => {
   let stack: Stack;
   let sim: QingtuiSim;
+  // The 2-s rule is waited out on this clock instead of in real time.
+  const clock = skewedClock();
   before(async () => {
-    sim = qingtui();
-    stack = await startStack({ sims: [sim], apps: apps() });
+    sim = qingtui({ now: clock.now });
+    stack = await startStack({ sims: [sim], apps: apps(), now: clock.now });
   });
   after(() => stack.close());
 
@@ -67,11 +69,11 @@ describe('qingtui: refresh tokens', () => {
 
   it('falls back to /v1/token once when another server killed the refresh token, then refreshes again', async () => {
     // Another server asks /v1/token on its own (after the 2-s rule lets it): our refresh token dies.
-    await sleep(2100);
+    clock.advance(2100);
     const url = `${stack.sims.baseUrl('qingtui')}/v1/token?grant_type=client_credential&appid=${APP_ID}&secret=${SECRET}`;
     const outside = (await (await request(url)).body.json()) as { refresh_token?: string };
     assert.equal(typeof outside.refresh_token, 'string');
-    await sleep(2100);
+    clock.advance(2100);
     sim.counters.reset();
 
     await rotate(stack, sim);
@@ -97,15 +99,16 @@ describe('qingtui: refresh tokens', () => {
 describe('qingtui: an expired refresh token', () => {
   let stack: Stack;
   let sim: QingtuiSim;
+  const clock = skewedClock();
   before(async () => {
-    sim = qingtui({ refreshTokenLifetimeSeconds: 2.5 });
-    stack = await startStack({ sims: [sim], apps: apps() });
+    sim = qingtui({ refreshTokenLifetimeSeconds: 2.5, now: clock.now });
+    stack = await startStack({ sims: [sim], apps: apps(), now: clock.now });
   });
   after(() => stack.close());
 
   it('42002 sends tokenhub back to /v1/token once', async () => {
     assert.equal((await stack.call('GET', TOKEN)).status, 200);
-    await sleep(2600);
+    clock.advance(2600);
     sim.counters.reset();
     const token = await rotate(stack, sim);
     assert.ok(sim.isValid(token));
@@ -193,9 +196,11 @@ describe('qingtui: expiry from the JWT', () => {
 describe('qingtui: errors', () => {
   let stack: Stack;
   let sim: QingtuiSim;
+  const clock = skewedClock();
   before(async () => {
-    sim = new QingtuiSim({ apps: [{ appId: APP_ID, appSecret: SECRET }, { appId: 'qt_quota', appSecret: SECRET, dailyQuota: 1 }] });
+    sim = new QingtuiSim({ apps: [{ appId: APP_ID, appSecret: SECRET }, { appId: 'qt_quota', appSecret: SECRET, dailyQuota: 1 }], now: clock.now });
     stack = await startStack({
+      now: clock.now,
       sims: [sim],
       apps: {
         ...apps(),
@@ -218,7 +223,7 @@ describe('qingtui: errors', () => {
   it('45009 (daily quota) on a report: the reported token is served on, marked, with the rate limit in its state', async () => {
     assert.equal((await stack.call('GET', '/v1/apps/quota/tokens/access_token')).status, 200);
     sim.revokeRefreshTokens('qt_quota');
-    await sleep(2100);
+    clock.advance(2100);
     const current = (await stack.call('GET', '/v1/apps/quota/tokens/access_token')).body.token;
     const res = await stack.call('POST', '/v1/apps/quota/tokens/access_token/invalidate', { body: { token: current } });
     // No replacement to be had: the reported token is served on, marked, and the state tells why.

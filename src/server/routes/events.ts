@@ -1,8 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Broker } from '../../core/broker.js';
 import { TokenHubError } from '../../core/errors.js';
-import { EventRejected } from '../../providers/feishu-events.js';
-import { takesEvents } from '../../providers/feishu-store.js';
+import { EventRejected } from '../../core/events.js';
 import { bodyDeadline } from '../limits.js';
 
 /** Largest event accepted. An app_ticket event is about 300 bytes; other events are acknowledged unread. */
@@ -15,58 +14,48 @@ interface EventParams {
 }
 
 /**
- * `POST /v1/apps/{app}/events`: a Feishu/Lark store app's event URL. No client key: the platform
- * cannot send one. Each event is checked by its verification token, signature and decryption
- * against the raw body, and is refused (4xx, nothing kept) when anything is off; a replay is
- * a 409 that changes nothing.
+ * `POST /v1/apps/{app}/events`: the events URL of an app whose platform pushes events (its
+ * provider has an event receiver). No client key: the platform cannot send one. The receiver
+ * checks each event against the raw body (verification token, signature, decryption) and
+ * refuses it (4xx, nothing kept) when anything is off; a replay is a 409 that changes nothing.
  */
 export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number }> = async (app, { broker, timeoutMs }) => {
   // The signature covers the exact bytes sent, so the body stays raw (in this plugin only).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: EVENT_BODY_LIMIT }, (_req, body, done) => done(null, body));
 
-  app.post<{ Params: EventParams }>(
-    '/v1/apps/:app/events',
-    {
-      bodyLimit: EVENT_BODY_LIMIT,
-      config: { public: true },
-      // Anyone may call this URL: a body trickled in holds a connection only this long.
-      onRequest: bodyDeadline(timeoutMs),
-      schema: { params: { type: 'object', required: ['app'], properties: { app: { type: 'string', maxLength: 64 } } } },
-    },
-    async (req) => {
+  app.route<{ Params: EventParams; Querystring: Record<string, string | undefined> }>({
+    // POST only so far: a receiver that takes GET (WeCom's URL check) adds it here.
+    method: ['POST'],
+    url: '/v1/apps/:app/events',
+    bodyLimit: EVENT_BODY_LIMIT,
+    config: { public: true },
+    // Anyone may call this URL: a body trickled in holds a connection only this long.
+    onRequest: bodyDeadline(timeoutMs),
+    schema: { params: { type: 'object', required: ['app'], properties: { app: { type: 'string', maxLength: 64 } } } },
+    handler: async (req, reply) => {
       const id = req.params.app;
-      const { provider } = broker.app(id);
-      if (!takesEvents(provider)) {
-        throw new TokenHubError('TOKENHUB_NOT_FOUND', 404, `app ${JSON.stringify(id)} takes no events: only Feishu/Lark store apps (appType: store) have an events URL`);
+      const receiver = broker.app(id).provider.events;
+      if (receiver === undefined || !receiver.methods.includes(req.method as 'GET' | 'POST')) {
+        throw new TokenHubError('TOKENHUB_NOT_FOUND', 404, `app ${JSON.stringify(id)} takes no events${receiver === undefined ? '' : ` by ${req.method}`}: only apps whose platform pushes events (store apps, for one) have an events URL`);
       }
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      let opened;
+      const log = req.log.child({ app: id });
       try {
-        opened = await provider.acceptEvent(raw, req.headers, broker.state(id), Date.now());
+        const answer = await receiver.receive(
+          { method: req.method, raw, headers: req.headers, query: req.query },
+          { state: broker.state(id), now: () => Date.now(), wake: () => broker.wake(id), log },
+        );
+        if (answer.status !== undefined) reply.code(answer.status);
+        return answer.body;
       } catch (err) {
         if (err instanceof EventRejected) {
-          req.log.warn({ app: id, reason: err.message }, 'event refused');
+          log.warn({ reason: err.message }, 'event refused');
           throw new TokenHubError(REFUSED[err.status], err.status, `event refused: ${err.message}`);
         }
         // The platform pushes again when it hears no 200.
         throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 503, 'the store does not answer: the event was not kept', { cause: err, retryAfterSeconds: 1 });
       }
-      switch (opened.type) {
-        case 'url_verification':
-          return { challenge: opened.challenge };
-        case 'app_ticket':
-          // Only a new ticket may end a wait or a backoff: a duplicate or an older one leaves them as they are.
-          if (opened.outcome !== 'new') {
-            req.log.info({ app: id, outcome: opened.outcome }, 'app_ticket not newer than the one kept: ignored');
-            return { ok: true, ignored: 'app_ticket', reason: opened.outcome };
-          }
-          req.log.info({ app: id }, 'app_ticket received');
-          broker.wake(id);
-          return { ok: true, kept: 'app_ticket' };
-        case 'other':
-          return { ok: true, ignored: opened.eventType };
-      }
     },
-  );
+  });
 };

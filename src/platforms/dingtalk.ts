@@ -1,0 +1,25 @@
+import { z } from 'zod';
+import { DINGTALK_RULES, DingTalkProvider } from '../providers/dingtalk.js';
+import { ACCESS_TOKEN_ONLY } from '../providers/kinds.js';
+import { DingTalkSim } from '../sim/dingtalk.js';
+import { appSchema, definePlatform, uniqueBy } from './descriptor.js';
+
+const schemas = [appSchema('dingtalk', { api: z.enum(['v1', 'legacy']).default('v1') })] as const;
+
+/** A DingTalk app as configured (`appId` is the app key). */
+export type DingTalkAppConfig = z.infer<(typeof schemas)[number]>;
+
+/** DingTalk internal apps: the current API (`v1`) or the legacy one. */
+export const dingtalkPlatform = definePlatform<DingTalkAppConfig>({
+  names: ['dingtalk'],
+  appTypes: ['internal'],
+  schemas,
+  kinds: () => ACCESS_TOKEN_ONLY,
+  rules: () => DINGTALK_RULES,
+  createProvider: (app, { dispatcher }) => new DingTalkProvider({ appKey: app.appId, appSecret: app.appSecret, baseUrl: app.baseUrl, api: app.api, dispatcher }),
+  createSimulator: (_name, apps, { lifetime }) =>
+    new DingTalkSim({ apps: uniqueBy(apps, (a) => a.appId).map((a) => ({ appKey: a.appId, appSecret: a.appSecret })), ...(lifetime ? { tokenLifetimeSeconds: lifetime } : {}) }),
+  demoApps: (simUrl) => ({
+    'dingtalk-main': { platform: 'dingtalk', appId: 'dingdemo0main0app0key', appSecret: 'demo-dingtalk-main-secret', baseUrl: `${simUrl}/dingtalk` },
+  }),
+});

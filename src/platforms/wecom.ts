@@ -1,0 +1,29 @@
+import type { z } from 'zod';
+import { ACCESS_TOKEN_ONLY } from '../providers/kinds.js';
+import { WECOM_RULES, WeComProvider } from '../providers/wecom.js';
+import { WeComSim } from '../sim/wecom.js';
+import { appSchema, definePlatform, uniqueBy } from './descriptor.js';
+
+const schemas = [appSchema('wecom', {})] as const;
+
+/** A WeCom app as configured (`appId` is the corp id, `appSecret` the app's secret). */
+export type WeComAppConfig = z.infer<(typeof schemas)[number]>;
+
+/** WeCom (企业微信) self-built apps: one token per corp and app secret. */
+export const wecomPlatform = definePlatform<WeComAppConfig>({
+  names: ['wecom'],
+  appTypes: ['internal'],
+  schemas,
+  kinds: () => ACCESS_TOKEN_ONLY,
+  rules: () => WECOM_RULES,
+  createProvider: (app, { dispatcher }) => new WeComProvider({ corpId: app.appId, corpSecret: app.appSecret, baseUrl: app.baseUrl, dispatcher }),
+  createSimulator: (_name, apps, { lifetime }) =>
+    new WeComSim({
+      // Apps of one corp differ by secret.
+      apps: uniqueBy(apps, (a) => `${a.appId}\u0000${a.appSecret}`).map((a) => ({ corpId: a.appId, corpSecret: a.appSecret })),
+      ...(lifetime ? { tokenLifetimeSeconds: lifetime } : {}),
+    }),
+  demoApps: (simUrl) => ({
+    'wecom-main': { platform: 'wecom', appId: 'wwdemo0corp0main', appSecret: 'demo-wecom-agent-secret', baseUrl: `${simUrl}/wecom` },
+  }),
+});
