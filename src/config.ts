@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { TokenHubError } from './core/errors.js';
 import { PLATFORM_NAMES, platformOf, platforms, type AnyAppConfig } from './platforms/index.js';
 import { DEFAULT_SERVER_LIMITS } from './server/limits.js';
-import { DEFAULT_PROXY_OPTIONS, WITHHELD_HEADERS } from './server/routes/proxy.js';
+import { DEFAULT_PROXY_OPTIONS, WITHHELD_HEADERS } from './server/proxy-options.js';
 import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from './stores/crypto.js';
 
 /** A bad config: every problem, each naming its place (`apps.feishu-main.platform: …`). */
