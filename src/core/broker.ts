@@ -9,7 +9,7 @@ import { checkMeetable, minTtl } from './min-ttl.js';
 import { resolveLimits, type AppDefinition, type BrokerLimits, type BrokerOptions, type GetTokenOptions } from './options.js';
 import { Refresher } from './refresher.js';
 import { SlotTable } from './slot-table.js';
-import { countTenants, issue, reject, slotStatus, type IssuedToken, type Slot, type SlotStatus, type TenantKindStatus } from './slot.js';
+import { countTenants, issue, nextFetch, reject, slotStatus, type IssuedToken, type Slot, type SlotStatus, type TenantKindStatus } from './slot.js';
 import { silentLogger, type FetchContext, type Logger, type StateAccess, type StoredToken, type TokenStore } from './types.js';
 
 export { DEFAULT_BROKER_OPTIONS, type AppDefinition, type BrokerObserver, type BrokerOptions, type GetTokenOptions } from './options.js';
@@ -105,8 +105,8 @@ export class Broker {
     const minTtlMs = this.#minTtl(slot, options);
     checkMeetable(slot, minTtlMs, this.#now());
     this.#refresher.wanted(slot);
-    const reported = slot.reported ? slot.current?.value : undefined;
-    return this.#served(slot, minTtlMs, this.#fetcher.refresh(slot, slot.reported ? 'invalidate' : 'cold', minTtlMs, reported, options.minTtlMs));
+    const { reason, rejected } = nextFetch(slot, 'cold');
+    return this.#served(slot, minTtlMs, this.#fetcher.refresh(slot, reason, minTtlMs, rejected, options.minTtlMs));
   }
 
   /**

@@ -1,5 +1,5 @@
 import { refreshAt } from './schedule.js';
-import type { Slot } from './slot.js';
+import { nextFetch, type Slot } from './slot.js';
 import type { FetchReason, StoredToken } from './types.js';
 
 export interface RefresherOptions {
@@ -32,7 +32,8 @@ export class Refresher {
   read(slot: Slot): void {
     this.#read.add(slot);
     if (slot.timer === undefined && slot.inflight === undefined && slot.nextRefreshAt !== undefined && this.#o.now() >= slot.nextRefreshAt) {
-      this.#o.refresh(slot, slot.reported ? 'invalidate' : 'refresh', slot.reported ? slot.current?.value : undefined).catch(() => {});
+      const { reason, rejected } = nextFetch(slot, 'refresh');
+      this.#o.refresh(slot, reason, rejected).catch(() => {});
     }
   }
 
@@ -70,9 +71,9 @@ export class Refresher {
         if (slot.tenantKey !== undefined && slot.current) this.#dropWhenUnread(slot, slot.current.expiresAt);
         return;
       }
-      const reported = slot.reported ? slot.current?.value : undefined;
-      if (reported !== undefined) slot.reportFetchAt = now();
-      this.#o.refresh(slot, reported === undefined ? 'refresh' : 'invalidate', reported).catch(() => {});
+      const { reason, rejected } = nextFetch(slot, 'refresh');
+      if (reason === 'invalidate') slot.reportFetchAt = now();
+      this.#o.refresh(slot, reason, rejected).catch(() => {});
     }, Math.max(0, at - now()));
     slot.timer.unref();
   }

@@ -1,6 +1,6 @@
 import type { AppDefinition } from './options.js';
 import type { TokenHubError } from './errors.js';
-import type { StoredToken, Token } from './types.js';
+import type { FetchReason, StoredToken, Token } from './types.js';
 
 /** A token handed to a caller. */
 export interface IssuedToken extends Token {
@@ -131,4 +131,13 @@ export function countTenants(slots: Iterable<Slot>, now: number): TenantKindStat
     if (slot.lastError) s.failing++;
   }
   return [...byKind.values()].map(({ next, ...s }) => (Number.isFinite(next) ? { ...s, nextExpiresAt: new Date(next).toISOString() } : s));
+}
+
+/**
+ * Why the slot's next fetch is made and what it replaces: a token a caller reported is fetched
+ * anew as a report (so the provider may force a new one), any other for `otherwise`.
+ */
+export function nextFetch(slot: Slot, otherwise: 'cold' | 'refresh'): { reason: FetchReason; rejected: string | undefined } {
+  const rejected = slot.reported ? slot.current?.value : undefined;
+  return { reason: rejected === undefined ? otherwise : 'invalidate', rejected };
 }
