@@ -100,12 +100,14 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
         // The retry is a report like any other: it spends the client's budget, and a token that
         // cannot be replaced yet is not sent again.
         outcome = 'rejected';
-        if (await budget.tryTake(clientOf(req))) {
-          const fresh = body.replayable
-            ? await broker.invalidate(appId, tokenKind, token.value, { tenantKey })
-            : // The body streamed through and is gone: no retry, but the caller's own retry finds a new token.
-              void broker.invalidate(appId, tokenKind, token.value, { tenantKey }).catch(() => {});
-          if (fresh !== undefined && fresh.value !== token.value) {
+        if (!(await budget.tryTake(clientOf(req)))) {
+          // Over budget: the platform's answer goes back as it is.
+        } else if (!body.replayable) {
+          // The body streamed through and is gone: no retry, but the caller's own retry finds a new token.
+          broker.invalidate(appId, tokenKind, token.value, { tenantKey }).catch(() => {});
+        } else {
+          const fresh = await broker.invalidate(appId, tokenKind, token.value, { tenantKey });
+          if (fresh.value !== token.value) {
             metrics.proxyRetries.inc({ app: appId });
             req.log.info({ app: appId, kind: tokenKind }, 'the platform rejected the token: sending the call again with a new one');
             const second = await send(fresh.value, body.data);
