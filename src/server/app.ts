@@ -12,7 +12,8 @@ import { TokenAnswers } from './token-answers.js';
 import type { Metrics } from './metrics.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
-import { DEFAULT_PROXY_OPTIONS, proxyRoutes, type ProxyOptions } from './routes/proxy.js';
+import { DEFAULT_PROXY_OPTIONS, type ProxyOptions } from './proxy-options.js';
+import { proxyRoutes } from './routes/proxy.js';
 import { tokenRoutes } from './routes/tokens.js';
 
 export interface ServerOptions {

@@ -12,8 +12,6 @@ import type { Metrics } from '../metrics.js';
 import { TENANT_KEY_PATTERN } from './tokens.js';
 import { WITHHELD_HEADERS, type ProxyOptions } from '../proxy-options.js';
 
-export { DEFAULT_PROXY_OPTIONS, WITHHELD_HEADERS, type ProxyOptions, type WithheldHeader } from '../proxy-options.js';
-
 /** Segments of a proxy URL's path before the platform path: '', 'v1', 'proxy', the app. */
 const ROUTE_SEGMENTS = 4;
 /** Percent-decoding rounds tried on a segment; one still encoded after that many is refused. */
