@@ -92,6 +92,8 @@ const clientSchema = z
     apps: z.array(text).min(1, 'must name at least one app (or "*")'),
     /** Reports of rejected tokens (and refused tenant keys) this client may make per minute. */
     reportsPerMinute: z.number().int().min(1, 'must be at least 1').optional(),
+    /** Page signatures (`/jsapi/signature`, `/jsapi/card-signature`) this client may ask for per minute. */
+    signaturesPerMinute: z.number().int().min(1, 'must be at least 1').optional(),
   })
   .check((ctx) => {
     if ((ctx.value.key === undefined) === (ctx.value.keySha256 === undefined)) {
@@ -143,6 +145,7 @@ export interface ClientEntry {
   keySha256: Buffer;
   apps: readonly string[];
   reportsPerMinute?: number;
+  signaturesPerMinute?: number;
 }
 
 export interface LoadedConfig extends Config {
@@ -189,7 +192,10 @@ export function validateConfig(raw: unknown): LoadedConfig {
     for (const [j, app] of client.apps.entries()) {
       if (app !== '*' && !(app in config.apps)) issues.push(`${where}.apps[${j}]: no app named ${JSON.stringify(app)}`);
     }
-    return { name: client.name, keySha256: Buffer.from(hash, 'hex'), apps: client.apps, ...(client.reportsPerMinute === undefined ? {} : { reportsPerMinute: client.reportsPerMinute }) };
+    return { name: client.name, keySha256: Buffer.from(hash, 'hex'), apps: client.apps,
+      ...(client.reportsPerMinute === undefined ? {} : { reportsPerMinute: client.reportsPerMinute }),
+      ...(client.signaturesPerMinute === undefined ? {} : { signaturesPerMinute: client.signaturesPerMinute }),
+    };
   });
   for (const [id, app] of Object.entries(config.apps)) issues.push(...appIssues(id, app));
   if (issues.length > 0) throw new ConfigError(issues);

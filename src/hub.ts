@@ -68,7 +68,8 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       ...(app.reportIntervalSeconds === undefined ? {} : { reportIntervalMs: app.reportIntervalSeconds * 1000 }),
     });
   }
-  const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger, proxy: config.proxy, limits: config.server, ...(options.now ? { now: options.now } : {}) });
+  const jsapiUrls = new Map(Object.entries(config.apps).flatMap(([id, app]) => ('jsapiUrls' in app && app.jsapiUrls ? [[id, app.jsapiUrls] as const] : [])));
+  const server = buildServer({ broker, store, clients: config.clientEntries, metrics, logger, proxy: config.proxy, limits: config.server, jsapiUrls, ...(options.now ? { now: options.now } : {}) });
   return {
     server,
     broker,

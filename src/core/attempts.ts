@@ -1,6 +1,6 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { BackoffStrategy } from './backoff.js';
-import { UpstreamBudget } from './budget.js';
+import { PlatformBudget, type QuotaCounter } from './budget.js';
 import { UpstreamError } from './errors.js';
 import { describe, overBudget } from './failures.js';
 import type { AppDefinition, BrokerObserver } from './options.js';
@@ -20,6 +20,8 @@ export interface AttemptsOptions {
   maxConcurrentFetches: number;
   /** Aborted when the broker closes: calls in flight and retry waits end. */
   closing: AbortSignal;
+  /** Where the platform limits are counted by every instance together (the store). */
+  quotas?: QuotaCounter | undefined;
 }
 
 /**
@@ -28,12 +30,18 @@ export interface AttemptsOptions {
  */
 export class Attempts {
   readonly #o: AttemptsOptions;
-  readonly #budget = new UpstreamBudget();
+  readonly #budget: PlatformBudget;
   /** Upstream calls in flight per app and kind. */
   readonly #limits = new Map<string, LimitFunction>();
 
   constructor(options: AttemptsOptions) {
     this.#o = options;
+    let warned = false;
+    this.#budget = new PlatformBudget(options.quotas, (err) => {
+      // Once: while the store is down every call would say it again. Each instance still keeps to the limits alone.
+      if (!warned) options.log.warn({ err: describe(err) }, 'the shared count of platform limits is unreachable: counting in this instance only');
+      warned = true;
+    });
   }
 
   /** Runs `work` when fewer than the app's `maxConcurrentFetches` of this kind are in flight. */
@@ -53,7 +61,7 @@ export class Attempts {
     for (;;) {
       attempt++;
       // Reports may spend only part of a budget: whatever callers report, the scheduled refreshes still have calls.
-      const refused = this.#budget.take(app.id, kind, app.provider.limits ?? [], now(), reason === 'invalidate' ? REPORT_SHARE_OF_BUDGET : 1);
+      const refused = await this.#budget.take(app, kind, app.provider.limits ?? [], now(), reason === 'invalidate' ? REPORT_SHARE_OF_BUDGET : 1);
       if (refused) throw overBudget(app.provider.platform, refused.limit, refused.retryAfterMs);
       const startedAt = now();
       const signal = AbortSignal.any([closing, AbortSignal.timeout(this.#o.upstreamTimeoutMs)]);

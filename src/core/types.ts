@@ -159,12 +159,55 @@ export interface EventReceiver {
   receive(event: IncomingEvent, context: EventContext): Promise<EventAnswer>;
 }
 
+/** A page's URL and the nonce and time to sign it with. */
+export interface PageToSign {
+  /** The page's URL as the browser has it, without its `#…` part. */
+  readonly url: string;
+  readonly nonceStr: string;
+  /** Epoch milliseconds. */
+  readonly now: number;
+}
+
+/** A page signed for the platform's JS-SDK. */
+export interface SignedPage {
+  /** In the platform's unit (Feishu: milliseconds; the others: seconds). */
+  readonly timestamp: number;
+  /** Lower-case hex. */
+  readonly signature: string;
+  /** The ids the page's config names, under the contract's names (`appId`; `agentId`, `corpId`). */
+  readonly ids: Readonly<Record<string, string>>;
+  /** The JS-SDK call the page makes (`wx.config`) and its argument, in the platform's field names. */
+  readonly call: string;
+  readonly config: Readonly<Record<string, string | number>>;
+}
+
+/** The fields of a WeChat card (`wx.addCard`, `wx.chooseCard`) to sign, as a caller sent them. */
+export type CardFields = Readonly<Record<string, string>>;
+
+/**
+ * What the signature routes need of a platform whose pages call a JS-SDK: which ticket kinds sign
+ * pages and how a signature is laid out. Signing is pure: the ticket comes from the broker's cache.
+ */
+export interface PageSigning {
+  /** The ticket kinds pages are signed with; the first is the default. */
+  readonly kinds: readonly string[];
+  /** Signs `page` with `ticket`, a ticket of `kind`. Throws a `TokenHubError` when the app lacks an id the page needs. */
+  sign(kind: string, ticket: string, page: PageToSign): SignedPage;
+  /** Where the platform has card signatures (WeChat `cardSign`): the card ticket's kind and the signer. */
+  readonly cards?: {
+    readonly kind: string;
+    sign(ticket: string, fields: CardFields, page: Omit<PageToSign, 'url'>): Readonly<Record<string, string | number>>;
+  };
+}
+
 /**
  * One configured app of a platform, as the hub wires it: a token source for the broker, a
  * business API for the proxy and, where the platform pushes events, their receiver.
  */
 export interface Provider extends TokenSource, BusinessApi {
   readonly events?: EventReceiver;
+  /** Present where pages call the platform's JS-SDK with a ticket-based signature. */
+  readonly pages?: PageSigning;
 }
 
 /** A business API call on its way to the platform. */

@@ -30,6 +30,27 @@ export const APP_COMMON_OPTIONS = {
 /** A non-empty string option. */
 export const textOption = text;
 
+/** An id the platform gives as a number, written either way in the config (`agentId: 1000002`). */
+export const numericIdOption = z
+  .union([z.string().regex(/^\d{1,20}$/, 'must be digits'), z.number().int().nonnegative()])
+  .transform((v) => String(v));
+
+/**
+ * The options of the platforms whose pages use a JS-SDK: `jsapiUrls`, the pages tokenhub signs
+ * for (`*` matches any rest of the URL); without it, any http(s) URL.
+ */
+export const JSAPI_OPTIONS = {
+  jsapiUrls: z
+    .array(
+      z
+        .string()
+        .max(2048)
+        .regex(/^https?:\/\/[^\s#]+$/, 'must be an http(s) URL pattern without a fragment (a * matches any rest of the URL)'),
+    )
+    .min(1, 'must list at least one URL pattern (leave it out to allow any)')
+    .optional(),
+};
+
 /**
  * The schema of an app of platform `name`: the common options and the platform's own, no others.
  *

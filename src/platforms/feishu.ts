@@ -2,12 +2,13 @@ import { z } from 'zod';
 import { FEISHU_CUSTOM_KINDS, FEISHU_RULES, FeishuProvider, type FeishuPlatform } from '../providers/feishu.js';
 import { FEISHU_STORE_KINDS, FeishuStoreProvider } from '../providers/feishu-store.js';
 import { FeishuSim, type FeishuSimStoreApp } from '../sim/feishu.js';
-import { appSchema, definePlatform, textOption } from './descriptor.js';
+import { JSAPI_OPTIONS, appSchema, definePlatform, textOption } from './descriptor.js';
 
 const options = {
   appType: z.enum(['custom', 'store']).default('custom'),
   verificationToken: textOption.optional(),
   encryptKey: textOption.optional(),
+  ...JSAPI_OPTIONS,
 };
 
 const schemas = [appSchema('feishu', options), appSchema('lark', options)] as const;

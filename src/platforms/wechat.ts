@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import { ACCESS_TOKEN_ONLY } from '../providers/kinds.js';
-import { WeChatProvider, wechatRules } from '../providers/wechat.js';
+import { WECHAT_KINDS, WeChatProvider, wechatRules } from '../providers/wechat.js';
 import { WeChatSim } from '../sim/wechat.js';
-import { appSchema, definePlatform, uniqueBy } from './descriptor.js';
+import { JSAPI_OPTIONS, appSchema, definePlatform, uniqueBy } from './descriptor.js';
 
-const schemas = [appSchema('wechat', { tokenApi: z.enum(['stable', 'classic']).default('stable') })] as const;
+const schemas = [appSchema('wechat', { tokenApi: z.enum(['stable', 'classic']).default('stable'), ...JSAPI_OPTIONS })] as const;
 
 /** A WeChat Official Account as configured. */
 export type WeChatAppConfig = z.infer<(typeof schemas)[number]>;
@@ -14,7 +13,7 @@ export const wechatPlatform = definePlatform<WeChatAppConfig>({
   names: ['wechat'],
   appTypes: ['official-account'],
   schemas,
-  kinds: () => ACCESS_TOKEN_ONLY,
+  kinds: () => WECHAT_KINDS,
   rules: (app) => wechatRules(app.tokenApi),
   createProvider: (app, { dispatcher }) => new WeChatProvider({ appId: app.appId, appSecret: app.appSecret, baseUrl: app.baseUrl, tokenApi: app.tokenApi, dispatcher }),
   createSimulator(_name, apps, { lifetime }) {

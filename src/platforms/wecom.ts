@@ -1,10 +1,9 @@
 import type { z } from 'zod';
-import { ACCESS_TOKEN_ONLY } from '../providers/kinds.js';
-import { WECOM_RULES, WeComProvider } from '../providers/wecom.js';
+import { WECOM_RULES, WeComProvider, wecomKinds, wecomTicketLimits } from '../providers/wecom.js';
 import { WeComSim } from '../sim/wecom.js';
-import { appSchema, definePlatform, uniqueBy } from './descriptor.js';
+import { JSAPI_OPTIONS, appSchema, definePlatform, numericIdOption, uniqueBy } from './descriptor.js';
 
-const schemas = [appSchema('wecom', {})] as const;
+const schemas = [appSchema('wecom', { agentId: numericIdOption.optional(), ...JSAPI_OPTIONS })] as const;
 
 /** A WeCom app as configured (`appId` is the corp id, `appSecret` the app's secret). */
 export type WeComAppConfig = z.infer<(typeof schemas)[number]>;
@@ -14,9 +13,9 @@ export const wecomPlatform = definePlatform<WeComAppConfig>({
   names: ['wecom'],
   appTypes: ['internal'],
   schemas,
-  kinds: () => ACCESS_TOKEN_ONLY,
-  rules: () => WECOM_RULES,
-  createProvider: (app, { dispatcher }) => new WeComProvider({ corpId: app.appId, corpSecret: app.appSecret, baseUrl: app.baseUrl, dispatcher }),
+  kinds: (app) => wecomKinds(app.agentId),
+  rules: (app) => ({ ...WECOM_RULES, limits: wecomTicketLimits(app.appId) }),
+  createProvider: (app, { dispatcher }) => new WeComProvider({ corpId: app.appId, corpSecret: app.appSecret, baseUrl: app.baseUrl, agentId: app.agentId, dispatcher }),
   createSimulator: (_name, apps, { lifetime }) =>
     new WeComSim({
       // Apps of one corp differ by secret.

@@ -1,7 +1,9 @@
 import type { Dispatcher } from 'undici';
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, Provider, TokenSourceRules } from '../core/types.js';
-import { ACCESS_TOKEN_ONLY, kindsOf } from './kinds.js';
+import type { BusinessAnswer, BusinessCall, FetchContext, FetchRequest, FetchedToken, KindSpec, PageSigning, Provider, TokenSourceRules } from '../core/types.js';
+import { kindsOf } from './kinds.js';
+import { pageSigning } from './jsapi.js';
+import { withToken } from './tickets.js';
 import { errcodeIn, tokenInQuery } from './business.js';
 import { errcodeError, errcodeOf, setHeader, tokenFields, type Classified } from './errcode.js';
 import { callPlatform, endpoint, isHtml, jsonObject, platformMessage, type UpstreamResponse } from './http.js';
@@ -55,7 +57,16 @@ export interface DingTalkProviderOptions {
   baseUrl?: string | undefined;
   /** `v1` (default): `POST /v1.0/oauth2/accessToken`; `legacy`: `GET /gettoken`. */
   api?: 'v1' | 'legacy' | undefined;
+  /** The app's agent id and the corp id, which `dd.config` names. */
+  agentId?: string | undefined;
+  corpId?: string | undefined;
 }
+
+/** The access token, and the JS-SDK ticket fetched with it. */
+export const DINGTALK_KINDS: readonly KindSpec[] = [
+  { name: 'access_token', tenantScoped: false },
+  { name: 'jsapi_ticket', tenantScoped: false, derivedFrom: 'access_token' },
+];
 
 const MINUTE = 60_000;
 
@@ -65,7 +76,13 @@ const MINUTE = 60_000;
  * up to 90 s) spreads the refreshes of many apps fetched together. 20 calls a second per app
  * and API (documented as 90018 QpsLimitForAppkeyAndApi).
  */
-export const DINGTALK_RULES = { refreshAheadMs: 15 * MINUTE, limits: [{ name: 'second', limit: 20, windowMs: 1000 }] } as const satisfies TokenSourceRules;
+export const DINGTALK_RULES = {
+  refreshAheadMs: 15 * MINUTE,
+  limits: [
+    { name: 'second', limit: 20, windowMs: 1000, kinds: ['access_token'] },
+    { name: 'ticket-second', limit: 20, windowMs: 1000, kinds: ['jsapi_ticket'] },
+  ],
+} as const satisfies TokenSourceRules;
 /** Paths of the current API (`/v1.0/…`, and later versions), which take the token in a header. */
 const VERSIONED_PATH = /^\/v\d+\.\d+\//;
 
@@ -79,9 +96,10 @@ const VERSIONED_PATH = /^\/v\d+\.\d+\//;
  */
 export class DingTalkProvider implements Provider {
   readonly platform = 'dingtalk';
-  readonly kindSpecs = ACCESS_TOKEN_ONLY;
-  readonly kinds = kindsOf(ACCESS_TOKEN_ONLY).kinds;
-  readonly tenantScoped = kindsOf(ACCESS_TOKEN_ONLY).tenantScoped;
+  readonly kindSpecs = DINGTALK_KINDS;
+  readonly kinds = kindsOf(DINGTALK_KINDS).kinds;
+  readonly tenantScoped = kindsOf(DINGTALK_KINDS).tenantScoped;
+  readonly pages: PageSigning;
   readonly businessKind = 'access_token';
   readonly refreshAheadMs = DINGTALK_RULES.refreshAheadMs;
   readonly limits = DINGTALK_RULES.limits;
@@ -100,6 +118,14 @@ export class DingTalkProvider implements Provider {
     this.#api = options.api ?? 'v1';
     this.#base = options.baseUrl === undefined ? { ...DINGTALK_BASE_URLS } : { api: options.baseUrl, oapi: options.baseUrl };
     this.#basePath = options.baseUrl === undefined ? '' : new URL(options.baseUrl).pathname.replace(/\/+$/, '');
+    this.pages = pageSigning({
+      jsapi_ticket: {
+        call: 'dd.config',
+        unit: 'seconds',
+        ids: { agentId: options.agentId, corpId: options.corpId },
+        config: (ids, { timestamp, nonceStr, signature }) => ({ agentId: ids.agentId!, corpId: ids.corpId!, timeStamp: timestamp, nonceStr, signature }),
+      },
+    });
   }
 
   /** `/v1.0/…` (and later versions) on the api host, every other path on the oapi host; both on `baseUrl` when set. */
@@ -118,7 +144,8 @@ export class DingTalkProvider implements Provider {
     return isDingTalkTokenRejected(answer);
   }
 
-  async fetch(_request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
+  async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
+    if (request.kind === 'jsapi_ticket') return withToken(this.platform, context, 'access_token', undefined, (token) => this.#ticket(token, context));
     if (this.#api === 'legacy') {
       const res = await callPlatform(this.platform, {
       dispatcher: this.#dispatcher,
@@ -136,6 +163,27 @@ export class DingTalkProvider implements Provider {
       signal: context.signal,
     });
     return parseDingTalkToken(res, 'accessToken', 'expireIn');
+  }
+
+  /** A repeat fetch within the ticket's life returns the same ticket with 2 h more (at most 24 h from its creation). */
+  async #ticket(token: string, context: FetchContext): Promise<FetchedToken> {
+    if (this.#api === 'legacy') {
+      const res = await callPlatform(this.platform, {
+        dispatcher: this.#dispatcher,
+        method: 'GET',
+        url: endpoint(this.#base.oapi, '/get_jsapi_ticket', { access_token: token }),
+        signal: context.signal,
+      });
+      return parseDingTalkToken(res, 'ticket', 'expires_in');
+    }
+    const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
+      method: 'POST',
+      url: endpoint(this.#base.api, '/v1.0/oauth2/jsapiTickets'),
+      headers: { 'x-acs-dingtalk-access-token': token },
+      signal: context.signal,
+    });
+    return parseDingTalkToken(res, 'jsapiTicket', 'expireIn');
   }
 }
 

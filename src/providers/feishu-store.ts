@@ -1,12 +1,13 @@
 import type { Dispatcher } from 'undici';
 import { createHash } from 'node:crypto';
-import { TokenHubError, UpstreamError } from '../core/errors.js';
-import type { EventAnswer, EventContext, EventReceiver, FetchContext, FetchRequest, FetchedToken, IncomingEvent, KindSpec, Provider, StateAccess, Token } from '../core/types.js';
+import { UpstreamError } from '../core/errors.js';
+import type { EventAnswer, EventContext, EventReceiver, FetchContext, FetchRequest, FetchedToken, IncomingEvent, KindSpec, PageSigning, Provider, StateAccess } from '../core/types.js';
 import { tokenAsBearer } from './business.js';
 import { kindsOf } from './kinds.js';
-import { FEISHU_BASE_URLS, FEISHU_RULES, feishuAnswer, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
+import { FEISHU_BASE_URLS, FEISHU_RULES, feishuAnswer, feishuPages, fetchFeishuTicket, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
 import { DEFAULT_MAX_SKEW_MS, EventRejected, openEvent, type EventHeaders, type EventIdentity, type EventSecrets, type OpenedEvent } from './feishu-events.js';
 import { callPlatform, endpoint } from './http.js';
+import { withToken } from './tickets.js';
 
 /** Names of the durable per-app state of a store app. */
 export const FEISHU_STORE_STATE = {
@@ -70,6 +71,8 @@ const TICKET_INVALID = 10012;
 export const FEISHU_STORE_KINDS: readonly KindSpec[] = [
   { name: 'tenant_access_token', tenantScoped: true, derivedFrom: 'app_access_token' },
   { name: 'app_access_token', tenantScoped: false },
+  // Each tenant's JS-SDK ticket, fetched with that tenant's token.
+  { name: 'jsapi_ticket', tenantScoped: true, derivedFrom: 'tenant_access_token' },
 ];
 
 /**
@@ -82,6 +85,7 @@ export class FeishuStoreProvider implements Provider {
   readonly kindSpecs = FEISHU_STORE_KINDS;
   readonly kinds = kindsOf(FEISHU_STORE_KINDS).kinds;
   readonly tenantScoped = kindsOf(FEISHU_STORE_KINDS).tenantScoped;
+  readonly pages: PageSigning;
   // The 30-minute rule holds for store apps too (see FeishuProvider).
   readonly refreshAheadMs = FEISHU_RULES.refreshAheadMs;
   readonly sameTokenWhileMs = FEISHU_RULES.sameTokenWhileMs;
@@ -108,6 +112,7 @@ export class FeishuStoreProvider implements Provider {
     this.#ticketTtlMs = options.ticketTtlMs ?? DEFAULT_FEISHU_STORE_OPTIONS.ticketTtlMs;
     this.#pendingRetryMs = options.pendingRetryMs ?? DEFAULT_FEISHU_STORE_OPTIONS.pendingRetryMs;
     this.#maxSkewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
+    this.pages = feishuPages(options.appId);
     this.warnings =
       options.encryptKey === undefined
         ? ['store app without encryptKey: its events arrive neither encrypted nor signed, so only the verification token vouches for them; set an Encrypt Key on the platform console and as encryptKey in the config']
@@ -208,8 +213,12 @@ export class FeishuStoreProvider implements Provider {
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
     if (request.kind === 'app_access_token') return this.#appToken(context);
-    if (request.tenantKey === undefined) throw new UpstreamError('credentials', 'a tenant_access_token needs a tenant_key', { platform: this.platform });
-    return this.#tenantToken(request.tenantKey, context);
+    const tenantKey = request.tenantKey;
+    if (tenantKey === undefined) throw new UpstreamError('credentials', `a ${request.kind} needs a tenant_key`, { platform: this.platform });
+    if (request.kind === 'jsapi_ticket') {
+      return withToken(this.platform, context, 'tenant_access_token', tenantKey, (token) => fetchFeishuTicket(this.platform, this.#baseUrl, this.#dispatcher, token, context.signal));
+    }
+    return this.#tenantToken(tenantKey, context);
   }
 
   async #appToken(context: FetchContext): Promise<FetchedToken> {
@@ -260,42 +269,18 @@ export class FeishuStoreProvider implements Provider {
     feishuAnswer(this.platform, res);
   }
 
-  async #tenantToken(tenantKey: string, context: FetchContext): Promise<FetchedToken> {
-    let appToken = await this.#dependency(() => context.token('app_access_token'));
-    for (let attempt = 1; ; attempt++) {
+  #tenantToken(tenantKey: string, context: FetchContext): Promise<FetchedToken> {
+    // Here "token invalid" can only mean the app token we sent: withToken replaces it (compare-and-refresh) once.
+    return withToken(this.platform, context, 'app_access_token', undefined, async (appToken) => {
       const res = await callPlatform(this.platform, {
-      dispatcher: this.#dispatcher,
+        dispatcher: this.#dispatcher,
         method: 'POST',
         url: endpoint(this.#baseUrl, '/open-apis/auth/v3/tenant_access_token'),
-        json: { app_access_token: appToken.value, tenant_key: tenantKey },
+        json: { app_access_token: appToken, tenant_key: tenantKey },
         signal: context.signal,
       });
-      try {
-        return parseFeishuToken(this.platform, 'tenant_access_token', res);
-      } catch (err) {
-        // Here "token invalid" can only mean the app token we sent: replace it (compare-and-refresh) once.
-        if (attempt > 1 || !(err instanceof UpstreamError) || err.failure !== 'token-invalid') throw err;
-        const rejected = appToken.value;
-        appToken = await this.#dependency(() => context.invalidate('app_access_token', rejected));
-      }
-    }
-  }
-
-  /** The app token's failure as this token's own, keeping its class (pending stays pending). */
-  async #dependency(work: () => Promise<Token>): Promise<Token> {
-    try {
-      return await work();
-    } catch (err) {
-      if (!(err instanceof TokenHubError)) throw err;
-      const cause = err.cause instanceof UpstreamError ? err.cause : undefined;
-      const failure = cause?.failure ?? (err.statusCode === 502 ? 'credentials' : 'transient');
-      throw new UpstreamError(failure, failure === 'pending' ? err.message : `app_access_token: ${cause?.message ?? err.message}`, {
-        platform: this.platform,
-        cause: err,
-        ...(err.platformCode === undefined ? {} : { platformCode: err.platformCode }),
-        ...(err.retryAfterSeconds === undefined ? {} : { retryAfterMs: err.retryAfterSeconds * SECOND }),
-      });
-    }
+      return parseFeishuToken(this.platform, 'tenant_access_token', res);
+    });
   }
 }
 

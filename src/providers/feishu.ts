@@ -1,8 +1,10 @@
 import type { Dispatcher } from 'undici';
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, KindSpec, Provider, TokenSourceRules } from '../core/types.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, KindSpec, PageSigning, Provider, TokenSourceRules } from '../core/types.js';
 import { tokenAsBearer } from './business.js';
 import { kindsOf } from './kinds.js';
+import { pageSigning } from './jsapi.js';
+import { withToken } from './tickets.js';
 import { callPlatform, endpoint, jsonObject, lifetimeSeconds, platformMessage } from './http.js';
 
 export const FEISHU_BASE_URLS = {
@@ -45,11 +47,38 @@ export interface FeishuProviderOptions {
 
 const MINUTE = 60_000;
 
-/** A custom app's kinds: both app-wide. */
+/** A custom app's kinds: all app-wide; the JS-SDK ticket is fetched with the tenant token. */
 export const FEISHU_CUSTOM_KINDS: readonly KindSpec[] = [
   { name: 'tenant_access_token', tenantScoped: false },
   { name: 'app_access_token', tenantScoped: false },
+  { name: 'jsapi_ticket', tenantScoped: false, derivedFrom: 'tenant_access_token' },
 ];
+
+/** The JS-SDK ticket of a Feishu/Lark app, fetched with a tenant token (the tenant's, for store apps). */
+export async function fetchFeishuTicket(platform: string, baseUrl: string, dispatcher: Dispatcher | undefined, token: string, signal: AbortSignal): Promise<FetchedToken> {
+  const res = await callPlatform(platform, {
+    dispatcher,
+    method: 'POST',
+    url: endpoint(baseUrl, '/open-apis/jssdk/ticket/get'),
+    headers: { authorization: `Bearer ${token}` },
+    signal,
+  });
+  const body = feishuAnswer(platform, res);
+  // The ticket and its lifetime sit under `data`, the lifetime as `expire_in` (not `expire`).
+  const data = typeof body.data === 'object' && body.data !== null ? (body.data as Record<string, unknown>) : {};
+  const expire = lifetimeSeconds(data.expire_in);
+  if (typeof data.ticket !== 'string' || data.ticket === '' || expire === undefined) {
+    throw new UpstreamError('transient', 'answered code 0 without data.ticket or data.expire_in', { platform, httpStatus: res.status });
+  }
+  return { value: data.ticket, expiresInMs: expire * 1000 };
+}
+
+/** How Feishu/Lark pages are signed: `h5sdk.config`, its timestamp in milliseconds. */
+export function feishuPages(appId: string): PageSigning {
+  return pageSigning({
+    jsapi_ticket: { call: 'h5sdk.config', unit: 'milliseconds', ids: { appId }, config: (ids, { timestamp, nonceStr, signature }) => ({ appId: ids.appId!, timestamp, nonceStr, signature }) },
+  });
+}
 
 /**
  * Feishu's rules for custom and store apps: with 30 minutes or more left it hands back the same
@@ -66,6 +95,7 @@ export class FeishuProvider implements Provider {
   readonly kindSpecs = FEISHU_CUSTOM_KINDS;
   readonly kinds = kindsOf(FEISHU_CUSTOM_KINDS).kinds;
   readonly tenantScoped = kindsOf(FEISHU_CUSTOM_KINDS).tenantScoped;
+  readonly pages: PageSigning;
   readonly refreshAheadMs = FEISHU_RULES.refreshAheadMs;
   readonly sameTokenWhileMs = FEISHU_RULES.sameTokenWhileMs;
   readonly #appId: string;
@@ -79,6 +109,7 @@ export class FeishuProvider implements Provider {
     this.#appId = options.appId;
     this.#appSecret = options.appSecret;
     this.#baseUrl = options.baseUrl ?? FEISHU_BASE_URLS[options.platform];
+    this.pages = feishuPages(options.appId);
   }
 
   readonly businessKind = 'tenant_access_token';
@@ -88,6 +119,9 @@ export class FeishuProvider implements Provider {
   readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
+    if (request.kind === 'jsapi_ticket') {
+      return withToken(this.platform, context, 'tenant_access_token', undefined, (token) => fetchFeishuTicket(this.platform, this.#baseUrl, this.#dispatcher, token, context.signal));
+    }
     const res = await callPlatform(this.platform, {
       dispatcher: this.#dispatcher,
       method: 'POST',

@@ -18,6 +18,8 @@ export interface UpstreamRequest {
   method: 'GET' | 'POST';
   url: URL;
   json?: unknown;
+  /** Request headers besides the JSON content type (a token in a header). */
+  headers?: Record<string, string>;
   signal: AbortSignal;
   /** Where the call goes (tests route it to a mock or a local server). Default: keep-alive connections shared by every provider. */
   dispatcher?: Dispatcher | undefined;
@@ -34,7 +36,7 @@ export async function callPlatform(platform: string, req: UpstreamRequest): Prom
       method: req.method,
       dispatcher: req.dispatcher ?? agent,
       signal: req.signal,
-      headers: req.json === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' },
+      headers: { ...(req.json === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }), ...req.headers },
       ...(req.json === undefined ? {} : { body: JSON.stringify(req.json) }),
     });
     let size = 0;

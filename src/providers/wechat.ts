@@ -1,9 +1,11 @@
 import type { Dispatcher } from 'undici';
 import type { UpstreamLimit } from '../core/budget.js';
 import { UpstreamError, type FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider, StateAccess, TokenSourceRules } from '../core/types.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, KindSpec, PageSigning, Provider, StateAccess, TokenSourceRules } from '../core/types.js';
 import { errcodeIn, tokenInQuery } from './business.js';
-import { ACCESS_TOKEN_ONLY, kindsOf } from './kinds.js';
+import { kindsOf } from './kinds.js';
+import { pageSigning, wechatCards, wxConfig } from './jsapi.js';
+import { withToken } from './tickets.js';
 import { readErrcodeToken, type Classified } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
 
@@ -40,11 +42,29 @@ export const WECHAT_FORCE_REFRESH = { perDay: 20, intervalMs: 30_000 } as const;
  * time of writing; unverified against the live platform).
  */
 const DAY_IN_CHINA = { windowMs: 86_400_000, offsetMs: -8 * 3_600_000 } as const;
-export const WECHAT_CLASSIC_LIMITS: readonly UpstreamLimit[] = [{ name: 'day', limit: 2000, ...DAY_IN_CHINA }];
+const TOKEN = ['access_token'];
+export const WECHAT_CLASSIC_LIMITS: readonly UpstreamLimit[] = [{ name: 'day', limit: 2000, kinds: TOKEN, ...DAY_IN_CHINA }];
 export const WECHAT_STABLE_LIMITS: readonly UpstreamLimit[] = [
-  { name: 'minute', limit: 10_000, windowMs: 60_000 },
-  { name: 'day', limit: 500_000, ...DAY_IN_CHINA },
+  { name: 'minute', limit: 10_000, windowMs: 60_000, kinds: TOKEN },
+  { name: 'day', limit: 500_000, kinds: TOKEN, ...DAY_IN_CHINA },
 ];
+
+/**
+ * The JS-SDK tickets, fetched with the access token. Their quota is not published ("very
+ * limited"); a ticket lives 2 hours and is refreshed once per lifetime, and the platform's
+ * 45009/45011 still stop us.
+ */
+export const WECHAT_KINDS: readonly KindSpec[] = [
+  { name: 'access_token', tenantScoped: false },
+  { name: 'jsapi_ticket', tenantScoped: false, derivedFrom: 'access_token' },
+  { name: 'wx_card_ticket', tenantScoped: false, derivedFrom: 'access_token' },
+];
+
+/** The `type` of `cgi-bin/ticket/getticket` for each ticket kind. */
+const TICKET_TYPES: Readonly<Record<string, string>> = { jsapi_ticket: 'jsapi', wx_card_ticket: 'wx_card' };
+
+/** On the ticket endpoint 40001 means the access token we sent, not the secret. */
+const WECHAT_TICKET_CODES: ReadonlyMap<number, FailureClass> = new Map([...WECHAT_CODES, [40001, 'token-invalid']]);
 
 /** Name of the app state that counts forced refreshes, so that a restart does not forget them. */
 export const WECHAT_FORCE_STATE = 'wechat.stable.force';
@@ -110,10 +130,11 @@ interface ForceState {
  */
 export class WeChatProvider implements Provider {
   readonly platform = 'wechat';
-  readonly kindSpecs = ACCESS_TOKEN_ONLY;
-  readonly kinds = kindsOf(ACCESS_TOKEN_ONLY).kinds;
-  readonly tenantScoped = kindsOf(ACCESS_TOKEN_ONLY).tenantScoped;
+  readonly kindSpecs = WECHAT_KINDS;
+  readonly kinds = kindsOf(WECHAT_KINDS).kinds;
+  readonly tenantScoped = kindsOf(WECHAT_KINDS).tenantScoped;
   readonly businessKind = 'access_token';
+  readonly pages: PageSigning;
   readonly refreshAheadMs: number;
   readonly sameTokenWhileMs?: number;
   readonly limits: readonly UpstreamLimit[];
@@ -134,6 +155,11 @@ export class WeChatProvider implements Provider {
     // A wider window asks stable_token while it still returns the same token.
     if (rules.sameTokenWhileMs !== undefined) this.sameTokenWhileMs = rules.sameTokenWhileMs;
     this.limits = rules.limits ?? [];
+    const appId = options.appId;
+    this.pages = pageSigning(
+      { jsapi_ticket: { call: 'wx.config', unit: 'seconds', ids: { appId }, config: wxConfig } },
+      wechatCards(appId, 'wx_card_ticket'),
+    );
   }
 
   readonly attachToken = tokenInQuery;
@@ -141,11 +167,23 @@ export class WeChatProvider implements Provider {
   readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
+    const type = TICKET_TYPES[request.kind];
+    if (type !== undefined) return withToken(this.platform, context, 'access_token', undefined, (token) => this.#ticket(type, token, context));
     if (this.#api === 'classic') return this.#classic(context);
     const plain = await this.#stable(false, context);
     const rejected = request.reason === 'invalidate' ? request.rejected : undefined;
     if (rejected === undefined || plain.value !== rejected) return plain;
     return this.#forced(plain, rejected, context);
+  }
+
+  async #ticket(type: string, token: string, context: FetchContext): Promise<FetchedToken> {
+    const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
+      method: 'GET',
+      url: endpoint(this.#baseUrl, '/cgi-bin/ticket/getticket', { access_token: token, type }),
+      signal: context.signal,
+    });
+    return readErrcodeToken(this.platform, res, { tokenField: 'ticket', expiresField: 'expires_in', classify: classifier(context.now(), WECHAT_TICKET_CODES) });
   }
 
   async #classic(context: FetchContext): Promise<FetchedToken> {
@@ -220,9 +258,9 @@ function refreshLimited(reason: string, retryAfterMs: number, cause?: unknown): 
 }
 
 /** 45011 says "retry next minute": wait for the next minute to begin. */
-function classifier(now: number): (code: number) => Classified {
+function classifier(now: number, codes: ReadonlyMap<number, FailureClass> = WECHAT_CODES): (code: number) => Classified {
   return (code) => {
-    const failure = WECHAT_CODES.get(code) ?? 'credentials';
+    const failure = codes.get(code) ?? 'credentials';
     return code === 45011 ? { failure, retryAfterMs: MINUTE - (now % MINUTE) + 1000 } : { failure };
   };
 }

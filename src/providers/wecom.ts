@@ -1,8 +1,11 @@
 import type { Dispatcher } from 'undici';
 import type { FailureClass } from '../core/errors.js';
-import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, Provider, TokenSourceRules } from '../core/types.js';
+import type { UpstreamLimit } from '../core/budget.js';
+import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, KindSpec, PageSigning, Provider, TokenSourceRules } from '../core/types.js';
 import { errcodeIn, tokenInQuery } from './business.js';
-import { ACCESS_TOKEN_ONLY, kindsOf } from './kinds.js';
+import { kindsOf } from './kinds.js';
+import { pageSigning, wxConfig } from './jsapi.js';
+import { withToken } from './tickets.js';
 import { byTable, readErrcodeToken } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
 
@@ -36,9 +39,34 @@ export interface WeComProviderOptions {
   /** The app's (agent's) secret: each app of a corp has its own, and its own token. */
   corpSecret: string;
   baseUrl?: string | undefined;
+  /** The app's agent id: with it the app has `agent_jsapi_ticket` and signs `wx.agentConfig`. */
+  agentId?: string | undefined;
 }
 
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+/** The corp's JS-SDK ticket, and the agent's where the app's agent id is configured. */
+export function wecomKinds(agentId: string | undefined): readonly KindSpec[] {
+  return [
+    { name: 'access_token', tenantScoped: false },
+    { name: 'jsapi_ticket', tenantScoped: false, derivedFrom: 'access_token' },
+    ...(agentId === undefined ? [] : [{ name: 'agent_jsapi_ticket', tenantScoped: false, derivedFrom: 'access_token' }]),
+  ];
+}
+
+const TICKETS = ['jsapi_ticket', 'agent_jsapi_ticket'];
+
+/**
+ * WeCom allows at most 400 ticket fetches per corp and 100 per app an hour (doc 96909), counted
+ * by every instance together. Its windows' start is not documented, so they count as sliding.
+ */
+export function wecomTicketLimits(corpId: string): readonly UpstreamLimit[] {
+  return [
+    { name: 'ticket-hour', limit: 100, windowMs: HOUR, kinds: TICKETS, sliding: true },
+    { name: 'corp-ticket-hour', limit: 400, windowMs: HOUR, kinds: TICKETS, sliding: true, scope: `wecom-corp:${corpId}` },
+  ];
+}
 
 /**
  * A fetch within the token's life returns the same token with a renewed life (自动续期), so an
@@ -57,11 +85,13 @@ export const WECOM_RULES = { refreshAheadMs: 15 * MINUTE } as const satisfies To
  */
 export class WeComProvider implements Provider {
   readonly platform = 'wecom';
-  readonly kindSpecs = ACCESS_TOKEN_ONLY;
-  readonly kinds = kindsOf(ACCESS_TOKEN_ONLY).kinds;
-  readonly tenantScoped = kindsOf(ACCESS_TOKEN_ONLY).tenantScoped;
+  readonly kindSpecs: readonly KindSpec[];
+  readonly kinds: readonly string[];
+  readonly tenantScoped: (kind: string) => boolean;
   readonly businessKind = 'access_token';
   readonly refreshAheadMs = WECOM_RULES.refreshAheadMs;
+  readonly limits: readonly UpstreamLimit[];
+  readonly pages: PageSigning;
   readonly #corpId: string;
   readonly #corpSecret: string;
   readonly #baseUrl: string;
@@ -72,13 +102,37 @@ export class WeComProvider implements Provider {
     this.#corpId = options.corpId;
     this.#corpSecret = options.corpSecret;
     this.#baseUrl = options.baseUrl ?? WECOM_BASE_URL;
+    this.kindSpecs = wecomKinds(options.agentId);
+    ({ kinds: this.kinds, tenantScoped: this.tenantScoped } = kindsOf(this.kindSpecs));
+    this.limits = wecomTicketLimits(options.corpId);
+    const corpId = options.corpId;
+    const agentId = options.agentId;
+    this.pages = pageSigning({
+      // The corp's ticket signs wx.config, whose appId is the corp id.
+      jsapi_ticket: { call: 'wx.config', unit: 'seconds', ids: { appId: corpId }, config: wxConfig },
+      ...(agentId === undefined
+        ? {}
+        : {
+            agent_jsapi_ticket: {
+              call: 'wx.agentConfig',
+              unit: 'seconds',
+              ids: { appId: corpId, agentId },
+              config: (ids, { timestamp, nonceStr, signature }) => ({ corpid: ids.appId!, agentid: ids.agentId!, timestamp, nonceStr, signature }),
+            },
+          }),
+    });
   }
 
   readonly attachToken = tokenInQuery;
   readonly isTokenRejected = ({ body }: BusinessAnswer): boolean => errcodeIn(body, WECOM_TOKEN_INVALID_CODES);
   readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
-  async fetch(_request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
+  async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
+    if (request.kind === 'jsapi_ticket' || request.kind === 'agent_jsapi_ticket') {
+      const kind = request.kind;
+      // The ticket of the same agent as the token (for suites: the corp token from get_corp_token).
+      return withToken(this.platform, context, 'access_token', undefined, (token) => this.#ticket(kind, token, context));
+    }
     const res = await callPlatform(this.platform, {
       dispatcher: this.#dispatcher,
       method: 'GET',
@@ -86,6 +140,15 @@ export class WeComProvider implements Provider {
       signal: context.signal,
     });
     return readErrcodeToken(this.platform, res, { tokenField: 'access_token', expiresField: 'expires_in', classify: classify });
+  }
+
+  async #ticket(kind: 'jsapi_ticket' | 'agent_jsapi_ticket', token: string, context: FetchContext): Promise<FetchedToken> {
+    const url =
+      kind === 'jsapi_ticket'
+        ? endpoint(this.#baseUrl, '/cgi-bin/get_jsapi_ticket', { access_token: token })
+        : endpoint(this.#baseUrl, '/cgi-bin/ticket/get', { access_token: token, type: 'agent_config' });
+    const res = await callPlatform(this.platform, { dispatcher: this.#dispatcher, method: 'GET', url, signal: context.signal });
+    return readErrcodeToken(this.platform, res, { tokenField: 'ticket', expiresField: 'expires_in', classify: classify });
   }
 }
 

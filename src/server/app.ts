@@ -5,13 +5,14 @@ import type { TokenStore } from '../core/types.js';
 import type { ClientEntry } from '../config.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ClientAuth } from './auth.js';
-import { ClientBudget } from './client-budget.js';
+import { ClientBudget, DEFAULT_SIGNATURES_PER_MINUTE } from './client-budget.js';
 import { cachedReadFastPath } from './fast-path.js';
 import { DEFAULT_SERVER_LIMITS, limitedServer, type ServerLimits } from './limits.js';
 import { TokenAnswers } from './token-answers.js';
 import type { Metrics } from './metrics.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
+import { jsapiRoutes } from './routes/jsapi.js';
 import { DEFAULT_PROXY_OPTIONS, type ProxyOptions } from './proxy-options.js';
 import { proxyRoutes } from './routes/proxy.js';
 import { tokenRoutes } from './routes/tokens.js';
@@ -26,8 +27,10 @@ export interface ServerOptions {
   bodyLimit?: number;
   proxy?: ProxyOptions;
   limits?: ServerLimits;
-  /** The clock token answers count `expiresIn` by (the broker's). */
+  /** The clock token answers count `expiresIn` by (the broker's), and signatures' timestamps. */
   now?: () => number;
+  /** The pages each app signs for (`apps.<id>.jsapiUrls`); an app left out signs any http(s) URL. */
+  jsapiUrls?: ReadonlyMap<string, readonly string[]>;
 }
 
 /** The Fastify app: routes, authentication and the JSON error format. Does not listen. */
@@ -35,6 +38,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const auth = new ClientAuth(options.clients);
   const answers = new TokenAnswers(options.metrics, (id) => options.broker.has(id), options.now);
   const budget = new ClientBudget();
+  const signatures = new ClientBudget('signatures', (c) => c.signaturesPerMinute ?? DEFAULT_SIGNATURES_PER_MINUTE);
   const fastPath = cachedReadFastPath(options.broker, auth, answers);
   const limits = options.limits ?? DEFAULT_SERVER_LIMITS;
   const app = Fastify({
@@ -93,6 +97,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, answers, budget });
+  app.register(jsapiRoutes, { broker: options.broker, auth, budget: signatures, jsapiUrls: options.jsapiUrls ?? new Map(), now: options.now ?? Date.now });
   app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs });
   app.register(proxyRoutes, { broker: options.broker, auth, budget, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   return app;

@@ -5,13 +5,25 @@ import type { ClientEntry } from '../config.js';
 /** Reports a client may make per minute unless its config says otherwise. */
 export const DEFAULT_REPORTS_PER_MINUTE = 60;
 
+/** Page signatures a client may ask for per minute unless its config says otherwise. */
+export const DEFAULT_SIGNATURES_PER_MINUTE = 600;
+
 /**
- * Each client's budget of the requests that may cost the platform a call on its word: reports of a
- * rejected token (the invalidate route and the proxy's retry) and tenant keys the platform refused.
- * Over it, 429 with `Retry-After`; the other clients are not touched. Counted in this process.
+ * Each client's budget of one kind of request: by default the requests that may cost the platform
+ * a call on its word (reports of a rejected token, from the invalidate route and the proxy's
+ * retry, and tenant keys the platform refused); page signatures have their own. Over it, 429 with
+ * `Retry-After`; the other clients are not touched. Counted in this process.
  */
 export class ClientBudget {
   readonly #limiters = new Map<number, RateLimiterMemory>();
+  readonly #what: string;
+  readonly #pointsOf: (client: ClientEntry) => number;
+
+  /** `what` names the requests in the 429's message; `pointsOf` is a client's budget per minute. */
+  constructor(what = 'reports', pointsOf: (client: ClientEntry) => number = (c) => c.reportsPerMinute ?? DEFAULT_REPORTS_PER_MINUTE) {
+    this.#what = what;
+    this.#pointsOf = pointsOf;
+  }
 
   /** Counts one report of `client`; throws 429 `TOKENHUB_RATE_LIMITED` when its budget is spent. */
   async take(client: ClientEntry): Promise<void> {
@@ -20,7 +32,7 @@ export class ClientBudget {
       await limiter.consume(budgetKey(client));
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
-      throw overBudget(client, points, err.msBeforeNext);
+      throw overBudget(client, this.#what, points, err.msBeforeNext);
     }
   }
 
@@ -28,11 +40,11 @@ export class ClientBudget {
   async check(client: ClientEntry): Promise<void> {
     const { limiter, points } = this.#limiter(client);
     const res = await limiter.get(budgetKey(client));
-    if (res !== null && res.consumedPoints >= points) throw overBudget(client, points, res.msBeforeNext);
+    if (res !== null && res.consumedPoints >= points) throw overBudget(client, this.#what, points, res.msBeforeNext);
   }
 
   #limiter(client: ClientEntry): { limiter: RateLimiterMemory; points: number } {
-    const points = client.reportsPerMinute ?? DEFAULT_REPORTS_PER_MINUTE;
+    const points = this.#pointsOf(client);
     let limiter = this.#limiters.get(points);
     if (!limiter) this.#limiters.set(points, (limiter = new RateLimiterMemory({ points, duration: 60 })));
     return { limiter, points };
@@ -55,8 +67,8 @@ function budgetKey(client: ClientEntry): string {
   return client.keySha256.toString('hex');
 }
 
-function overBudget(client: ClientEntry, points: number, msBeforeNext: number): TokenHubError {
-  return new TokenHubError('TOKENHUB_RATE_LIMITED', 429, `client ${client.name} is over its budget of ${points} reports a minute`, {
+function overBudget(client: ClientEntry, what: string, points: number, msBeforeNext: number): TokenHubError {
+  return new TokenHubError('TOKENHUB_RATE_LIMITED', 429, `client ${client.name} is over its budget of ${points} ${what} a minute`, {
     retryAfterSeconds: Math.max(1, Math.ceil(msBeforeNext / 1000)),
   });
 }

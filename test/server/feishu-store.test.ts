@@ -410,7 +410,7 @@ describe('feishu store apps', () => {
       assert.equal((await stack.call('GET', '/v1/apps/busy/tokens/app_access_token?tenant_key=t')).status, 400);
       const list = await stack.call('GET', '/v1/apps');
       const busy = list.body.apps.find((a: { id: string }) => a.id === 'busy');
-      assert.deepEqual(busy.tenantScopedKinds, ['tenant_access_token']);
+      assert.deepEqual(busy.tenantScopedKinds, ['tenant_access_token', 'jsapi_ticket']);
     });
   });
 });

@@ -67,7 +67,7 @@ describe('cold start', () => {
     const res = await stack.call('GET', '/v1/apps');
     assert.equal(res.status, 200);
     const app0 = res.body.apps.find((a: { id: string }) => a.id === 'app0');
-    assert.deepEqual(app0.kinds, ['tenant_access_token', 'app_access_token']);
+    assert.deepEqual(app0.kinds, ['tenant_access_token', 'app_access_token', 'jsapi_ticket']);
     const state = app0.tokens.find((t: { kind: string }) => t.kind === 'tenant_access_token');
     assert.ok(Date.parse(state.expiresAt) > Date.now());
     assert.ok(Date.parse(state.nextRefreshAt) < Date.parse(state.expiresAt));
