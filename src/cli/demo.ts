@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createHub } from '../hub.js';
 import { createLogger } from '../logger.js';
 import { startSimulators } from '../sim/index.js';
+import { startDemoPage } from './demo-page.js';
 import { connectEvents, demoConfig, simulatorsFor } from './sim.js';
 
 /** `npm start`: the simulators and tokenhub with the demo config, on loopback, offline. */
@@ -21,6 +22,9 @@ export async function runDemo(options: { port: number }): Promise<{ close(): Pro
     const kind = provider.businessKind;
     return `/v1/apps/${id}/tokens/${kind}${provider.tenantScoped(kind) ? '?tenant_key=demo_tenant' : ''}`;
   };
+  // A signed page for the first app whose pages use a JS-SDK, served by a stand-in for the user's web app.
+  const signing = Object.keys(apps).find((id) => hub.broker.app(id).provider.pages !== undefined);
+  const page = signing === undefined ? undefined : await startDemoPage({ hubUrl: url, simUrl: sims.url, key, app: signing, platform: hub.broker.app(signing).provider.platform });
   const [first] = Object.keys(apps);
   if (first === undefined) throw new Error('the demo config has no app');
   const firstKind = hub.broker.app(first).provider.businessKind;
@@ -36,6 +40,13 @@ export async function runDemo(options: { port: number }): Promise<{ close(): Pro
     `  curl -s -X POST -H 'Authorization: Bearer ${key}' -H 'content-type: application/json' -d '{"token":"<a token>"}' ${url}/v1/apps/${first}/tokens/${firstKind}/invalidate`,
     `  curl -s ${url}/metrics | grep ^tokenhub_`,
     '',
+    ...(page === undefined
+      ? []
+      : [
+          `A page signed for ${signing}'s JS-SDK (its server asks tokenhub; the ticket never leaves tokenhub): ${page.url}`,
+          `  curl -s -X POST -H 'Authorization: Bearer ${key}' -H 'content-type: application/json' -d '{"url":"https://example.com/page"}' ${url}/v1/apps/${signing}/jsapi/signature`,
+          '',
+        ]),
     'Apps the platform pushes events to:',
     ...events,
     '',
@@ -46,6 +57,7 @@ export async function runDemo(options: { port: number }): Promise<{ close(): Pro
   console.log(lines.join('\n'));
   return {
     async close() {
+      await page?.close();
       await hub.close();
       await sims.close();
     },

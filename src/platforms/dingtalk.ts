@@ -19,6 +19,6 @@ export const dingtalkPlatform = definePlatform<DingTalkAppConfig>({
   createSimulator: (_name, apps, { lifetime }) =>
     new DingTalkSim({ apps: uniqueBy(apps, (a) => a.appId).map((a) => ({ appKey: a.appId, appSecret: a.appSecret })), ...(lifetime ? { tokenLifetimeSeconds: lifetime } : {}) }),
   demoApps: (simUrl) => ({
-    'dingtalk-main': { platform: 'dingtalk', appId: 'dingdemo0main0app0key', appSecret: 'demo-dingtalk-main-secret', baseUrl: `${simUrl}/dingtalk` },
+    'dingtalk-main': { platform: 'dingtalk', appId: 'dingdemo0main0app0key', appSecret: 'demo-dingtalk-main-secret', agentId: '3000001', corpId: 'dingdemo0corp0main', baseUrl: `${simUrl}/dingtalk` },
   }),
 });

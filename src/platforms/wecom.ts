@@ -23,6 +23,6 @@ export const wecomPlatform = definePlatform<WeComAppConfig>({
       ...(lifetime ? { tokenLifetimeSeconds: lifetime } : {}),
     }),
   demoApps: (simUrl) => ({
-    'wecom-main': { platform: 'wecom', appId: 'wwdemo0corp0main', appSecret: 'demo-wecom-agent-secret', baseUrl: `${simUrl}/wecom` },
+    'wecom-main': { platform: 'wecom', appId: 'wwdemo0corp0main', appSecret: 'demo-wecom-agent-secret', agentId: '1000002', baseUrl: `${simUrl}/wecom` },
   }),
 });

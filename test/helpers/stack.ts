@@ -60,7 +60,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     log: { level: 'debug' },
     ...options.config,
     // The test client reports tokens by the hundred on purpose; the report budget is tested with clients of its own.
-    clients: [{ name: 'test', key, apps: ['*'], reportsPerMinute: 100_000 }, ...((options.config?.clients as unknown[]) ?? [])],
+    clients: [{ name: 'test', key, apps: ['*'], reportsPerMinute: 100_000, signaturesPerMinute: 100_000 }, ...((options.config?.clients as unknown[]) ?? [])],
     apps,
   });
   const logs = new LogCapture();
