@@ -268,6 +268,16 @@ export interface TokenStore {
   addState(key: string, value: string, ttlMs: number): Promise<boolean>;
   deleteState(key: string): Promise<void>;
 
+  /**
+   * Counts one use of `key` against `limit` uses, atomically across every holder of the store:
+   * when fewer than `limit` are counted, counts one and answers the new count; otherwise counts
+   * nothing and answers undefined. A key's count disappears `ttlMs` after its first use (callers
+   * put the window's start into the key, so fixed windows line up across instances).
+   */
+  takeQuota(key: string, limit: number, ttlMs: number): Promise<number | undefined>;
+  /** The count under `key` (0 when none or expired), for metrics. */
+  quotaUsed(key: string): Promise<number>;
+
   /** Try to become the one holder allowed to fetch `key` for `ttlMs`. Undefined when another holds it. */
   acquire(key: string, ttlMs: number): Promise<Lease | undefined>;
   /** Resolves when `key` changes (written or its lease released) or after `timeoutMs`. */

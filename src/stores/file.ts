@@ -28,7 +28,8 @@ export interface FileStoreOptions {
 /** One entry on disk, as parsed. */
 type Entry =
   | { type: 'token'; key: string; token: StoredToken }
-  | { type: 'state'; key: string; value: string; expiresAt: number | null };
+  | { type: 'state'; key: string; value: string; expiresAt: number | null }
+  | { type: 'quota'; key: string; used: number; expiresAt: number };
 
 const FORMAT = 1;
 const META_FILE = 'tokenhub.json';
@@ -44,9 +45,15 @@ const QUARANTINE_DIR = 'quarantine';
  * to `quarantine/`. The directory is locked to one process; that process keeps every entry in
  * memory (a few per app), so reads cost no I/O and leases need no file.
  *
- * File format (JSON): `{"format":1,"key":…,"version":…,"expiresAt":…,"data":…,"sum":…}`,
+ * File format (JSON): `{"format":1,"type":…,"key":…,"version":…,"expiresAt":…,"data":…,"sum":…}`,
  * where `data` is the value sealed by {@link ValueCodec} (encrypted when a key is set) and
- * `sum` a SHA-256 over the other fields, which catches a truncated or altered file.
+ * `sum` a SHA-256 over the other fields, which catches a truncated or altered file. A quota
+ * count's `data` is the count in plain digits: it holds no secret.
+ *
+ * Quota counts are written like the rest, before the take is answered: a process that crashes
+ * and restarts within a window goes on from its count instead of zero, so a crash loop cannot
+ * spend a platform's hourly budget again on every start. A count that could not be written is
+ * still enforced in memory for the rest of the process's life (the failure is logged).
  *
  * @example
  * const store = new FileStore({ path: '/var/lib/tokenhub', encryption: { current: key, previous: [] } });
@@ -63,10 +70,13 @@ export class FileStore implements TokenStore {
   #sweep: NodeJS.Timeout | undefined;
   readonly #tokens = new Map<string, StoredToken>();
   readonly #state = new Map<string, { value: string; expiresAt: number | null }>();
+  readonly #quotas = new Map<string, { used: number; expiresAt: number }>();
   readonly #waiters = new ChangeWaiters();
   readonly #leases: LocalLeases;
   /** Per file, the last write queued: writes of one entry run in order, each writing the latest value. */
   readonly #writes = new Map<string, Promise<void>>();
+  /** Per file, the write queued but not begun: later changes join it (a burst of quota takes costs a few writes, not one each). */
+  readonly #unstarted = new Map<string, Promise<void>>();
   #opening: Promise<void> | undefined;
   #lock: DirLock | undefined;
   #closed = false;
@@ -155,9 +165,38 @@ export class FileStore implements TokenStore {
     return true;
   }
 
+  async takeQuota(key: string, limit: number, ttlMs: number): Promise<number | undefined> {
+    await this.#ready();
+    // One process holds the directory, and nothing is awaited between the look and the count.
+    let entry = this.#liveQuota(key);
+    if ((entry?.used ?? 0) >= limit) return undefined;
+    if (!entry) this.#quotas.set(key, (entry = { used: 0, expiresAt: this.#now() + ttlMs }));
+    const used = ++entry.used;
+    // Counted either way: a failed write (logged by #persist) loses the count's survival of a restart, not the budget.
+    await this.#persist('quota', key).catch(() => {});
+    return used;
+  }
+
+  async quotaUsed(key: string): Promise<number> {
+    await this.#ready();
+    return this.#liveQuota(key)?.used ?? 0;
+  }
+
+  /** The count under `key` unless expired (then its file is deleted). */
+  #liveQuota(key: string): { used: number; expiresAt: number } | undefined {
+    const entry = this.#quotas.get(key);
+    if (entry && entry.expiresAt <= this.#now()) {
+      this.#quotas.delete(key);
+      this.#persist('quota', key).catch(() => {});
+      return undefined;
+    }
+    return entry;
+  }
+
   /**
-   * Deletes the entries of tokens past their expiry and retention, and of expired state. Runs at
-   * open and then every `sweepIntervalMs`; resolves when the files are gone.
+   * Deletes the entries of tokens past their expiry and retention, of expired state and of
+   * expired quota counts. Runs at open and then every `sweepIntervalMs`; resolves when the files
+   * are gone.
    */
   async sweep(): Promise<void> {
     if (this.#closed || this.#lock === undefined) return;
@@ -172,6 +211,11 @@ export class FileStore implements TokenStore {
       if (entry.expiresAt === null || entry.expiresAt > now) continue;
       this.#state.delete(key);
       removals.push(this.#persist('state', key));
+    }
+    for (const [key, entry] of this.#quotas) {
+      if (entry.expiresAt > now) continue;
+      this.#quotas.delete(key);
+      removals.push(this.#persist('quota', key));
     }
     await Promise.allSettled(removals);
   }
@@ -234,7 +278,7 @@ export class FileStore implements TokenStore {
         this.#log.warn({ dir: this.#dir }, 'store.encryptionKey is not set (encryption: none): tokens, refresh tokens and tickets are stored in plain text');
       }
       this.#sweep = setInterval(() => void this.sweep(), this.#sweepIntervalMs).unref();
-      this.#log.info({ dir: this.#dir, tokens: this.#tokens.size, state: this.#state.size, encrypted: this.#codec.encrypted, keyId: this.#codec.keyId }, 'file store open');
+      this.#log.info({ dir: this.#dir, tokens: this.#tokens.size, state: this.#state.size, quotas: this.#quotas.size, encrypted: this.#codec.encrypted, keyId: this.#codec.keyId }, 'file store open');
     } catch (err) {
       await this.#lock.release();
       throw err;
@@ -319,7 +363,8 @@ export class FileStore implements TokenStore {
         continue;
       }
       if (entry.type === 'token') this.#tokens.set(entry.key, entry.token);
-      else this.#state.set(entry.key, { value: entry.value, expiresAt: entry.expiresAt });
+      else if (entry.type === 'state') this.#state.set(entry.key, { value: entry.value, expiresAt: entry.expiresAt });
+      else this.#quotas.set(entry.key, { used: entry.used, expiresAt: entry.expiresAt });
       if (isStale) stale.push({ type: entry.type, key: entry.key });
     }
     return stale;
@@ -336,6 +381,11 @@ export class FileStore implements TokenStore {
     if (format !== FORMAT) throw new Error(`unknown format ${JSON.stringify(format)}`);
     if (sum !== checksum([format, type, key, version, expiresAt, data])) throw new Error('checksum mismatch: the file was altered or damaged');
     if (typeof key !== 'string' || typeof data !== 'string') throw new Error('no key or data');
+    if (type === 'quota') {
+      const used = /^[1-9][0-9]*$/.test(data) ? Number(data) : NaN;
+      if (!Number.isSafeInteger(used) || typeof expiresAt !== 'number') throw new Error('a quota entry with a bad count or expiry');
+      return { entry: { type, key, used, expiresAt }, stale: false };
+    }
     const opened = this.#codec.open(data, key);
     if (type === 'token') {
       const inner = JSON.parse(opened.value) as { value?: unknown; obtainedAt?: unknown };
@@ -354,12 +404,15 @@ export class FileStore implements TokenStore {
   #serialize(type: Entry['type'], key: string): string | undefined {
     const token = type === 'token' ? this.#tokens.get(key) : undefined;
     const state = type === 'state' ? this.#state.get(key) : undefined;
+    const quota = type === 'quota' ? this.#quotas.get(key) : undefined;
     let fields: [number, string, string, number | null, number | null, string];
     if (token) {
       const data = this.#codec.seal(JSON.stringify({ value: token.value, obtainedAt: token.obtainedAt }), key);
       fields = [FORMAT, 'token', key, token.version, token.expiresAt, data];
     } else if (state) {
       fields = [FORMAT, 'state', key, null, state.expiresAt, this.#codec.seal(state.value, key)];
+    } else if (quota) {
+      fields = [FORMAT, 'quota', key, null, quota.expiresAt, String(quota.used)];
     } else {
       return undefined;
     }
@@ -370,16 +423,21 @@ export class FileStore implements TokenStore {
   /** Queues a write of the key's current value (or its removal) behind the writes already queued. */
   #persist(type: Entry['type'], key: string): Promise<void> {
     const name = fileName(type, key);
+    const waiting = this.#unstarted.get(name);
+    if (waiting) return waiting;
     const file = join(this.#dir, ENTRIES_DIR, name);
     const previous = this.#writes.get(name) ?? Promise.resolve();
-    const next = previous
+    const next: Promise<void> = previous
       .catch(() => {})
       .then(async () => {
+        // From here on a change needs a write of its own: this one reads the value now.
+        this.#unstarted.delete(name);
         const text = this.#serialize(type, key);
         if (text === undefined) await removeFileDurably(file);
         else await writeFileAtomic(file, text);
       });
     this.#writes.set(name, next);
+    this.#unstarted.set(name, next);
     const forget = (): void => {
       if (this.#writes.get(name) === next) this.#writes.delete(name);
     };

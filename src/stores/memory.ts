@@ -11,13 +11,15 @@ export interface MemoryStoreOptions {
 
 /**
  * The store of one process: nothing survives a restart and nothing is shared. The broker's
- * local copy is the fast path; this store only backs the lease and the provider state. Tokens
- * past their expiry and retention are dropped on read and by a periodic sweep.
+ * local copy is the fast path; this store only backs the lease, the provider state and the quota
+ * counts. Tokens past their expiry and retention, expired state and expired counts are dropped
+ * on read and by a periodic sweep.
  */
 export class MemoryStore implements TokenStore {
   readonly name = 'memory';
   readonly #tokens = new Map<string, StoredToken>();
   readonly #state = new Map<string, { value: string; expiresAt: number }>();
+  readonly #quotas = new Map<string, { used: number; expiresAt: number }>();
   readonly #waiters = new ChangeWaiters();
   readonly #leases: LocalLeases;
   readonly #now: () => number;
@@ -81,6 +83,28 @@ export class MemoryStore implements TokenStore {
     this.#state.delete(key);
   }
 
+  async takeQuota(key: string, limit: number, ttlMs: number): Promise<number | undefined> {
+    // No await between the look and the count: atomic in one process.
+    let entry = this.#liveQuota(key);
+    if ((entry?.used ?? 0) >= limit) return undefined;
+    if (!entry) this.#quotas.set(key, (entry = { used: 0, expiresAt: this.#now() + ttlMs }));
+    return ++entry.used;
+  }
+
+  async quotaUsed(key: string): Promise<number> {
+    return this.#liveQuota(key)?.used ?? 0;
+  }
+
+  /** The count under `key` unless expired (then dropped). */
+  #liveQuota(key: string): { used: number; expiresAt: number } | undefined {
+    const entry = this.#quotas.get(key);
+    if (entry && entry.expiresAt <= this.#now()) {
+      this.#quotas.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
   async acquire(key: string, ttlMs: number): Promise<Lease | undefined> {
     return this.#leases.acquire(key, ttlMs, this.#tokens.get(key)?.version ?? 0);
   }
@@ -97,15 +121,16 @@ export class MemoryStore implements TokenStore {
   async ping(): Promise<void> {}
 
   /** How many entries it holds (what the sweep bounds). */
-  get size(): { tokens: number; state: number } {
-    return { tokens: this.#tokens.size, state: this.#state.size };
+  get size(): { tokens: number; state: number; quotas: number } {
+    return { tokens: this.#tokens.size, state: this.#state.size, quotas: this.#quotas.size };
   }
 
-  /** Drops tokens past their expiry and retention, and expired state. Runs by itself every `sweepIntervalMs`. */
+  /** Drops tokens past their expiry and retention, expired state and expired quota counts. Runs by itself every `sweepIntervalMs`. */
   sweep(): void {
     const now = this.#now();
     for (const [key, token] of this.#tokens) if (pastRetention(token, now)) this.#tokens.delete(key);
     for (const [key, entry] of this.#state) if (entry.expiresAt <= now) this.#state.delete(key);
+    for (const [key, entry] of this.#quotas) if (entry.expiresAt <= now) this.#quotas.delete(key);
   }
 
   async close(): Promise<void> {

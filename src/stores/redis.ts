@@ -103,7 +103,15 @@ const REWRAP_STATE = script('tokenhubRewrapState', 1, `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL') return 1 end
 return 0
 `);
-const SCRIPTS = [PUT, ACQUIRE, RELEASE, REWRAP_TOKEN, REWRAP_STATE];
+// A budget shared by every instance: counted only below the limit, so a refused take costs
+// nothing. The expiry is set by the first use alone: later uses do not extend the window.
+const TAKE_QUOTA = script('tokenhubTakeQuota', 1, `
+if tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[1]) then return false end
+local used = redis.call('INCR', KEYS[1])
+if used == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return used
+`);
+const SCRIPTS = [PUT, ACQUIRE, RELEASE, REWRAP_TOKEN, REWRAP_STATE, TAKE_QUOTA];
 
 /** `client` with tokenhub's scripts defined on it. */
 function withScripts<C extends Client>(client: C): C {
@@ -133,12 +141,13 @@ interface ChangeMessage {
  * - `<prefix>{key}:lock` the lease: a random owner id, with an expiry;
  * - `<prefix>{key}:fence` the fencing counter.
  *
- * State lives in `<prefix>{key}:state`, the key check in `<prefix>check`. Every write and every
- * lease release is published on `<prefix>changes`: waiters wake on it (no polling) and other
- * instances adopt newer tokens. Commands fail fast while Redis is unreachable (no offline queue,
- * a command timeout), so callers fall back at once; the clients reconnect by themselves, and
- * on reconnection every token this instance uses is announced to its listeners again, in case
- * a change went unheard.
+ * State lives in `<prefix>{key}:state`, quota counts in `<prefix>{key}:quota` (a plain integer
+ * with the window's expiry: a count is no secret), the key check in `<prefix>check`. Every
+ * write and every lease release is published on `<prefix>changes`: waiters wake on it (no
+ * polling) and other instances adopt newer tokens. Commands fail fast while Redis is
+ * unreachable (no offline queue, a command timeout), so callers fall back at once; the clients
+ * reconnect by themselves, and on reconnection every token this instance uses is announced to
+ * its listeners again, in case a change went unheard.
  *
  * @example
  * const store = new RedisStore({ url: 'redis://127.0.0.1:6379', keyPrefix: 'tokenhub:', encryption: { current: key, previous: [] } });
@@ -279,6 +288,23 @@ export class RedisStore implements TokenStore {
     await this.#client.del(this.#stateKey(key));
   }
 
+  async takeQuota(key: string, limit: number, ttlMs: number): Promise<number | undefined> {
+    try {
+      const used = await run(this.#client, TAKE_QUOTA, [this.#quotaKey(key)], [limit, Math.max(1, Math.round(ttlMs))]);
+      return used === null ? undefined : Number(used);
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+  }
+
+  async quotaUsed(key: string): Promise<number> {
+    try {
+      return Number((await this.#client.get(this.#quotaKey(key))) ?? 0);
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+  }
+
   async acquire(key: string, ttlMs: number): Promise<Lease | undefined> {
     this.#known.add(key);
     const owner = `${this.#instance}:${randomBytes(8).toString('hex')}`;
@@ -400,6 +426,11 @@ export class RedisStore implements TokenStore {
     }
   }
 
+  /** A failed command as the store's error: callers that must not guess at a budget tell it by its code. */
+  #unavailable(err: unknown): TokenHubError {
+    return new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 503, `redis at ${this.#target}: ${(err as Error).message}`, { cause: err });
+  }
+
   #reportUnreadable(key: string, sealed: string, err: unknown): void {
     const id = `${key}\0${sealed}`;
     if (this.#reported.has(id)) return;
@@ -480,6 +511,10 @@ export class RedisStore implements TokenStore {
 
   #stateKey(key: string): string {
     return `${this.#base(key)}:state`;
+  }
+
+  #quotaKey(key: string): string {
+    return `${this.#base(key)}:quota`;
   }
 }
 

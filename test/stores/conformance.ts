@@ -110,6 +110,56 @@ export function storeConformance(options: ConformanceOptions): void {
       assert.equal(await store.getState('state:seen'), 'after');
     });
 
+    it('takeQuota counts up to the limit, then refuses and counts nothing; quotaUsed reads the count', async () => {
+      const { store } = await fresh();
+      assert.equal(await store.quotaUsed('quota:0f1e2d:3600'), 0);
+      const answers = [];
+      for (let i = 0; i < 5; i++) answers.push(await store.takeQuota('quota:0f1e2d:3600', 3, 60_000));
+      assert.deepEqual(answers, [1, 2, 3, undefined, undefined]);
+      assert.equal(await store.quotaUsed('quota:0f1e2d:3600'), 3, 'a refused take was counted');
+      assert.equal(await store.quotaUsed('quota:other'), 0, 'counts are per key');
+      assert.equal(await store.takeQuota('quota:other', 3, 60_000), 1);
+      assert.equal(await store.takeQuota('quota:none', 0, 60_000), undefined, 'a limit of 0 allows nothing');
+      assert.equal(await store.quotaUsed('quota:none'), 0);
+    });
+
+    it('of 50 concurrent takes against a limit of 20, exactly 20 are counted', async () => {
+      const { store } = await fresh();
+      const answers = await Promise.all(Array.from({ length: 50 }, () => store.takeQuota('quota:race', 20, 60_000)));
+      const counted = answers.filter((a) => a !== undefined).sort((a, b) => a - b);
+      assert.deepEqual(counted, Array.from({ length: 20 }, (_, i) => i + 1), 'each count answered once');
+      assert.equal(await store.quotaUsed('quota:race'), 20);
+    });
+
+    it("a quota count disappears ttlMs after its first use; later uses do not extend it", async () => {
+      const { store } = await fresh();
+      assert.equal(await store.takeQuota('quota:window', 2, 400), 1);
+      await sleep(100);
+      assert.equal(await store.takeQuota('quota:window', 2, 400), 2);
+      assert.equal(await store.takeQuota('quota:window', 2, 400), undefined);
+      // Past the first use's 400 ms, though short of the second's.
+      await sleep(350);
+      assert.equal(await store.quotaUsed('quota:window'), 0, 'the count outlived its window');
+      assert.equal(await store.takeQuota('quota:window', 2, 400), 1, 'a new window starts from zero');
+    });
+
+    if (options.createWithClock) {
+      it('on its clock: a quota count lives exactly ttlMs from its first use', async () => {
+        let clock = 1_900_000_000_000;
+        const s = await options.createWithClock!(() => clock);
+        await s.store.open?.();
+        open.push(s);
+        const { store } = s;
+        assert.equal(await store.takeQuota('quota:w', 5, 1_000), 1);
+        clock += 999;
+        assert.equal(await store.takeQuota('quota:w', 5, 1_000), 2);
+        assert.equal(await store.quotaUsed('quota:w'), 2);
+        clock += 1;
+        assert.equal(await store.quotaUsed('quota:w'), 0);
+        assert.equal(await store.takeQuota('quota:w', 5, 1_000), 1);
+      });
+    }
+
     it('a token is dropped once past its expiry and the retention', async () => {
       const { store } = await fresh();
       const now = Date.now();
@@ -290,6 +340,18 @@ export function storeConformance(options: ConformanceOptions): void {
         assert.ok(Date.now() - started < 3_000);
         assert.equal((await peer.getToken('tok:a'))?.version, lease!.fence);
         await lease!.release();
+      });
+
+      it('holders share one quota count: 50 concurrent takes split between two holders, limit 20, count 20', async () => {
+        const s = await fresh();
+        const peer = await s.peer!();
+        const holders = [s.store, peer];
+        const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => holders[i % 2]!.takeQuota('quota:shared', 20, 60_000)));
+        assert.equal(answers.filter((a) => a !== undefined).length, 20);
+        assert.equal(await s.store.quotaUsed('quota:shared'), 20);
+        assert.equal(await peer.quotaUsed('quota:shared'), 20);
+        assert.equal(await peer.takeQuota('quota:shared', 20, 60_000), undefined);
+        assert.equal(await s.store.takeQuota('quota:shared', 21, 60_000), 21, "one holder's count is the other's");
       });
 
       it("a waiter is not kept past the holder's lease when the holder dies", async () => {

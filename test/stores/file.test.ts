@@ -120,6 +120,31 @@ describe('file store on disk', () => {
     await third.close();
   });
 
+  it("quota counts survive a reopen, so a crash loop cannot spend a window's budget again; expired ones are deleted at open", async () => {
+    const dir = await newDir();
+    const keys = { current: randomBytes(32), previous: [] };
+    const first = new FileStore({ path: dir, encryption: keys });
+    await first.open();
+    assert.deepEqual(await Promise.all([1, 2, 3].map(() => first.takeQuota('quota:wecom:0f1e2d:jsapi:1900000000000', 5, 60_000))), [1, 2, 3]);
+    assert.equal(await first.takeQuota('quota:short', 5, 300), 1);
+    await first.close();
+    const files = (await readdir(join(dir, 'entries'))).filter((n) => n.startsWith('quota-'));
+    assert.equal(files.length, 2);
+    // A count is no secret: written in plain digits, still under the checksum.
+    const counts = await Promise.all(files.map(async (n) => JSON.parse(await readFile(join(dir, 'entries', n), 'utf8')) as { data: string }));
+    assert.deepEqual(counts.map((c) => c.data).sort(), ['1', '3']);
+
+    await sleep(400);
+    const second = new FileStore({ path: dir, encryption: keys });
+    await second.open();
+    assert.equal(await second.quotaUsed('quota:wecom:0f1e2d:jsapi:1900000000000'), 3);
+    assert.deepEqual([await second.takeQuota('quota:wecom:0f1e2d:jsapi:1900000000000', 5, 60_000), await second.takeQuota('quota:wecom:0f1e2d:jsapi:1900000000000', 5, 60_000)], [4, 5]);
+    assert.equal(await second.takeQuota('quota:wecom:0f1e2d:jsapi:1900000000000', 5, 60_000), undefined);
+    assert.equal(await second.quotaUsed('quota:short'), 0);
+    assert.equal((await readdir(join(dir, 'entries'))).filter((n) => n.startsWith('quota-')).length, 1, 'the expired count is still on disk');
+    await second.close();
+  });
+
   it('the directory is private and every file is 0600', async () => {
     const dir = await newDir();
     await chmod(dir, 0o755);

@@ -66,6 +66,34 @@ describe('redis store', () => {
     }
   });
 
+  it('a quota count is a plain integer at <prefix>{key}:quota, expiring ttlMs after its first use', async () => {
+    const keyPrefix = prefix();
+    const oldKey = randomBytes(32);
+    const store = new RedisStore({ url, keyPrefix, encryption: { current: oldKey, previous: [] } });
+    await store.open();
+    const raw = new Redis(url);
+    try {
+      assert.equal(await store.takeQuota('quota:wecom:0f1e2d:jsapi:1900000000000', 400, 3_600_000), 1);
+      assert.equal(await store.takeQuota('quota:wecom:0f1e2d:jsapi:1900000000000', 400, 3_600_000), 2);
+      const redisKey = `${keyPrefix}{quota:wecom:0f1e2d:jsapi:1900000000000}:quota`;
+      assert.equal(await raw.get(redisKey), '2');
+      const ttl = await raw.pttl(redisKey);
+      assert.ok(ttl > 3_500_000 && ttl <= 3_600_000, `pttl ${ttl}`);
+      assert.equal(await store.takeQuota('quota:none', 0, 60_000), undefined);
+      assert.equal(await raw.exists(`${keyPrefix}{quota:none}:quota`), 0, 'a refused first take left a key');
+      await store.close();
+      // A count is no sealed entry: a key rotation, which seals every entry again, passes it by.
+      const rotated = new RedisStore({ url, keyPrefix, encryption: { current: randomBytes(32), previous: [oldKey] } });
+      await rotated.open();
+      assert.equal(await raw.get(redisKey), '2');
+      assert.equal(await rotated.takeQuota('quota:wecom:0f1e2d:jsapi:1900000000000', 400, 3_600_000), 3);
+      await rotated.close();
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
   describe('encryption at rest', () => {
     const keyA = randomBytes(32);
     const keyB = randomBytes(32);
@@ -171,6 +199,32 @@ describe('redis store', () => {
         return true;
       });
       assert.ok(Date.now() - started < 5_000);
+    });
+
+    it('a quota take while Redis is down fails fast with TOKENHUB_STORE_UNAVAILABLE, and counts again once it is back', async () => {
+      const keyPrefix = uniquePrefix();
+      const store = new RedisStore({ url: redis.url, keyPrefix, encryption: 'none' });
+      await store.open();
+      try {
+        assert.equal(await store.takeQuota('quota:a', 5, 60_000), 1);
+        await redis.kill('SIGKILL');
+        await sleep(100);
+        for (const attempt of [() => store.takeQuota('quota:a', 5, 60_000), () => store.quotaUsed('quota:a')]) {
+          const started = Date.now();
+          await assert.rejects(attempt(), (err: Error & { code?: string; cause?: unknown }) => {
+            assert.equal(err.code, 'TOKENHUB_STORE_UNAVAILABLE');
+            assert.ok(err.cause instanceof Error, 'the Redis error is its cause');
+            return true;
+          });
+          assert.ok(Date.now() - started < 500, `a take took ${Date.now() - started} ms to fail`);
+        }
+        await redis.start();
+        await eventually(async () => store.ping().then(() => true, () => false), 10_000, 50);
+        // The data went with the server: a new window.
+        assert.equal(await store.takeQuota('quota:a', 5, 60_000), 1);
+      } finally {
+        await store.close();
+      }
     });
 
     it('commands fail fast while Redis is down; the store reconnects by itself and announces the tokens it uses again', async () => {
