@@ -1,6 +1,5 @@
 import { adoptFromStore } from './adoption.js';
 import { Attempts } from './attempts.js';
-import type { QuotaCounter } from './budget.js';
 import { exponentialBackoff } from './backoff.js';
 import { TokenHubError } from './errors.js';
 import { Fetcher } from './fetcher.js';
@@ -48,9 +47,7 @@ export class Broker {
     const backoff = options.backoff ?? exponentialBackoff(undefined, random);
     const closing = this.#closing.signal;
     const table = (this.#table = new SlotTable({ ...opts, now }));
-    // TEMP until the stores' takeQuota lands: then `quotas: store`.
-    const quotas = 'takeQuota' in store ? (store as unknown as QuotaCounter) : undefined;
-    const attempts = (this.#attempts = new Attempts({ ...opts, log, observer: options.observer ?? {}, now, backoff, closing, quotas }));
+    const attempts = (this.#attempts = new Attempts({ ...opts, log, observer: options.observer ?? {}, now, backoff, closing, quotas: store }));
     const coordinator = (this.#coordinator = new Coordinator({ store, log, now, leaseMs: opts.leaseMs, graceMs: opts.upstreamTimeoutMs * opts.attempts }));
     const refresher = (this.#refresher = new Refresher({
       ...opts, now, random, closing,
