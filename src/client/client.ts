@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../core/errors.js';
 import { TokenHubClientError } from './errors.js';
+import { SingleFlight } from './single-flight.js';
 
 export interface TokenHubClientOptions {
   /** tokenhub's base URL (`http://tokenhub:8700`, a path prefix allowed). Default: the `TOKENHUB_URL` environment variable. */
@@ -55,6 +56,70 @@ export interface AppInfo {
   readonly tenantScopedKinds: readonly string[];
 }
 
+/** The ticket kinds a page's JS-SDK `config` is signed with. */
+export type JsapiTicketKind = 'jsapi_ticket' | 'agent_jsapi_ticket';
+
+export interface JsapiSignatureOptions {
+  /** `agent_jsapi_ticket` for WeCom's `wx.agentConfig`. Default: the app's `jsapi_ticket`. */
+  kind?: JsapiTicketKind | undefined;
+  /** A store app's tenant (Feishu/Lark tenant key, a WeCom suite's corp id, a WeChat component's authorizer appid). */
+  tenantKey?: string | undefined;
+  /** Stops waiting for the answer; the call rejects with the signal's reason. */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * What the page's `wx.config` / `wx.agentConfig` / `dd.config` / `h5sdk.config` needs, as
+ * `POST /v1/apps/{app}/jsapi/signature` answers it. The ticket itself never leaves tokenhub.
+ */
+export interface JsapiSignature {
+  readonly app: string;
+  readonly platform: string;
+  readonly kind: JsapiTicketKind;
+  /** The app id the page configures with (WeCom: the corp id). */
+  readonly appId?: string;
+  /** The URL that was signed: the page's URL without its `#…` part. */
+  readonly url: string;
+  /** Seconds since the epoch; milliseconds on Feishu/Lark. */
+  readonly timestamp: number;
+  readonly nonceStr: string;
+  /** SHA-1, lowercase hex. */
+  readonly signature: string;
+  /** WeCom (`wx.agentConfig`) and DingTalk (`dd.config`). */
+  readonly agentId?: string;
+  /** DingTalk (`dd.config`). */
+  readonly corpId?: string;
+  /** Whatever else tokenhub adds. */
+  readonly [field: string]: unknown;
+}
+
+/** The fields of `wx.addCard` / `wx.chooseCard` that go into a WeChat card signature (`cardSign`). */
+export interface CardSignatureFields {
+  cardId?: string | undefined;
+  cardType?: string | undefined;
+  code?: string | undefined;
+  openid?: string | undefined;
+  balance?: number | undefined;
+  /** Seconds since the epoch. */
+  fixedBeginTimestamp?: number | undefined;
+  outerStr?: string | undefined;
+  shopId?: string | undefined;
+  locationId?: string | undefined;
+}
+
+/** `POST /v1/apps/{app}/jsapi/card-signature`'s answer: the fields echoed, with the signature over them. */
+export interface CardSignature extends CardSignatureFields {
+  readonly app: string;
+  readonly platform: string;
+  readonly kind: 'wx_card_ticket';
+  /** Seconds since the epoch. */
+  readonly timestamp: number;
+  readonly nonceStr: string;
+  /** SHA-1, lowercase hex, of the sorted values (the card ticket's among them). */
+  readonly cardSign: string;
+  readonly [field: string]: unknown;
+}
+
 /** `fetch` options plus the token to use: a store app's tenant, another kind than the app's default. */
 export type ProxyRequestInit = RequestInit & { tenantKey?: string | undefined; kind?: string | undefined };
 
@@ -69,7 +134,8 @@ const STALE_FLOOR_MS = 5_000;
 
 /**
  * tokenhub's client: tokens cached until near expiry, concurrent requests for one token made once,
- * compare-and-refresh invalidation, and `fetch` for platform calls through tokenhub's proxy. No
+ * compare-and-refresh invalidation, JS-SDK signatures made by tokenhub (concurrent requests for one
+ * page made once), and `fetch` for platform calls through tokenhub's proxy. No
  * dependency beyond the runtime's `fetch`; knows no platform.
  *
  * @example
@@ -89,7 +155,8 @@ export class TokenHubClient {
   readonly #refreshFraction: number;
   readonly #fetch: typeof globalThis.fetch;
   readonly #cache = new Map<string, Entry>();
-  readonly #pending = new Map<string, Promise<TokenInfo>>();
+  readonly #pending = new SingleFlight<TokenInfo>();
+  readonly #signing = new SingleFlight<JsapiSignature>();
   readonly #invalidating = new Map<string, { rejected: string; promise: Promise<TokenInfo> }>();
   #appList: Promise<AppInfo[]> | undefined;
 
@@ -136,12 +203,7 @@ export class TokenHubClient {
       const info = await invalidating.promise.catch(() => undefined);
       if (info && info.expiresAt - Date.now() >= minTtlMs) return info;
     }
-    const flight = `${key}\n${minTtlMs}`;
-    let pending = this.#pending.get(flight);
-    if (!pending) {
-      pending = this.#requestToken(app, resolved, options.tenantKey, options.minTtl, undefined).finally(() => this.#pending.delete(flight));
-      this.#pending.set(flight, pending);
-    }
+    const pending = this.#pending.run(`${key}\n${minTtlMs}`, () => this.#requestToken(app, resolved, options.tenantKey, options.minTtl, undefined));
     try {
       return await pending;
     } catch (err) {
@@ -217,6 +279,62 @@ export class TokenHubClient {
     return res;
   }
 
+  /**
+   * The signature of the page at `url` for the JS-SDK's `config` (`POST /v1/apps/{app}/jsapi/signature`):
+   * tokenhub signs with the app's ticket, which never leaves it. `url` is the page's exact URL, query
+   * included; its `#…` part is dropped. Concurrent calls for one app, kind, tenant and URL share one
+   * request; nothing is cached, so each later call gets a fresh timestamp and nonce.
+   *
+   * Call it from your server, for your page: a client key never goes to a browser.
+   *
+   * @example
+   * ```ts
+   * // GET /jsapi-config?url=… from the page (url = location.href.split('#')[0])
+   * const sig = await hub.jsapiSignature('wechat-main', pageUrl);
+   * reply.send({ appId: sig.appId, timestamp: sig.timestamp, nonceStr: sig.nonceStr, signature: sig.signature });
+   * ```
+   */
+  async jsapiSignature(app: string, url: string, options: JsapiSignatureOptions = {}): Promise<JsapiSignature> {
+    const path = `/v1/apps/${segment('app', app)}/jsapi/signature`;
+    if (typeof url !== 'string' || url === '') throw new TypeError("url: expected the page's URL");
+    const page = withoutFragment(url);
+    const { kind, tenantKey, signal } = options;
+    const key = JSON.stringify([app, kind ?? null, tenantKey ?? null, page]);
+    return this.#signing.run(
+      key,
+      async (flightSignal) => {
+        const body = await this.#call('POST', path, { url: page, kind, tenant_key: tenantKey }, flightSignal);
+        if (!isRecord(body) || typeof body.signature !== 'string' || typeof body.nonceStr !== 'string' || typeof body.timestamp !== 'number' || typeof body.url !== 'string') {
+          throw badResponse(`the JS-SDK signature of ${app}`);
+        }
+        return body as JsapiSignature;
+      },
+      signal,
+    );
+  }
+
+  /**
+   * A WeChat card signature (`cardSign`) for `wx.addCard`'s `cardExt` or `wx.chooseCard`
+   * (`POST /v1/apps/{app}/jsapi/card-signature`), made with the app's `wx_card_ticket`. Each call
+   * is its own request: a signature carries its own timestamp and nonce.
+   *
+   * @example
+   * ```ts
+   * const s = await hub.cardSignature('wechat-main', { cardId: 'pFS7Fjg8kV1I…', code: '1234', openid: 'o…' });
+   * const cardExt = JSON.stringify({ code: s.code, openid: s.openid, timestamp: String(s.timestamp), nonce_str: s.nonceStr, signature: s.cardSign });
+   * ```
+   */
+  async cardSignature(app: string, fields: CardSignatureFields = {}, options: { signal?: AbortSignal | undefined } = {}): Promise<CardSignature> {
+    if (!isRecord(fields)) throw new TypeError('fields: expected an object of wx.addCard / wx.chooseCard fields');
+    const path = `/v1/apps/${segment('app', app)}/jsapi/card-signature`;
+    options.signal?.throwIfAborted();
+    const body = await this.#call('POST', path, fields, options.signal);
+    if (!isRecord(body) || typeof body.cardSign !== 'string' || typeof body.nonceStr !== 'string' || typeof body.timestamp !== 'number') {
+      throw badResponse(`the card signature of ${app}`);
+    }
+    return body as CardSignature;
+  }
+
   /** The apps this client may use (`GET /v1/apps`). */
   async apps(): Promise<AppInfo[]> {
     const body = await this.#call('GET', '/v1/apps');
@@ -268,7 +386,7 @@ export class TokenHubClient {
     return info;
   }
 
-  async #call(method: 'GET' | 'POST', path: string, json?: unknown): Promise<unknown> {
+  async #call(method: 'GET' | 'POST', path: string, json?: unknown, signal?: AbortSignal): Promise<unknown> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#key}`, accept: 'application/json' };
     if (json !== undefined) headers['content-type'] = 'application/json';
     let res: Response;
@@ -278,10 +396,11 @@ export class TokenHubClient {
         method,
         headers,
         body: json === undefined ? null : JSON.stringify(json),
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: signal === undefined ? AbortSignal.timeout(this.#timeoutMs) : AbortSignal.any([signal, AbortSignal.timeout(this.#timeoutMs)]),
       });
       text = await res.text();
     } catch (err) {
+      if (signal?.aborted) throw signal.reason;
       throw this.#unreachable(err);
     }
     if (!res.ok) throw answerError(res, text);
@@ -316,6 +435,12 @@ function slotKey(app: string, kind: string, tenantKey: string | undefined): stri
 function segment(name: string, value: string): string {
   if (typeof value !== 'string' || value === '') throw new TypeError(`${name}: expected a non-empty string`);
   return encodeURIComponent(value);
+}
+
+/** The URL a page is signed for: what the platform's JS-SDK sends, which never includes the fragment. */
+function withoutFragment(url: string): string {
+  const hash = url.indexOf('#');
+  return hash === -1 ? url : url.slice(0, hash);
 }
 
 function platformPath(input: string | URL): string {

@@ -21,9 +21,12 @@ hub.getToken('main', 'tenant_access_token').then(async (token) => {
 });
 `;
 
-const TYPED = `import { TokenHubClient, TokenHubClientError, type TokenInfo } from 'tokenhub/client';
+const TYPED = `import { TokenHubClient, TokenHubClientError, type CardSignature, type JsapiSignature, type TokenInfo } from 'tokenhub/client';
 const hub = new TokenHubClient({ url: 'http://127.0.0.1:8700', key: process.env.TOKENHUB_KEY });
 export const info: Promise<TokenInfo> = hub.getTokenInfo('feishu-main', 'tenant_access_token', { minTtl: 60 });
+export const sig: Promise<JsapiSignature> = hub.jsapiSignature('wecom-main', 'https://app.example.com/', { kind: 'agent_jsapi_ticket' });
+export const agent = (s: JsapiSignature): string | undefined => s.agentId;
+export const card: Promise<CardSignature> = hub.cardSignature('wechat-main', { cardId: 'p1', code: '1' });
 export const code = (e: unknown): string | undefined => (e instanceof TokenHubClientError ? e.code : undefined);
 `;
 
