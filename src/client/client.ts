@@ -95,11 +95,12 @@ export interface JsapiSignature {
 
 /** The fields of `wx.addCard` / `wx.chooseCard` that go into a WeChat card signature (`cardSign`). */
 export interface CardSignatureFields {
+  /** Which call the signature is for (default `addCard`): they sign different fields. */
+  for?: 'addCard' | 'chooseCard' | undefined;
   cardId?: string | undefined;
   cardType?: string | undefined;
   code?: string | undefined;
   openid?: string | undefined;
-  balance?: number | undefined;
   /** Seconds since the epoch. */
   fixedBeginTimestamp?: number | undefined;
   outerStr?: string | undefined;

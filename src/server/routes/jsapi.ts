@@ -29,7 +29,10 @@ const cardBody = z.strictObject({
   openid: cardField.optional(),
   shopId: cardField.optional(),
   locationId: cardField.optional(),
-  fixedBeginTimestamp: z.string().regex(/^\d{1,12}$/, 'must be seconds since the epoch').optional(),
+  fixedBeginTimestamp: z
+    .union([z.number().int().nonnegative().max(1e12), z.string().regex(/^\d{1,12}$/)], 'must be seconds since the epoch')
+    .transform(String)
+    .optional(),
   outerStr: cardField.optional(),
 });
 
