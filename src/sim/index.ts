@@ -50,4 +50,11 @@ export {
   type WeChatTicketType,
   type WeChatTokenApi,
 } from './wechat.js';
-export { DEFAULT_WECOM_SIM_OPTIONS, WECOM_ENDPOINTS, WeComSim, type WeComSimApp, type WeComSimOptions } from './wecom.js';
+export {
+  DEFAULT_WECOM_SIM_OPTIONS,
+  WECOM_ENDPOINTS,
+  WeComSim,
+  type WeComSimApp,
+  type WeComSimOptions,
+  type WeComTicketType,
+} from './wecom.js';
