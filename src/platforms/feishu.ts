@@ -54,7 +54,7 @@ export const feishuPlatform = definePlatform<FeishuAppConfig>({
       storeApps,
       // Hourly, as the platform pushes app_tickets.
       ticketPushIntervalSeconds: 3600,
-      ...(lifetime ? { tokenLifetimeSeconds: lifetime, sameTokenWindowSeconds: Math.floor(lifetime / 4) } : {}),
+      ...(lifetime ? { tokenLifetimeSeconds: lifetime, jsapiTicketLifetimeSeconds: lifetime, sameTokenWindowSeconds: Math.floor(lifetime / 4) } : {}),
     });
   },
   demoApps: (simUrl) => ({

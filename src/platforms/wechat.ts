@@ -21,7 +21,7 @@ export const wechatPlatform = definePlatform<WeChatAppConfig>({
     const window = lifetime ? Math.max(1, Math.floor(lifetime / 24)) : undefined;
     return new WeChatSim({
       apps: uniqueBy(apps, (a) => a.appId).map((a) => ({ appId: a.appId, appSecret: a.appSecret })),
-      ...(lifetime ? { tokenLifetimeSeconds: lifetime } : {}),
+      ...(lifetime ? { tokenLifetimeSeconds: lifetime, jsapiTicketLifetimeSeconds: lifetime } : {}),
       ...(window ? { rotationOverlapSeconds: window, renewWindowSeconds: window } : {}),
     });
   },

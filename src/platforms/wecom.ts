@@ -18,11 +18,17 @@ export const wecomPlatform = definePlatform<WeComAppConfig>({
   createProvider: (app, { dispatcher }) => new WeComProvider({ corpId: app.appId, corpSecret: app.appSecret, baseUrl: app.baseUrl, agentId: app.agentId, dispatcher }),
   createSimulator: (_name, apps, { lifetime }) =>
     new WeComSim({
-      // Apps of one corp differ by secret.
-      apps: uniqueBy(apps, (a) => `${a.appId}\u0000${a.appSecret}`).map((a) => ({ corpId: a.appId, corpSecret: a.appSecret })),
-      ...(lifetime ? { tokenLifetimeSeconds: lifetime } : {}),
+      // Apps of one corp differ by secret; wx.agentConfig names the agent id, when the config has one.
+      apps: uniqueBy(apps, (a) => `${a.appId}\u0000${a.appSecret}`).map((a) => ({ corpId: a.appId, corpSecret: a.appSecret, ...agentIdOf(a) })),
+      ...(lifetime ? { tokenLifetimeSeconds: lifetime, jsapiTicketLifetimeSeconds: lifetime } : {}),
     }),
   demoApps: (simUrl) => ({
     'wecom-main': { platform: 'wecom', appId: 'wwdemo0corp0main', appSecret: 'demo-wecom-agent-secret', agentId: '1000002', baseUrl: `${simUrl}/wecom` },
   }),
 });
+
+/** The app's `agentId` option (digits, as a string or a number) as the simulator's number, when it has one. */
+function agentIdOf(app: WeComAppConfig): { agentId?: number } {
+  const agentId = String((app as { agentId?: unknown }).agentId ?? '');
+  return /^\d+$/.test(agentId) ? { agentId: Number(agentId) } : {};
+}

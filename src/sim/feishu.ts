@@ -11,8 +11,10 @@ import {
   type BuiltEvent,
   type PushResult,
 } from './feishu-events.js';
+import { DEFAULT_JSAPI_MAX_SKEW_SECONDS, field, refuse, text, verifyPageSignature, type JsapiVerdict } from './jsapi.js';
 import { checkApps, notNegative, positive } from './options.js';
 import { isRecord, keepBodiesRaw, parseJson, pathOf } from './request.js';
+import { Script, SimTokens, type SimToken } from './tokens.js';
 import type { PlatformSim } from './types.js';
 
 /** A custom (self-built) app known to the simulator. */
@@ -52,8 +54,12 @@ export interface FeishuSimOptions {
   resendDelayMs?: number;
   /** Lifetime of a new token. Default 7200. */
   tokenLifetimeSeconds?: number;
-  /** While a token has at least this long left, a fetch returns it again (the 30-minute rule). Default 1800. */
+  /** While a token (or a JS-SDK ticket) has at least this long left, a fetch returns it again (the 30-minute rule). Default 1800. */
   sameTokenWindowSeconds?: number;
+  /** Lifetime of a new JS-SDK ticket (`jssdk/ticket/get`). Default 7200. */
+  jsapiTicketLifetimeSeconds?: number;
+  /** The verifier refuses a config whose timestamp is farther than this from the clock. Default 600. */
+  jsapiMaxSkewSeconds?: number;
   /** Clock in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
 }
@@ -66,6 +72,8 @@ export const DEFAULT_FEISHU_SIM_OPTIONS = {
   ticketLifetimeSeconds: 12 * 3600,
   ticketPushIntervalSeconds: 0,
   resendDelayMs: 20,
+  jsapiTicketLifetimeSeconds: 7200,
+  jsapiMaxSkewSeconds: DEFAULT_JSAPI_MAX_SKEW_SECONDS,
   now: Date.now,
 } as const;
 
@@ -82,6 +90,8 @@ export const FEISHU_ENDPOINTS = {
   resend: 'app_ticket/resend',
   /** app_ticket events pushed to event URLs (outgoing). */
   push: 'app_ticket push',
+  /** `POST /open-apis/jssdk/ticket/get`: the JS-SDK ticket. */
+  ticket: 'jssdk/ticket/get',
 } as const;
 
 interface IssuedToken {
@@ -130,6 +140,8 @@ const TOKEN_INVALID = {
   code: 99991663,
   msg: 'Invalid access token for authorization. Please make a request with token attached.',
 } as const;
+// Unverified: the ticket endpoint's answer to a bearer that is no tenant token at all (an app token, garbage).
+const NOT_A_TENANT_TOKEN = { code: 99991671, msg: 'Invalid access token: a tenant_access_token (t-…) is required.' } as const;
 
 /**
  * A simulator of the Feishu / Lark token API for custom and store apps, with the platform's
@@ -162,6 +174,14 @@ export class FeishuSim implements PlatformSim {
   readonly #windowMs: number;
   readonly #now: () => number;
   #prunedAt = -Infinity;
+  /** Faults of `jssdk/ticket/get`, apart from the token endpoints'. */
+  readonly ticketFaults = new Faults();
+  /** Answers ahead of the rules, on `jssdk/ticket/get`. */
+  readonly ticketScript = new Script();
+  /** JS-SDK tickets, owned by `{appId}\0{tenant key}` (no tenant key for custom apps). */
+  readonly #jsapiTickets: SimTokens;
+  readonly #jsapiTicketLifetimeMs: number;
+  readonly #maxSkewMs: number;
 
   constructor(options: FeishuSimOptions) {
     const platform = options.platform ?? DEFAULT_FEISHU_SIM_OPTIONS.platform;
@@ -201,6 +221,13 @@ export class FeishuSim implements PlatformSim {
     this.#lifetimeMs = lifetime * 1000;
     this.#windowMs = window * 1000;
     this.#now = options.now ?? DEFAULT_FEISHU_SIM_OPTIONS.now;
+    const jsapiLifetime = options.jsapiTicketLifetimeSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.jsapiTicketLifetimeSeconds;
+    const maxSkew = options.jsapiMaxSkewSeconds ?? DEFAULT_FEISHU_SIM_OPTIONS.jsapiMaxSkewSeconds;
+    positive('jsapiTicketLifetimeSeconds', jsapiLifetime);
+    notNegative('jsapiMaxSkewSeconds', maxSkew);
+    this.#jsapiTicketLifetimeMs = jsapiLifetime * 1000;
+    this.#maxSkewMs = maxSkew * 1000;
+    this.#jsapiTickets = new SimTokens(this.#now, () => randomBytes(16).toString('hex'));
   }
 
   register(app: FastifyInstance): void {
@@ -216,6 +243,7 @@ export class FeishuSim implements PlatformSim {
     app.post(`${AUTH_PATH}/app_access_token`, (request, reply) => this.#storeAppTokenRoute(request, reply));
     app.post(`${AUTH_PATH}/tenant_access_token`, (request, reply) => this.#storeTenantTokenRoute(request, reply));
     app.post(`${AUTH_PATH}/app_ticket/resend`, (request, reply) => this.#resendRoute(request, reply));
+    app.post('/open-apis/jssdk/ticket/get', (request, reply) => this.#jsapiTicketRoute(request, reply));
     if (this.#pushIntervalMs > 0) {
       const timer = setInterval(() => {
         for (const [appId, store] of this.#storeApps) if (store.eventUrl !== undefined) void this.pushTicket(appId);
@@ -237,6 +265,7 @@ export class FeishuSim implements PlatformSim {
   }
 
   revoke(token: string): boolean {
+    if (this.#jsapiTickets.revoke(token)) return true;
     const issued = this.#tokens.get(token);
     if (issued === undefined || issued.revoked) return false;
     issued.revoked = true;
@@ -246,12 +275,37 @@ export class FeishuSim implements PlatformSim {
   }
 
   isValid(token: string): boolean {
-    return this.#validToken(token) !== undefined;
+    return this.#validToken(token) !== undefined || this.#jsapiTickets.isValid(token);
   }
 
+  /** Back to healthy: no fault, no scripted ticket answers, zero counters. Issued tokens and tickets stay valid. */
   reset(): void {
     this.faults.set('none');
+    this.ticketFaults.set('none');
+    this.ticketScript.clear();
     this.counters.reset();
+  }
+
+  /** How many distinct JS-SDK tickets were issued, for one app (and one tenant of a store app) or all. */
+  ticketsIssued(appId?: string, tenantKey?: string): number {
+    if (appId === undefined) return this.#jsapiTickets.issued();
+    if (tenantKey !== undefined) return this.#jsapiTickets.issued(ticketOwner(appId, tenantKey));
+    return this.#jsapiTickets.known((o) => o.startsWith(`${appId}\u0000`)).length;
+  }
+
+  /**
+   * Checks a page's `h5sdk.config` `{ appId, timestamp, nonceStr, signature, url }` as the client
+   * does, the timestamp in milliseconds, against the app's valid JS-SDK tickets: of every tenant
+   * for a store app, or of the one named by an extra `tenantKey`.
+   */
+  verifyJsapi(config: Record<string, unknown>): JsapiVerdict {
+    const appId = text(config.appId);
+    if (appId === undefined) return refuse('appId: missing');
+    if (!this.#apps.has(appId) && !this.#storeApps.has(appId)) return refuse(`appId: unknown app ${appId}`);
+    const tenantKey = text(config.tenantKey);
+    const owns = tenantKey === undefined ? (o: string) => o.startsWith(`${appId}\u0000`) : (o: string) => o === ticketOwner(appId, tenantKey);
+    const fields = { timestamp: field(config, 'timestamp'), nonceStr: field(config, 'nonceStr'), signature: field(config, 'signature') };
+    return verifyPageSignature(config, fields, { tickets: this.#jsapiTickets.known(owns), now: this.#now(), maxSkewMs: this.#maxSkewMs, timestampUnit: 'milliseconds' });
   }
 
   /** Rotate an app's secret: the old one is refused from now on (issued tokens stay valid). */
@@ -337,6 +391,33 @@ export class FeishuSim implements PlatformSim {
       expire: appToken.expire,
       tenant_access_token: tenant.token,
     });
+  }
+
+  /**
+   * `jssdk/ticket/get`: the JS-SDK ticket of the tenant token's app and tenant, by the same
+   * 30-minute rule as tokens (unverified for tickets): the current ticket while enough is left,
+   * else a new one (the old one stays valid until its expiry).
+   */
+  async #jsapiTicketRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    const bearer = match?.[1];
+    const issued = bearer === undefined ? undefined : this.#validToken(bearer);
+    const tenant = issued?.kind === 'tenant_access_token' ? issued : undefined;
+    this.counters.increment(FEISHU_ENDPOINTS.ticket, tenant?.appId ?? '');
+    if (await this.ticketFaults.apply(request, reply, TICKET_FAULT_ANSWERS)) return reply;
+    if (this.ticketScript.answer(reply)) return reply;
+
+    if (bearer === undefined) return reply.code(400).send(withLogId(TOKEN_MISSING));
+    if (!bearer.startsWith(PREFIX.tenant_access_token)) return reply.code(400).send(withLogId(NOT_A_TENANT_TOKEN));
+    if (tenant === undefined) return reply.code(400).send(withLogId(TOKEN_INVALID));
+    const ticket = this.#fetchJsapiTicket(ticketOwner(tenant.appId, tenant.tenantKey ?? ''));
+    return reply.send({ code: 0, msg: 'ok', data: { ticket: ticket.value, expire_in: Math.floor((ticket.expiresAt - this.#now()) / 1000) } });
+  }
+
+  #fetchJsapiTicket(owner: string): SimToken {
+    const current = this.#jsapiTickets.current(owner);
+    if (current !== undefined && current.expiresAt - this.#now() >= this.#windowMs) return current;
+    return this.#jsapiTickets.issue(owner, this.#jsapiTicketLifetimeMs);
   }
 
   #businessRoute(
@@ -465,6 +546,16 @@ const FAULT_ANSWERS: PlatformFaultAnswers = {
   okWithoutToken: { code: 0, msg: 'ok' },
   sampleOk: JSON.stringify({ code: 0, msg: 'ok', tenant_access_token: 't-g1044ghJRUIJJ5ZPPZMOHKWZISL33E4QSS3abcef', expire: 7200 }),
 };
+
+const TICKET_FAULT_ANSWERS: PlatformFaultAnswers = {
+  ratelimit: FAULT_ANSWERS.ratelimit,
+  okWithoutToken: { code: 0, msg: 'ok', data: { expire_in: 7200 } },
+  sampleOk: JSON.stringify({ code: 0, msg: 'ok', data: { ticket: '617bf955832a4d4d80d9d8d85917a427', expire_in: 7200 } }),
+};
+
+function ticketOwner(appId: string, tenantKey: string): string {
+  return `${appId}\u0000${tenantKey}`;
+}
 
 function sendMessageData(request: FastifyRequest, issued: IssuedToken): Record<string, unknown> {
   const body = parseJson(request.body);

@@ -25,6 +25,12 @@ export {
   type FeishuSimStoreApp,
   type FeishuTokenKind,
 } from './feishu.js';
+export {
+  DEFAULT_JSAPI_MAX_SKEW_SECONDS,
+  cardSignature,
+  jsapiSignature,
+  type JsapiVerdict,
+} from './jsapi.js';
 export { buildEvent, encryptEvent, type BuildEventOptions, type BuiltEvent, type EventSettings, type PushResult } from './feishu-events.js';
 export { DEFAULT_QINGTUI_SIM_OPTIONS, QINGTUI_ENDPOINTS, QingtuiSim, type QingtuiSimApp, type QingtuiSimOptions } from './qingtui.js';
 export {
@@ -41,6 +47,14 @@ export {
   WeChatSim,
   type WeChatSimApp,
   type WeChatSimOptions,
+  type WeChatTicketType,
   type WeChatTokenApi,
 } from './wechat.js';
-export { DEFAULT_WECOM_SIM_OPTIONS, WECOM_ENDPOINTS, WeComSim, type WeComSimApp, type WeComSimOptions } from './wecom.js';
+export {
+  DEFAULT_WECOM_SIM_OPTIONS,
+  WECOM_ENDPOINTS,
+  WeComSim,
+  type WeComSimApp,
+  type WeComSimOptions,
+  type WeComTicketType,
+} from './wecom.js';

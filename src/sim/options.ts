@@ -45,3 +45,17 @@ export function checkApps<K extends string, A extends Record<K, string> & { appS
   }
   return apps;
 }
+
+/**
+ * Checks a quota: a whole number of calls, 0 or more, or `Infinity` for none.
+ *
+ * @example
+ * ```ts
+ * quota('jsapiTicketMinuteQuota', options.jsapiTicketMinuteQuota ?? Infinity);
+ * ```
+ */
+export function quota(name: string, value: number): void {
+  if (value !== Infinity && !(Number.isInteger(value) && value >= 0)) {
+    throw new TypeError(`${name}: expected a whole number >= 0 or Infinity, got ${String(value)}`);
+  }
+}

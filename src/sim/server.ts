@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { FAULT_MODES, type FaultMode, type FaultOptions } from './faults.js';
+import { FAULT_MODES, type FaultMode, type FaultOptions, type FaultState, type Faults } from './faults.js';
 import type { PlatformSim } from './types.js';
 
 export interface StartSimulatorsOptions {
@@ -33,8 +33,10 @@ const PLATFORM_NAME = /^[a-z][a-z0-9-]*$/;
 /**
  * Serve platform simulators on one Fastify server, each under its own path prefix, plus a
  * control API for driving them by hand:
- * `POST /_sim/{platform}/fault` `{"mode","delayMs","retryAfterSeconds"}`,
- * `POST /_sim/{platform}/revoke` `{"token"}`, `GET /_sim/{platform}/stats`, `POST /_sim/{platform}/reset`.
+ * `POST /_sim/{platform}/fault` `{"mode","delayMs","retryAfterSeconds"}` (token endpoints),
+ * `POST /_sim/{platform}/jsapi/fault` (the same, for the JS-SDK ticket endpoints),
+ * `POST /_sim/{platform}/jsapi/verify` (a page's JS-SDK config plus its `url`: `{"ok":true}` or `{"ok":false,"reason"}`),
+ * `POST /_sim/{platform}/revoke` `{"token"}` (a token or a ticket), `GET /_sim/{platform}/stats`, `POST /_sim/{platform}/reset`.
  *
  * @example
  * ```ts
@@ -81,7 +83,10 @@ export async function startSimulators(options: StartSimulatorsOptions): Promise<
     sim,
     close() {
       closing ??= (async () => {
-        for (const s of byName.values()) s.faults.closeHung();
+        for (const s of byName.values()) {
+          s.faults.closeHung();
+          s.ticketFaults?.closeHung();
+        }
         await app.close();
       })();
       return closing;
@@ -107,23 +112,44 @@ function registerControl(scope: FastifyInstance, byName: ReadonlyMap<string, Pla
   };
   type Params = { Params: { platform: string }; Body: unknown };
 
-  scope.post<Params>('/:platform/fault', async (request, reply) => {
-    const sim = lookup(request.params.platform, reply);
-    if (sim === undefined) return reply;
-    const body = asRecord(request.body);
+  const setFault = (faults: Faults, body: Record<string, unknown>, reply: FastifyReply): FaultState | undefined => {
     const mode = body.mode;
     if (typeof mode !== 'string' || !(FAULT_MODES as readonly string[]).includes(mode)) {
-      return reply.code(400).send({ error: `mode: expected one of ${FAULT_MODES.join(', ')}` });
+      void reply.code(400).send({ error: `mode: expected one of ${FAULT_MODES.join(', ')}` });
+      return undefined;
     }
     const options: FaultOptions = {};
     if (body.delayMs !== undefined) options.delayMs = Number(body.delayMs);
     if (body.retryAfterSeconds !== undefined) options.retryAfterSeconds = Number(body.retryAfterSeconds);
     try {
-      sim.faults.set(mode as FaultMode, options);
+      faults.set(mode as FaultMode, options);
     } catch (error) {
-      return reply.code(400).send({ error: (error as Error).message });
+      void reply.code(400).send({ error: (error as Error).message });
+      return undefined;
     }
-    return { platform: sim.platform, fault: sim.faults.state };
+    return faults.state;
+  };
+
+  scope.post<Params>('/:platform/fault', async (request, reply) => {
+    const sim = lookup(request.params.platform, reply);
+    if (sim === undefined) return reply;
+    const fault = setFault(sim.faults, asRecord(request.body), reply);
+    return fault === undefined ? reply : { platform: sim.platform, fault };
+  });
+
+  scope.post<Params>('/:platform/jsapi/fault', async (request, reply) => {
+    const sim = lookup(request.params.platform, reply);
+    if (sim === undefined) return reply;
+    if (sim.ticketFaults === undefined) return reply.code(404).send({ error: `platform ${sim.platform} has no JS-SDK tickets` });
+    const fault = setFault(sim.ticketFaults, asRecord(request.body), reply);
+    return fault === undefined ? reply : { platform: sim.platform, ticketFault: fault };
+  });
+
+  scope.post<Params>('/:platform/jsapi/verify', async (request, reply) => {
+    const sim = lookup(request.params.platform, reply);
+    if (sim === undefined) return reply;
+    if (sim.verifyJsapi === undefined) return reply.code(404).send({ error: `platform ${sim.platform} has no JS-SDK verifier` });
+    return sim.verifyJsapi(asRecord(request.body));
   });
 
   scope.post<Params>('/:platform/revoke', async (request, reply) => {
@@ -137,15 +163,19 @@ function registerControl(scope: FastifyInstance, byName: ReadonlyMap<string, Pla
   scope.get<Params>('/:platform/stats', async (request, reply) => {
     const sim = lookup(request.params.platform, reply);
     if (sim === undefined) return reply;
-    return { platform: sim.platform, fault: sim.faults.state, counters: sim.counters.snapshot() };
+    return { platform: sim.platform, ...faultStates(sim), counters: sim.counters.snapshot() };
   });
 
   scope.post<Params>('/:platform/reset', async (request, reply) => {
     const sim = lookup(request.params.platform, reply);
     if (sim === undefined) return reply;
     sim.reset();
-    return { platform: sim.platform, fault: sim.faults.state, counters: sim.counters.snapshot() };
+    return { platform: sim.platform, ...faultStates(sim), counters: sim.counters.snapshot() };
   });
+}
+
+function faultStates(sim: PlatformSim): { fault: FaultState; ticketFault?: FaultState } {
+  return { fault: sim.faults.state, ...(sim.ticketFaults === undefined ? {} : { ticketFault: sim.ticketFaults.state }) };
 }
 
 function asRecord(value: unknown): Record<string, unknown> {

@@ -6,6 +6,8 @@ export interface SimToken {
   readonly value: string;
   /** Whose token it is: an app id, or app id + secret where a platform keys tokens so. */
   readonly owner: string;
+  /** When it was issued. */
+  readonly issuedAt: number;
   /** May move earlier (a rotation's overlap) or later (a platform that extends on repeat fetches). */
   expiresAt: number;
   revoked: boolean;
@@ -52,7 +54,8 @@ export class SimTokens {
   /** A new token for `owner`, which becomes its current one. */
   issue(owner: string, lifetimeMs: number): SimToken {
     this.#prune();
-    const token: SimToken = { value: this.#newValue(), owner, expiresAt: this.#now() + lifetimeMs, revoked: false };
+    const now = this.#now();
+    const token: SimToken = { value: this.#newValue(), owner, issuedAt: now, expiresAt: now + lifetimeMs, revoked: false };
     this.#tokens.set(token.value, token);
     this.#current.set(owner, token);
     this.#issued.increment('token', owner);
@@ -86,6 +89,11 @@ export class SimTokens {
   currentEvenIfRevoked(owner: string): SimToken | undefined {
     const token = this.#current.get(owner);
     return token !== undefined && this.#now() < token.expiresAt ? token : undefined;
+  }
+
+  /** The tokens remembered (valid, expired within the last day, or revoked) whose owner passes `owns`. */
+  known(owns: (owner: string) => boolean): SimToken[] {
+    return [...this.#tokens.values()].filter((token) => owns(token.owner));
   }
 
   /** How many tokens were issued, for one owner or all. */

@@ -2,9 +2,11 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counters } from './counters.js';
 import { Faults, type PlatformFaultAnswers } from './faults.js';
-import { checkApps, notNegative, positive } from './options.js';
+import { DEFAULT_JSAPI_MAX_SKEW_SECONDS, field, refuse, text, verifyCardSignature, verifyPageSignature, type JsapiVerdict, type SignatureCheck } from './jsapi.js';
+import { checkApps, notNegative, positive, quota } from './options.js';
+import { CallQuota } from './quota.js';
 import { isRecord, keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
-import { Script, SimTokens, type SimToken } from './tokens.js';
+import { Script, SimTokens, type SimToken, type TokenCheck } from './tokens.js';
 import type { PlatformSim } from './types.js';
 
 /** An Official Account known to the simulator. */
@@ -30,6 +32,17 @@ export interface WeChatSimOptions {
   forceRefreshIntervalSeconds?: number;
   /** `cgi-bin/token` calls per account per day before 45009. Default 2000. */
   classicDailyQuota?: number;
+  /** Lifetime of a JS-SDK ticket (`jsapi` and `wx_card`); a fetch while one is valid returns it again. Default 7200. */
+  jsapiTicketLifetimeSeconds?: number;
+  /**
+   * `ticket/getticket` calls per account per (China) day before 45009, both types together.
+   * Default 2000 (unverified: the platform publishes no figure, only "very limited").
+   */
+  jsapiTicketDailyQuota?: number;
+  /** `ticket/getticket` calls per account per clock minute before 45011. Default `Infinity` (no limit). */
+  jsapiTicketMinuteQuota?: number;
+  /** The verifier refuses a config whose timestamp is farther than this from the clock. Default 600. */
+  jsapiMaxSkewSeconds?: number;
   /** Clock in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
 }
@@ -42,6 +55,10 @@ export const DEFAULT_WECHAT_SIM_OPTIONS = {
   forceRefreshPerDay: 20,
   forceRefreshIntervalSeconds: 30,
   classicDailyQuota: 2000,
+  jsapiTicketLifetimeSeconds: 7200,
+  jsapiTicketDailyQuota: 2000,
+  jsapiTicketMinuteQuota: Infinity,
+  jsapiMaxSkewSeconds: DEFAULT_JSAPI_MAX_SKEW_SECONDS,
   now: Date.now,
 } as const;
 
@@ -50,7 +67,14 @@ export const WECHAT_ENDPOINTS = {
   classic: 'token',
   stable: 'stable_token',
   business: 'business',
+  /** `GET /cgi-bin/ticket/getticket?type=jsapi` (and calls with a type other than `wx_card`). */
+  ticket: 'ticket/getticket',
+  /** `GET /cgi-bin/ticket/getticket?type=wx_card` (the card `api_ticket`). */
+  cardTicket: 'ticket/getticket wx_card',
 } as const;
+
+/** The two ticket types of `ticket/getticket`. */
+export type WeChatTicketType = 'jsapi' | 'wx_card';
 
 /** `cgi-bin/token` or `cgi-bin/stable_token`. */
 export type WeChatTokenApi = 'classic' | 'stable';
@@ -72,6 +96,8 @@ const CHINA_OFFSET_MS = 8 * 3_600_000;
  * retires the previous token after an overlap, and `POST /cgi-bin/stable_token`, which returns
  * the same token while more than the renewal window is left and whose `force_refresh` is
  * limited per day and in spacing. Business endpoints under `/cgi-bin/` check `?access_token=`.
+ * `GET /cgi-bin/ticket/getticket?access_token=&type=jsapi|wx_card` hands out JS-SDK tickets
+ * (with a daily and an optional per-minute quota), which {@link verifyJsapi} checks page signatures against.
  *
  * @example
  * ```ts
@@ -91,6 +117,14 @@ export class WeChatSim implements PlatformSim {
   readonly #forced = new Counters();
   readonly #opts: Required<Omit<WeChatSimOptions, 'apps' | 'now'>>;
   readonly #now: () => number;
+  /** Faults of `ticket/getticket`, apart from the token endpoints'. */
+  readonly ticketFaults = new Faults();
+  /** Answers ahead of the rules, on `ticket/getticket`. */
+  readonly ticketScript = new Script();
+  /** JS-SDK tickets, owned by `{type}:{appId}`. */
+  readonly #tickets: SimTokens;
+  readonly #ticketsPerDay: CallQuota;
+  readonly #ticketsPerMinute: CallQuota;
 
   constructor(options: WeChatSimOptions) {
     const opts = {
@@ -100,7 +134,15 @@ export class WeChatSim implements PlatformSim {
       forceRefreshPerDay: options.forceRefreshPerDay ?? DEFAULT_WECHAT_SIM_OPTIONS.forceRefreshPerDay,
       forceRefreshIntervalSeconds: options.forceRefreshIntervalSeconds ?? DEFAULT_WECHAT_SIM_OPTIONS.forceRefreshIntervalSeconds,
       classicDailyQuota: options.classicDailyQuota ?? DEFAULT_WECHAT_SIM_OPTIONS.classicDailyQuota,
+      jsapiTicketLifetimeSeconds: options.jsapiTicketLifetimeSeconds ?? DEFAULT_WECHAT_SIM_OPTIONS.jsapiTicketLifetimeSeconds,
+      jsapiTicketDailyQuota: options.jsapiTicketDailyQuota ?? DEFAULT_WECHAT_SIM_OPTIONS.jsapiTicketDailyQuota,
+      jsapiTicketMinuteQuota: options.jsapiTicketMinuteQuota ?? DEFAULT_WECHAT_SIM_OPTIONS.jsapiTicketMinuteQuota,
+      jsapiMaxSkewSeconds: options.jsapiMaxSkewSeconds ?? DEFAULT_WECHAT_SIM_OPTIONS.jsapiMaxSkewSeconds,
     };
+    positive('jsapiTicketLifetimeSeconds', opts.jsapiTicketLifetimeSeconds);
+    quota('jsapiTicketDailyQuota', opts.jsapiTicketDailyQuota);
+    quota('jsapiTicketMinuteQuota', opts.jsapiTicketMinuteQuota);
+    notNegative('jsapiMaxSkewSeconds', opts.jsapiMaxSkewSeconds);
     positive('tokenLifetimeSeconds', opts.tokenLifetimeSeconds);
     for (const key of ['rotationOverlapSeconds', 'renewWindowSeconds', 'forceRefreshPerDay', 'forceRefreshIntervalSeconds', 'classicDailyQuota'] as const) notNegative(key, opts[key]);
     if (opts.renewWindowSeconds >= opts.tokenLifetimeSeconds) {
@@ -113,6 +155,10 @@ export class WeChatSim implements PlatformSim {
     this.#now = options.now ?? DEFAULT_WECHAT_SIM_OPTIONS.now;
     // Shaped like WeChat's: a number, an underscore, then about 130 URL-safe characters.
     this.#tokens = new SimTokens(this.#now, () => `${randomInt(60, 99)}_${randomBytes(100).toString('base64url')}`);
+    // Shaped like the documented sample: 86 URL-safe characters.
+    this.#tickets = new SimTokens(this.#now, () => randomBytes(64).toString('base64url'));
+    this.#ticketsPerDay = new CallQuota(opts.jsapiTicketDailyQuota, { kind: 'aligned', ms: 24 * 3_600_000, offsetMs: CHINA_OFFSET_MS }, this.#now);
+    this.#ticketsPerMinute = new CallQuota(opts.jsapiTicketMinuteQuota, { kind: 'aligned', ms: 60_000 }, this.#now);
   }
 
   register(app: FastifyInstance): void {
@@ -120,6 +166,7 @@ export class WeChatSim implements PlatformSim {
     const prefix = app.prefix;
     app.get('/cgi-bin/token', (request, reply) => this.#classic(request, reply));
     app.post('/cgi-bin/stable_token', (request, reply) => this.#stable(request, reply));
+    app.get('/cgi-bin/ticket/getticket', (request, reply) => this.#ticket(request, reply));
     app.all('/cgi-bin/*', (request, reply) => this.#business(request, reply, prefix));
   }
 
@@ -128,19 +175,60 @@ export class WeChatSim implements PlatformSim {
    * calls until it expires (only `force_refresh` replaces it): the case where tokenhub must force.
    */
   revoke(token: string, options: { stillCurrent?: boolean } = {}): boolean {
-    return this.#tokens.revoke(token, options);
+    return this.#tokens.revoke(token, options) || this.#tickets.revoke(token);
   }
 
   isValid(token: string): boolean {
-    return this.#tokens.isValid(token);
+    return this.#tokens.isValid(token) || this.#tickets.isValid(token);
   }
 
-  /** Back to healthy: no fault, no scripted answers, zero counters. Issued tokens and daily quotas stay. */
+  /**
+   * Back to healthy: no fault, no scripted answers, zero counters, the per-minute ticket limit
+   * cleared. Issued tokens and tickets, and daily quotas, stay.
+   */
   reset(): void {
     this.faults.set('none');
+    this.ticketFaults.set('none');
     this.script.clear();
+    this.ticketScript.clear();
     this.counters.reset();
     this.#forced.reset();
+    this.#ticketsPerMinute.reset();
+  }
+
+  /** How many distinct tickets were issued, by account and type. */
+  ticketsIssued(appId?: string, type?: WeChatTicketType): number {
+    const types: WeChatTicketType[] = type === undefined ? ['jsapi', 'wx_card'] : [type];
+    const ids = appId === undefined ? [...this.#apps.keys()] : [appId];
+    let sum = 0;
+    for (const id of ids) for (const t of types) sum += this.#tickets.issued(owner(t, id));
+    return sum;
+  }
+
+  /**
+   * Checks a page's config as the WeChat client does, against the account's valid tickets:
+   * - `wx.config`: `{ appId, timestamp, nonceStr, signature, url }` (`api` absent or `'config'`),
+   *   signed with the `jsapi` ticket;
+   * - a card signature: `{ api: 'cardSign', appId, timestamp, nonceStr, cardId, code?, openid?, cardSign }`,
+   *   the sorted values of the `wx_card` api_ticket, timestamp, nonceStr, cardId, code and openid.
+   */
+  verifyJsapi(config: Record<string, unknown>): JsapiVerdict {
+    const api = config.api ?? 'config';
+    const appId = text(config.appId);
+    if (appId === undefined) return refuse('appId: missing');
+    if (!this.#apps.has(appId)) return refuse(`appId: unknown account ${appId}`);
+    if (api === 'config') {
+      const fields = { timestamp: field(config, 'timestamp'), nonceStr: field(config, 'nonceStr'), signature: field(config, 'signature') };
+      return verifyPageSignature(config, fields, this.#signatureCheck(owner('jsapi', appId)));
+    }
+    if (api === 'cardSign') {
+      const cardId = text(config.cardId);
+      if (cardId === undefined) return refuse('cardId: missing');
+      const values = [cardId, ...(['code', 'openid'] as const).flatMap((key) => text(config[key]) ?? [])];
+      const fields = { timestamp: field(config, 'timestamp'), nonceStr: field(config, 'nonceStr'), signature: field(config, 'cardSign') };
+      return verifyCardSignature(fields, values, this.#signatureCheck(owner('wx_card', appId)));
+    }
+    return refuse('api: expected "config" (wx.config) or "cardSign"');
   }
 
   /** Rotate an account's AppSecret: the old one is refused from now on (issued tokens stay valid). */
@@ -242,16 +330,39 @@ export class WeChatSim implements PlatformSim {
     return undefined;
   }
 
+  /**
+   * `ticket/getticket`: the ticket of the token's account, the same one while it is valid (its
+   * `expires_in` counting down), a new one after it expired or was revoked.
+   */
+  async #ticket(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const value = queryString(request.query, 'access_token');
+    const check = value === undefined ? undefined : this.#tokens.check(value);
+    const appId = check?.status === 'valid' ? appIdOf(check.token) : '';
+    const type = queryString(request.query, 'type');
+    this.counters.increment(type === 'wx_card' ? WECHAT_ENDPOINTS.cardTicket : WECHAT_ENDPOINTS.ticket, appId);
+    if (await this.ticketFaults.apply(request, reply, TICKET_FAULT_ANSWERS)) return reply;
+    if (this.ticketScript.answer(reply)) return reply;
+
+    const refused = this.#tokenRefusal(value, check);
+    if (refused !== undefined) return reply.send(refused);
+    // Unverified: the answer to a missing or unknown type.
+    if (type !== 'jsapi' && type !== 'wx_card') return reply.send(error(40097, 'invalid args'));
+    if (!this.#ticketsPerDay.fits(appId)) return reply.send(error(45009, 'reach max api daily quota limit'));
+    if (!this.#ticketsPerMinute.fits(appId)) return reply.send(error(45011, 'api minute-quota reach limit  mustslower  retry next minute'));
+    this.#ticketsPerDay.take(appId);
+    this.#ticketsPerMinute.take(appId);
+    const key = owner(type, appId);
+    const ticket = this.#tickets.current(key) ?? this.#tickets.issue(key, this.#opts.jsapiTicketLifetimeSeconds * 1000);
+    return reply.send({ errcode: 0, errmsg: 'ok', ticket: ticket.value, expires_in: Math.floor((ticket.expiresAt - this.#now()) / 1000) });
+  }
+
   #business(request: FastifyRequest, reply: FastifyReply, prefix: string): FastifyReply {
     const value = queryString(request.query, 'access_token');
     const check = value === undefined ? undefined : this.#tokens.check(value);
-    const appId = check?.status === 'valid' ? check.token.owner.slice(check.token.owner.indexOf(':') + 1) : '';
+    const appId = check?.status === 'valid' ? appIdOf(check.token) : '';
     this.counters.increment(WECHAT_ENDPOINTS.business, appId);
-    if (check === undefined) return reply.send(error(41001, 'access_token missing'));
-    if (check.status === 'expired' && !this.#superseded.has(value!)) return reply.send(error(42001, 'access_token expired'));
-    if (check.status !== 'valid') {
-      return reply.send(error(40001, 'invalid credential, access_token is invalid or not latest, could get access_token by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r'));
-    }
+    const refused = this.#tokenRefusal(value, check);
+    if (refused !== undefined) return reply.send(refused);
     return reply.send({
       errcode: 0,
       errmsg: 'ok',
@@ -261,6 +372,25 @@ export class WeChatSim implements PlatformSim {
       query: withoutToken(request.query),
       body: parseJson(request.body),
     });
+  }
+
+  /** The platform's answer to a call with a bad `access_token` (41001 missing, 42001 expired, 40001 invalid or not latest); undefined when it is good. */
+  #tokenRefusal(value: string | undefined, check: TokenCheck | undefined): Record<string, unknown> | undefined {
+    if (value === undefined || check === undefined) return error(41001, 'access_token missing');
+    if (check.status === 'expired' && !this.#superseded.has(value)) return error(42001, 'access_token expired');
+    if (check.status !== 'valid') {
+      return error(40001, 'invalid credential, access_token is invalid or not latest, could get access_token by getStableAccessToken, more details at https://mmbizurl.cn/s/JtxxFh33r');
+    }
+    return undefined;
+  }
+
+  #signatureCheck(ticketOwner: string): SignatureCheck {
+    return {
+      tickets: this.#tickets.known((o) => o === ticketOwner),
+      now: this.#now(),
+      maxSkewMs: this.#opts.jsapiMaxSkewSeconds * 1000,
+      timestampUnit: 'seconds',
+    };
   }
 
   /** Resets the account's daily counters when the (China) day has changed. */
@@ -281,8 +411,12 @@ export class WeChatSim implements PlatformSim {
   }
 }
 
-function owner(api: WeChatTokenApi, appId: string): string {
+function owner(api: WeChatTokenApi | WeChatTicketType, appId: string): string {
   return `${api}:${appId}`;
+}
+
+function appIdOf(token: SimToken): string {
+  return token.owner.slice(token.owner.indexOf(':') + 1);
 }
 
 /** WeChat's error body: the message followed by a request id. */
@@ -296,4 +430,10 @@ const FAULT_ANSWERS: PlatformFaultAnswers = {
   },
   okWithoutToken: { expires_in: 7200 },
   sampleOk: JSON.stringify({ access_token: '86_Dx7Z0y7bZL7sEFkXq3qB9eJx0WUPxWvYAx4RTlq1pNQ6vZIvmCvKKpbIn9mrwDsg', expires_in: 7200 }),
+};
+
+const TICKET_FAULT_ANSWERS: PlatformFaultAnswers = {
+  ratelimit: FAULT_ANSWERS.ratelimit,
+  okWithoutToken: { errcode: 0, errmsg: 'ok', expires_in: 7200 },
+  sampleOk: JSON.stringify({ errcode: 0, errmsg: 'ok', ticket: 'sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg', expires_in: 7200 }),
 };

@@ -2,16 +2,18 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counters } from './counters.js';
 import { Faults, type PlatformFaultAnswers } from './faults.js';
-import { positive } from './options.js';
+import { DEFAULT_JSAPI_MAX_SKEW_SECONDS, field, refuse, text, verifyPageSignature, type JsapiVerdict, type SignatureCheck } from './jsapi.js';
+import { notNegative, positive, quota } from './options.js';
+import { CallQuota, takeAll } from './quota.js';
 import { keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
-import { Script, SimTokens, type SimToken } from './tokens.js';
+import { Script, SimTokens, type SimToken, type TokenCheck } from './tokens.js';
 import type { PlatformSim } from './types.js';
 
 /** One app (agent) of a corp: each has its own secret and so its own token. */
 export interface WeComSimApp {
   corpId: string;
   corpSecret: string;
-  /** Echoed by business endpoints, to tell the apps of one corp apart. Default 1000001, 1000002, … per corp. */
+  /** Echoed by business endpoints, to tell the apps of one corp apart; `wx.agentConfig` names it. Default 1000001, 1000002, … per corp. */
   agentId?: number;
   /** `false`: the caller's IP is not among the app's trusted IPs (60020). Default `true`. */
   ipAllowed?: boolean;
@@ -22,15 +24,43 @@ export interface WeComSimOptions {
   apps: WeComSimApp[];
   /** Lifetime of a token, renewed by every fetch within it. Default 7200. */
   tokenLifetimeSeconds?: number;
+  /** Lifetime of a JS-SDK ticket (corp and agent); a fetch while one is valid returns it again, unrenewed. Default 7200. */
+  jsapiTicketLifetimeSeconds?: number;
+  /** Ticket fetches per corp per window before 45009, corp and agent tickets together. Default 400 (doc 96909). */
+  jsapiTicketCorpQuota?: number;
+  /** Ticket fetches per app (corp id + secret) per window before 45009, corp and agent tickets together. Default 100. */
+  jsapiTicketAppQuota?: number;
+  /** The quotas' window, opened by a corp's (an app's) first counted fetch. Default 3600. */
+  jsapiTicketQuotaWindowSeconds?: number;
+  /** The verifier refuses a config whose timestamp is farther than this from the clock. Default 600. */
+  jsapiMaxSkewSeconds?: number;
   /** Clock in epoch milliseconds. Default `Date.now`. */
   now?: () => number;
 }
 
 /** Defaults of {@link WeComSimOptions}. */
-export const DEFAULT_WECOM_SIM_OPTIONS = { tokenLifetimeSeconds: 7200, now: Date.now } as const;
+export const DEFAULT_WECOM_SIM_OPTIONS = {
+  tokenLifetimeSeconds: 7200,
+  jsapiTicketLifetimeSeconds: 7200,
+  jsapiTicketCorpQuota: 400,
+  jsapiTicketAppQuota: 100,
+  jsapiTicketQuotaWindowSeconds: 3600,
+  jsapiMaxSkewSeconds: DEFAULT_JSAPI_MAX_SKEW_SECONDS,
+  now: Date.now,
+} as const;
 
 /** Counter names of the simulator's endpoints (counted by corp id). */
-export const WECOM_ENDPOINTS = { token: 'gettoken', business: 'business' } as const;
+export const WECOM_ENDPOINTS = {
+  token: 'gettoken',
+  business: 'business',
+  /** `GET /cgi-bin/get_jsapi_ticket`: the corp ticket of `wx.config`. */
+  ticket: 'get_jsapi_ticket',
+  /** `GET /cgi-bin/ticket/get?type=agent_config`: the agent ticket of `wx.agentConfig`. */
+  agentTicket: 'ticket/get',
+} as const;
+
+/** The corp ticket (`wx.config`) or an agent's (`wx.agentConfig`). */
+export type WeComTicketType = 'corp' | 'agent';
 
 interface AppState {
   readonly corpId: string;
@@ -45,6 +75,9 @@ interface AppState {
  * A simulator of WeCom's (企业微信) `GET /cgi-bin/gettoken`: one token per corp id + secret,
  * the same token (its lifetime renewed) while it is valid, WeCom's error codes, business
  * endpoints under `/cgi-bin/` checking `?access_token=`, and early invalidation ({@link revoke}).
+ * JS-SDK tickets: the corp ticket (`GET /cgi-bin/get_jsapi_ticket`) and the agent ticket
+ * (`GET /cgi-bin/ticket/get?type=agent_config`), within 400 fetches per corp and 100 per app per
+ * hour; {@link verifyJsapi} checks `wx.config` and `wx.agentConfig` signatures against them.
  *
  * @example
  * ```ts
@@ -62,10 +95,30 @@ export class WeComSim implements PlatformSim {
   readonly #tokens: SimTokens;
   readonly #lifetimeMs: number;
   readonly #now: () => number;
+  /** Faults of the ticket endpoints, apart from the token endpoint's. */
+  readonly ticketFaults = new Faults();
+  /** Answers ahead of the rules, on both ticket endpoints. */
+  readonly ticketScript = new Script();
+  /** JS-SDK tickets, owned by `{type}:{app owner}`. */
+  readonly #tickets: SimTokens;
+  readonly #ticketLifetimeMs: number;
+  readonly #perCorp: CallQuota;
+  readonly #perApp: CallQuota;
+  readonly #maxSkewMs: number;
 
   constructor(options: WeComSimOptions) {
     const lifetime = options.tokenLifetimeSeconds ?? DEFAULT_WECOM_SIM_OPTIONS.tokenLifetimeSeconds;
     positive('tokenLifetimeSeconds', lifetime);
+    const ticketLifetime = options.jsapiTicketLifetimeSeconds ?? DEFAULT_WECOM_SIM_OPTIONS.jsapiTicketLifetimeSeconds;
+    const corpQuota = options.jsapiTicketCorpQuota ?? DEFAULT_WECOM_SIM_OPTIONS.jsapiTicketCorpQuota;
+    const appQuota = options.jsapiTicketAppQuota ?? DEFAULT_WECOM_SIM_OPTIONS.jsapiTicketAppQuota;
+    const quotaWindow = options.jsapiTicketQuotaWindowSeconds ?? DEFAULT_WECOM_SIM_OPTIONS.jsapiTicketQuotaWindowSeconds;
+    const maxSkew = options.jsapiMaxSkewSeconds ?? DEFAULT_WECOM_SIM_OPTIONS.jsapiMaxSkewSeconds;
+    positive('jsapiTicketLifetimeSeconds', ticketLifetime);
+    quota('jsapiTicketCorpQuota', corpQuota);
+    quota('jsapiTicketAppQuota', appQuota);
+    positive('jsapiTicketQuotaWindowSeconds', quotaWindow);
+    notNegative('jsapiMaxSkewSeconds', maxSkew);
     if (!Array.isArray(options.apps)) throw new TypeError('apps: expected an array');
     for (const [i, app] of options.apps.entries()) {
       if (typeof app.corpId !== 'string' || app.corpId === '') throw new TypeError(`apps[${i}].corpId: expected a non-empty string`);
@@ -79,28 +132,78 @@ export class WeComSim implements PlatformSim {
     this.#lifetimeMs = lifetime * 1000;
     this.#now = options.now ?? DEFAULT_WECOM_SIM_OPTIONS.now;
     this.#tokens = new SimTokens(this.#now, () => randomBytes(120).toString('base64url'));
+    this.#tickets = new SimTokens(this.#now, () => randomBytes(64).toString('base64url'));
+    this.#ticketLifetimeMs = ticketLifetime * 1000;
+    this.#perCorp = new CallQuota(corpQuota, { kind: 'from-first-call', ms: quotaWindow * 1000 }, this.#now);
+    this.#perApp = new CallQuota(appQuota, { kind: 'from-first-call', ms: quotaWindow * 1000 }, this.#now);
+    this.#maxSkewMs = maxSkew * 1000;
   }
 
   register(app: FastifyInstance): void {
     keepBodiesRaw(app);
     const prefix = app.prefix;
     app.get('/cgi-bin/gettoken', (request, reply) => this.#tokenRoute(request, reply));
+    app.get('/cgi-bin/get_jsapi_ticket', (request, reply) => this.#ticketRoute(request, reply, 'corp'));
+    app.get('/cgi-bin/ticket/get', (request, reply) => this.#ticketRoute(request, reply, 'agent'));
     app.all('/cgi-bin/*', (request, reply) => this.#business(request, reply, prefix));
   }
 
   revoke(token: string): boolean {
-    return this.#tokens.revoke(token);
+    return this.#tokens.revoke(token) || this.#tickets.revoke(token);
   }
 
   isValid(token: string): boolean {
-    return this.#tokens.isValid(token);
+    return this.#tokens.isValid(token) || this.#tickets.isValid(token);
   }
 
-  /** Back to healthy: no fault, no scripted answers, zero counters. Issued tokens stay valid. */
+  /** Back to healthy: no fault, no scripted answers, zero counters, the hourly ticket quotas cleared. Issued tokens and tickets stay valid. */
   reset(): void {
     this.faults.set('none');
+    this.ticketFaults.set('none');
     this.script.clear();
+    this.ticketScript.clear();
     this.counters.reset();
+    this.#perCorp.reset();
+    this.#perApp.reset();
+  }
+
+  /** How many distinct tickets were issued: for one app (corp id + secret), one corp, or all; of one type or both. */
+  ticketsIssued(corpId?: string, corpSecret?: string, type?: WeComTicketType): number {
+    const types: WeComTicketType[] = type === undefined ? ['corp', 'agent'] : [type];
+    return this.#apps
+      .filter((a) => (corpId === undefined || a.corpId === corpId) && (corpSecret === undefined || a.secret === corpSecret))
+      .reduce((sum, a) => sum + types.reduce((n, t) => n + this.#tickets.issued(ticketOwner(t, a)), 0), 0);
+  }
+
+  /**
+   * Checks a page's config as the WeCom client does:
+   * - `wx.config`: `{ appId: corpid, timestamp, nonceStr, signature, url }` (`api` absent or `'config'`),
+   *   against the corp tickets of the corp's apps;
+   * - `wx.agentConfig`: `{ api: 'agentConfig', corpid, agentid, timestamp, nonceStr, signature, url }`,
+   *   against the agent tickets of the app with that agent id.
+   */
+  verifyJsapi(config: Record<string, unknown>): JsapiVerdict {
+    const api = config.api ?? 'config';
+    const fields = { timestamp: field(config, 'timestamp'), nonceStr: field(config, 'nonceStr'), signature: field(config, 'signature') };
+    if (api === 'config') {
+      const corpId = text(config.appId);
+      if (corpId === undefined) return refuse('appId: missing (wx.config takes the corp id as appId)');
+      const apps = this.#apps.filter((a) => a.corpId === corpId);
+      if (apps.length === 0) return refuse(`appId: unknown corp ${corpId}`);
+      // Unverified: whether two apps of one corp share the corp ticket. Each app's token gets its own here, and any valid one of the corp signs.
+      const owners = new Set(apps.map((a) => ticketOwner('corp', a)));
+      return verifyPageSignature(config, fields, this.#signatureCheck(owners));
+    }
+    if (api === 'agentConfig') {
+      const corpId = text(config.corpid);
+      const agentId = text(config.agentid);
+      if (corpId === undefined) return refuse('corpid: missing');
+      if (agentId === undefined) return refuse('agentid: missing');
+      const app = this.#apps.find((a) => a.corpId === corpId && String(a.agentId) === agentId);
+      if (app === undefined) return refuse(`agentid: no app ${agentId} in corp ${corpId}`);
+      return verifyPageSignature(config, fields, this.#signatureCheck(new Set([ticketOwner('agent', app)])));
+    }
+    return refuse('api: expected "config" (wx.config) or "agentConfig" (wx.agentConfig)');
   }
 
   /** Put the caller's IP in or out of the trusted IPs of every app of a corp. */
@@ -135,14 +238,33 @@ export class WeComSim implements PlatformSim {
     return reply.send({ errcode: 0, errmsg: 'ok', access_token: token.value, expires_in: Math.floor((token.expiresAt - this.#now()) / 1000) });
   }
 
+  /**
+   * The corp ticket or an agent ticket of the token's app: the same one while it is valid (its
+   * `expires_in` counting down, no renewal; unverified), within the corp's and the app's quotas.
+   */
+  async #ticketRoute(request: FastifyRequest, reply: FastifyReply, type: WeComTicketType): Promise<FastifyReply> {
+    const value = queryString(request.query, 'access_token');
+    const check = value === undefined ? undefined : this.#tokens.check(value);
+    const app = this.#appOf(check);
+    this.counters.increment(type === 'corp' ? WECOM_ENDPOINTS.ticket : WECOM_ENDPOINTS.agentTicket, app?.corpId ?? '');
+    if (await this.ticketFaults.apply(request, reply, TICKET_FAULT_ANSWERS)) return reply;
+    if (this.ticketScript.answer(reply)) return reply;
+
+    if (app === undefined) return reply.send(tokenRefusal(check, request));
+    // Unverified: the answer to a missing or other type.
+    if (type === 'agent' && queryString(request.query, 'type') !== 'agent_config') return reply.send(error(40097, 'invalid args', request));
+    if (!takeAll([[this.#perCorp, app.corpId], [this.#perApp, app.owner]])) return reply.send(error(45009, 'api freq out of limit', request));
+    const key = ticketOwner(type, app);
+    const ticket = this.#tickets.current(key) ?? this.#tickets.issue(key, this.#ticketLifetimeMs);
+    return reply.send({ errcode: 0, errmsg: 'ok', ticket: ticket.value, expires_in: Math.floor((ticket.expiresAt - this.#now()) / 1000) });
+  }
+
   #business(request: FastifyRequest, reply: FastifyReply, prefix: string): FastifyReply {
     const value = queryString(request.query, 'access_token');
     const check = value === undefined ? undefined : this.#tokens.check(value);
-    const app = check?.status === 'valid' ? this.#apps.find((a) => a.owner === check.token.owner) : undefined;
+    const app = this.#appOf(check);
     this.counters.increment(WECOM_ENDPOINTS.business, app?.corpId ?? '');
-    if (check === undefined) return reply.send(error(41001, 'access_token missing', request));
-    if (check.status === 'expired') return reply.send(error(42001, 'access_token expired', request));
-    if (app === undefined) return reply.send(error(40014, 'invalid access_token', request));
+    if (app === undefined) return reply.send(tokenRefusal(check, request));
     return reply.send({
       errcode: 0,
       errmsg: 'ok',
@@ -155,6 +277,15 @@ export class WeComSim implements PlatformSim {
     });
   }
 
+  /** The app of a valid token. */
+  #appOf(check: TokenCheck | undefined): AppState | undefined {
+    return check?.status === 'valid' ? this.#apps.find((a) => a.owner === check.token.owner) : undefined;
+  }
+
+  #signatureCheck(owners: ReadonlySet<string>): SignatureCheck {
+    return { tickets: this.#tickets.known((o) => owners.has(o)), now: this.#now(), maxSkewMs: this.#maxSkewMs, timestampUnit: 'seconds' };
+  }
+
   /** Within a token's lifetime a fetch returns the same token and renews its lifetime (自动续期). */
   #fetch(app: AppState): SimToken {
     const current = this.#tokens.current(app.owner);
@@ -162,6 +293,17 @@ export class WeComSim implements PlatformSim {
     current.expiresAt = this.#now() + this.#lifetimeMs;
     return current;
   }
+}
+
+function ticketOwner(type: WeComTicketType, app: AppState): string {
+  return `${type}:${app.owner}`;
+}
+
+/** WeCom's answer to a call without a valid token: 41001 missing, 42001 expired, 40014 invalid. */
+function tokenRefusal(check: TokenCheck | undefined, request: FastifyRequest): Record<string, unknown> {
+  if (check === undefined) return error(41001, 'access_token missing', request);
+  if (check.status === 'expired') return error(42001, 'access_token expired', request);
+  return error(40014, 'invalid access_token', request);
 }
 
 /** WeCom's error body: the message with a hint, the caller's IP and a lookup link. */
@@ -176,4 +318,10 @@ const FAULT_ANSWERS: PlatformFaultAnswers = {
   },
   okWithoutToken: { errcode: 0, errmsg: 'ok' },
   sampleOk: JSON.stringify({ errcode: 0, errmsg: 'ok', access_token: 'kQv1ds0Fz4uBn8X1mN0vQ2kHcQeS3nYb7yT9pL0aZ6rW', expires_in: 7200 }),
+};
+
+const TICKET_FAULT_ANSWERS: PlatformFaultAnswers = {
+  ratelimit: FAULT_ANSWERS.ratelimit,
+  okWithoutToken: { errcode: 0, errmsg: 'ok', expires_in: 7200 },
+  sampleOk: JSON.stringify({ errcode: 0, errmsg: 'ok', ticket: 'bxLdikRXVbTPdHSM05e5u5sUoXNKd8-41ZO3MhKoyN5OfkWITDGgnr2fwJ0m9E8NYzWKVZvdVtaUgWvsdshFKA', expires_in: 7200 }),
 };
