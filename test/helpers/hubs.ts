@@ -62,7 +62,7 @@ export async function startHub(options: { apps: Record<string, Record<string, un
     listen: { host: '127.0.0.1', port: 0 },
     log: { level: 'debug' },
     ...options.config,
-    clients: [{ name: 'test', key: options.key, apps: ['*'], reportsPerMinute: 100_000 }],
+    clients: [{ name: 'test', key: options.key, apps: ['*'], reportsPerMinute: 100_000, signaturesPerMinute: 100_000 }],
     apps: options.apps,
   });
   const logs = new LogCapture();
