@@ -392,6 +392,24 @@ describe('feishu store apps', () => {
       }
     });
 
+    it("each tenant has its own JS-SDK ticket, fetched with that tenant's token, and its pages are signed with it", async () => {
+      const appId = STORE_APPS.busy!.appId;
+      const before = sim.counters.count(FEISHU_ENDPOINTS.ticket, appId);
+      const ticketUrl = (t: string): string => `/v1/apps/busy/tokens/jsapi_ticket?tenant_key=${t}`;
+      const answers = await Promise.all(Array.from({ length: 90 }, (_, i) => stack.call('GET', ticketUrl(`jsapi_tenant_${i % 3}`))));
+      for (const a of answers) assert.equal(a.status, 200, JSON.stringify(a.body));
+      assert.equal(new Set(answers.map((a) => a.body.token)).size, 3, 'one ticket per tenant');
+      assert.equal(sim.counters.count(FEISHU_ENDPOINTS.ticket, appId) - before, 3);
+      assert.equal((await stack.call('GET', '/v1/apps/busy/tokens/jsapi_ticket')).status, 400, 'a tenant key is needed');
+      const page = 'https://app.example.com/tenant-page';
+      const signed = await stack.call('POST', '/v1/apps/busy/jsapi/signature', { body: { url: page, tenant_key: 'jsapi_tenant_1' } });
+      assert.equal(signed.status, 200, JSON.stringify(signed.body));
+      assert.equal(signed.body.tenantKey, 'jsapi_tenant_1');
+      const verdict = await fetch(`${stack.sims.url}/_sim/feishu/jsapi/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...signed.body.config, url: page }) });
+      assert.deepEqual(await verdict.json(), { ok: true });
+      assert.equal(sim.counters.count(FEISHU_ENDPOINTS.ticket, appId) - before, 3, 'signed from the cached ticket');
+    });
+
     it('replaces an app token the platform rejects, once, and retries the tenant token', async () => {
       const appId = STORE_APPS.busy!.appId;
       const appToken = (await stack.call('GET', '/v1/apps/busy/tokens/app_access_token')).body.token;
