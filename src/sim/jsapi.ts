@@ -95,6 +95,7 @@ export function text(value: unknown): string | undefined {
   return undefined;
 }
 
+/** A refusal with its reason, as the verifiers answer it. */
 export function refuse(reason: string): JsapiVerdict {
   return { ok: false, reason };
 }
@@ -117,8 +118,8 @@ function verifySigned(fields: SignedFields, check: SignatureCheck, sign: Signer,
   if (nonceStr === undefined) return refuse(`${fields.nonceStr.name}: missing`);
   if (typeof signature !== 'string' || signature === '') return refuse(`${fields.signature.name}: missing`);
 
-  const unitMs = check.timestampUnit === 'seconds' ? 1000 : 1;
   if (!/^\d+$/.test(timestamp)) return refuse(`${fields.timestamp.name}: expected whole ${check.timestampUnit}, got ${timestamp}`);
+  const unitMs = check.timestampUnit === 'seconds' ? 1000 : 1;
   const skewMs = Math.abs(Number(timestamp) * unitMs - check.now);
   if (skewMs > check.maxSkewMs) {
     // A unit mix-up is the likely cause of a huge skew: say so.
