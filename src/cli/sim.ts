@@ -33,7 +33,7 @@ export async function runSim(options: { host: string; port: number; lifetime: nu
   }
   // Pushed events go to a tokenhub on its default address, with the demo's app ids.
   for (const line of await connectEvents(config, sims, 'http://127.0.0.1:8700', { pushNow: false })) console.log(line);
-  console.log(`control: POST ${sims.url}/_sim/{platform}/fault {"mode":"down"}, POST …/revoke {"token":"…"}, GET …/stats, POST …/reset`);
+  console.log(`control: POST ${sims.url}/_sim/{platform}/fault {"mode":"down"}, POST …/revoke {"token":"…"}, GET …/stats, POST …/reset, POST …/jsapi/verify {<the page's config>,"url"}, POST …/jsapi/fault`);
   return sims;
 }
 

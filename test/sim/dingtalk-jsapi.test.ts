@@ -153,7 +153,7 @@ describe('DingTalkSim verifyJsapi', () => {
     t.after(() => sims.close());
     const base = sims.baseUrl('dingtalk');
     const { body } = await v1Ticket(base, await token(base, { appKey: 'dingk', appSecret: 's' }));
-    assert.equal(body.expireIn, 60);
+    assert.ok(body.expireIn === 60 || body.expireIn === 59, `expireIn ${body.expireIn}: the lifetime, less a second boundary crossed on the way`);
     const now = Math.floor(Date.now() / 1000);
     assert.match((sim.verifyJsapi(ddConfig(body.jsapiTicket, now, { corpId: 'other', agentId: '42' })) as { reason: string }).reason, /no app of corp other/);
     assert.deepEqual(sim.verifyJsapi(ddConfig(body.jsapiTicket, now, { corpId: 'dingcorp', agentId: '42' })), { ok: true });
