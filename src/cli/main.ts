@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { createHash, randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfigFile } from '../config.js';
+import { loadConfigFile } from '../config.js';
+import { ConfigError } from '../core/errors.js';
 import { createHub, type Hub } from '../hub.js';
 import type { Logger } from 'pino';
 import { createLogger } from '../logger.js';

@@ -62,6 +62,17 @@ export class TokenHubError extends Error {
   }
 }
 
+/** A bad config: every problem, each naming its place (`apps.feishu-main.platform: …`). */
+export class ConfigError extends TokenHubError {
+  override readonly name = 'ConfigError';
+  readonly issues: readonly string[];
+
+  constructor(issues: readonly string[]) {
+    super('TOKENHUB_CONFIG_INVALID', 500, `invalid config: ${issues.join('; ')}`);
+    this.issues = issues;
+  }
+}
+
 export const badRequest = (message: string): TokenHubError =>
   new TokenHubError('TOKENHUB_BAD_REQUEST', 400, message);
 
