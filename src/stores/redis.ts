@@ -342,7 +342,7 @@ export class RedisStore implements TokenStore {
       await Promise.all([this.#client.connect(), this.#sub.connect()]);
       await this.#sub.subscribe(this.#channel);
     } catch (err) {
-      throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 503, `cannot reach Redis at ${this.#target}: ${(err as Error).message}`, { cause: err });
+      throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', `cannot reach Redis at ${this.#target}: ${(err as Error).message}`, { cause: err });
     }
     this.#subscribed = true;
     const checkKey = `${this.#prefix}check`;
