@@ -6,11 +6,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { FeishuSim } from '../../src/sim/index.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { FeishuSim } from '../src/sim/index.js';
+import { startStack, type Stack } from './helpers/stack.js';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 const USE = (load: string): string => `${load}
