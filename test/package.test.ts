@@ -21,10 +21,25 @@ hub.getToken('main', 'tenant_access_token').then(async (token) => {
 });
 `;
 
-const TYPED = `import { TokenHubClient, TokenHubClientError, type TokenInfo } from 'tokenhub/client';
+const TYPED = `import { TokenHubClient, TokenHubClientError, isTokenHubError, type TokenInfo } from 'tokenhub/client';
 const hub = new TokenHubClient({ url: 'http://127.0.0.1:8700', key: process.env.TOKENHUB_KEY });
 export const info: Promise<TokenInfo> = hub.getTokenInfo('feishu-main', 'tenant_access_token', { minTtl: 60 });
 export const code = (e: unknown): string | undefined => (e instanceof TokenHubClientError ? e.code : undefined);
+export const status = (e: unknown): number | undefined => (isTokenHubError(e) ? e.status : undefined);
+`;
+
+// The ESM and the CommonJS copy of the client in one process: each recognises the other's errors.
+const BRAND = `import { createRequire } from 'node:module';
+import * as esm from 'tokenhub/client';
+const cjs = createRequire(import.meta.url)('tokenhub/client');
+const fromEsm = new esm.TokenHubClientError('TOKENHUB_CLIENT_TIMEOUT', 'esm');
+const fromCjs = new cjs.TokenHubClientError('TOKENHUB_CLIENT_TIMEOUT', 'cjs');
+console.log(JSON.stringify({
+  twoClasses: esm.TokenHubClientError !== cjs.TokenHubClientError,
+  esmSeesCjs: [fromCjs instanceof esm.TokenHubClientError, esm.isTokenHubError(fromCjs)],
+  cjsSeesEsm: [fromEsm instanceof cjs.TokenHubClientError, cjs.isTokenHubError(fromEsm)],
+  others: [new Error('x') instanceof esm.TokenHubClientError, cjs.isTokenHubError({ code: 'TOKENHUB_CLIENT_TIMEOUT' }), esm.isTokenHubError(null)],
+}));
 `;
 
 describe('the packed package', () => {
@@ -43,6 +58,7 @@ describe('the packed package', () => {
     await rename(join(dir, 'package'), join(app, 'node_modules', 'tokenhub'));
     await writeFile(join(app, 'esm.mjs'), USE(`import { TokenHubClient, TokenHubClientError } from 'tokenhub/client';`));
     await writeFile(join(app, 'cjs.cjs'), USE(`const { TokenHubClient, TokenHubClientError } = require('tokenhub/client');`));
+    await writeFile(join(app, 'brand.mjs'), BRAND);
     await writeFile(join(app, 'typed.mts'), TYPED);
     await writeFile(join(app, 'typed.cts'), TYPED);
     const sim = new FeishuSim({ apps: [{ appId: 'cli_pack', appSecret: 'pack-secret-0123456789' }] });
@@ -62,6 +78,11 @@ describe('the packed package', () => {
       assert.equal(out.code, 'TOKENHUB_APP_NOT_FOUND');
     });
   }
+
+  it("an error of the ESM copy is recognised by the CommonJS copy and the other way round (instanceof, isTokenHubError)", async () => {
+    const { stdout } = await run(process.execPath, ['brand.mjs'], { cwd: app });
+    assert.deepEqual(JSON.parse(stdout), { twoClasses: true, esmSeesCjs: [true, true], cjsSeesEsm: [true, true], others: [false, false, false] });
+  });
 
   it('its types resolve for TypeScript consumers of either module system', async () => {
     const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
