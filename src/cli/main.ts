@@ -6,11 +6,12 @@ import { ConfigError } from '../core/errors.js';
 import { createHub, type Hub } from '../hub.js';
 import type { Logger } from 'pino';
 import { createLogger } from '../logger.js';
+import { PLATFORM_NAMES } from '../platforms/index.js';
 import { runDemo } from './demo.js';
 import { runSim } from './sim.js';
 
 const program = new Command('tokenhub')
-  .description('A central access-token server for Feishu, Lark, DingTalk, WeCom, WeChat and Qingtui')
+  .description(`A central access-token server for the platforms ${PLATFORM_NAMES.join(', ')}`)
   .showHelpAfterError();
 
 program
