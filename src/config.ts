@@ -2,22 +2,11 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { TokenHubError } from './core/errors.js';
+import { ConfigError } from './core/errors.js';
 import { PLATFORM_NAMES, platformOf, platforms, type AnyAppConfig } from './platforms/index.js';
 import { DEFAULT_SERVER_LIMITS } from './server/limits.js';
 import { DEFAULT_PROXY_OPTIONS, WITHHELD_HEADERS } from './server/proxy-options.js';
 import { ENCRYPTION_KEY_HINT, parseEncryptionKey } from './stores/crypto.js';
-
-/** A bad config: every problem, each naming its place (`apps.feishu-main.platform: …`). */
-export class ConfigError extends TokenHubError {
-  override readonly name = 'ConfigError';
-  readonly issues: readonly string[];
-
-  constructor(issues: readonly string[]) {
-    super('TOKENHUB_CONFIG_INVALID', 500, `invalid config: ${issues.join('; ')}`);
-    this.issues = issues;
-  }
-}
 
 /** Every `platform` value an app may have, from the platform registry. */
 export const PLATFORMS: readonly string[] = PLATFORM_NAMES;

@@ -4,7 +4,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfigFile, parseConfig } from '../src/config.js';
+import { loadConfigFile, parseConfig } from '../src/config.js';
+import { ConfigError } from '../src/core/errors.js';
 import { createHub } from '../src/hub.js';
 
 const KEY = 'a-client-key-of-24-chars';

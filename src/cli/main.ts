@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 import { createHash, randomBytes } from 'node:crypto';
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfigFile } from '../config.js';
+import { loadConfigFile } from '../config.js';
+import { ConfigError } from '../core/errors.js';
 import { createHub, type Hub } from '../hub.js';
 import type { Logger } from 'pino';
 import { createLogger } from '../logger.js';
+import { PLATFORM_NAMES } from '../platforms/index.js';
 import { runDemo } from './demo.js';
 import { runSim } from './sim.js';
 
 const program = new Command('tokenhub')
-  .description('A central access-token server for Feishu, Lark, DingTalk, WeCom, WeChat and Qingtui')
+  .description(`A central access-token server for the platforms ${PLATFORM_NAMES.join(', ')}`)
   .showHelpAfterError();
 
 program

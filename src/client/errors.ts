@@ -18,6 +18,12 @@ export interface TokenHubClientErrorOptions {
 }
 
 /**
+ * Marks tokenhub's client errors. `Symbol.for` gives one symbol per process, so that the ESM and
+ * the CommonJS copies of this module (two classes) recognise each other's errors.
+ */
+const BRAND: unique symbol = Symbol.for('tokenhub.error') as never;
+
+/**
  * What `TokenHubClient` throws for tokenhub's error answers (`code`, HTTP `status`, and where a
  * platform refused, `platform` and `platformCode`) and for failures to reach it (a bad argument is a
  * `TypeError`). The message never holds a client key or a token.
@@ -52,4 +58,31 @@ export class TokenHubClientError extends Error {
     this.platformCode = options.platformCode;
     this.retryAfter = options.retryAfter;
   }
+
+  /** On the prototype, so that it is no instance's own property (not in `Object.keys`, nor in `util.inspect`). */
+  get [BRAND](): true {
+    return true;
+  }
+
+  /**
+   * `err instanceof TokenHubClientError` holds for an error of either copy of the client (ESM or
+   * CommonJS) loaded in one process; a subclass keeps the usual prototype check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== TokenHubClientError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return isTokenHubError(value);
+  }
+}
+
+/**
+ * Whether `value` is an error `TokenHubClient` threw, whichever copy of the client made it.
+ *
+ * @example
+ * ```ts
+ * const { isTokenHubError } = require('tokenhub/client');
+ * if (isTokenHubError(err) && err.code === 'TOKENHUB_PLATFORM_REFUSED') alert(err.platformCode);
+ * ```
+ */
+export function isTokenHubError(value: unknown): value is TokenHubClientError {
+  return typeof value === 'object' && value !== null && (value as { [BRAND]?: unknown })[BRAND] === true;
 }

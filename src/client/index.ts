@@ -24,5 +24,5 @@ export {
   type TokenHubClientOptions,
   type TokenInfo,
 } from './client.js';
-export { TokenHubClientError, type ClientErrorCode, type TokenHubClientErrorOptions } from './errors.js';
+export { TokenHubClientError, isTokenHubError, type ClientErrorCode, type TokenHubClientErrorOptions } from './errors.js';
 export type { ErrorCode } from '../core/errors.js';

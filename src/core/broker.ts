@@ -77,7 +77,7 @@ export class Broker {
 
   app(id: string): AppDefinition {
     const app = this.#apps.get(id);
-    if (!app) throw new TokenHubError('TOKENHUB_APP_NOT_FOUND', 404, `no app named ${JSON.stringify(id)}`);
+    if (!app) throw new TokenHubError('TOKENHUB_APP_NOT_FOUND', `no app named ${JSON.stringify(id)}`);
     return app;
   }
 

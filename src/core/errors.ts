@@ -1,32 +1,113 @@
 /**
  * Every error tokenhub reports has a stable `code`, an HTTP status and, where a
- * platform answered, that platform's own code. The table in docs/errors.md lists them.
+ * platform answered, that platform's own code. `ERRORS` is the one table of codes: every
+ * throw site names a code and takes its status from here; docs/errors.md documents the same
+ * table at length (test/core/errors.test.ts keeps the two in step).
  */
 
-export type ErrorCode =
-  | 'TOKENHUB_BAD_REQUEST'
-  | 'TOKENHUB_UNKNOWN_KIND'
-  | 'TOKENHUB_UNAUTHORIZED'
-  | 'TOKENHUB_FORBIDDEN'
-  | 'TOKENHUB_URL_NOT_ALLOWED'
-  | 'TOKENHUB_APP_NOT_FOUND'
-  | 'TOKENHUB_NOT_FOUND'
-  | 'TOKENHUB_PAYLOAD_TOO_LARGE'
-  | 'TOKENHUB_UNSUPPORTED_MEDIA_TYPE'
-  | 'TOKENHUB_EVENT_REPLAYED'
-  | 'TOKENHUB_REQUEST_TIMEOUT'
-  | 'TOKENHUB_PLATFORM_REFUSED'
-  | 'TOKENHUB_PLATFORM_UNAVAILABLE'
-  | 'TOKENHUB_RATE_LIMITED'
-  | 'TOKENHUB_TICKET_PENDING'
-  | 'TOKENHUB_REFRESH_LIMITED'
-  | 'TOKENHUB_STORE_UNAVAILABLE'
-  | 'TOKENHUB_UPSTREAM_UNREACHABLE'
-  | 'TOKENHUB_UPSTREAM_TIMEOUT'
-  | 'TOKENHUB_STORE_LOCKED'
-  | 'TOKENHUB_STORE_KEY_MISMATCH'
-  | 'TOKENHUB_CONFIG_INVALID'
-  | 'TOKENHUB_INTERNAL';
+/** One code of the table: the status it is answered with, what happened, how to fix it. */
+export interface ErrorSpec {
+  readonly status: number;
+  /** What happened, in one line. */
+  readonly meaning: string;
+  /** What the caller or the operator can do. */
+  readonly fix: string;
+  /** Further statuses of the same code, each for a narrower case (the code says what, the status whose). */
+  readonly also?: Readonly<Record<number, { readonly meaning: string; readonly fix: string }>>;
+  /** Raised while tokenhub starts or loads a config, not as an answer to a request (`status` is what code embedding tokenhub sees). */
+  readonly startup?: true;
+}
+
+const TABLE = {
+  TOKENHUB_BAD_REQUEST: {
+    status: 400,
+    meaning: 'A malformed request: a bad parameter, body, path or header, or a min_ttl the platform cannot meet.',
+    fix: 'Fix the request; the message names the part.',
+  },
+  TOKENHUB_UNKNOWN_KIND: { status: 400, meaning: 'The platform has no such token kind.', fix: 'Use a kind the message lists.' },
+  TOKENHUB_UNAUTHORIZED: {
+    status: 401,
+    meaning: "No client key, an unknown one or a malformed Authorization header; on an events URL, a push that fails the platform's checks.",
+    fix: "Send Authorization: Bearer <client key>; for an events URL, copy the app's event settings from the platform's console.",
+  },
+  TOKENHUB_FORBIDDEN: { status: 403, meaning: "The client's apps list does not name this app.", fix: 'Add the app to the client in the config, or use another client.' },
+  TOKENHUB_URL_NOT_ALLOWED: {
+    status: 403,
+    meaning: "A JS-SDK signature was asked for a page URL that matches none of the app's jsapiUrls; nothing was signed.",
+    fix: "Ask for the page's own URL, or add a pattern for it to apps.<id>.jsapiUrls.",
+  },
+  TOKENHUB_APP_NOT_FOUND: { status: 404, meaning: 'No app with this id in the config.', fix: 'Check the id: GET /v1/apps lists yours.' },
+  TOKENHUB_EVENT_REPLAYED: {
+    status: 409,
+    meaning: 'An events URL got an event or nonce it took within the last 10 minutes; nothing changed.',
+    fix: "Nothing, if it is the platform's redelivery; otherwise someone replays captured requests.",
+  },
+  TOKENHUB_NOT_FOUND: { status: 404, meaning: 'No such route, or the events URL of an app that takes no events.', fix: 'See docs/api.md.' },
+  TOKENHUB_PAYLOAD_TOO_LARGE: { status: 413, meaning: 'The request body is over the limit of its route.', fix: 'Send only the body the route takes.' },
+  TOKENHUB_REQUEST_TIMEOUT: { status: 408, meaning: "An events URL's request did not arrive whole in time; the connection is closed.", fix: 'Send the request at once.' },
+  TOKENHUB_UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: 'The body is not application/json.', fix: 'Send Content-Type: application/json.' },
+  TOKENHUB_PLATFORM_REFUSED: {
+    status: 502,
+    meaning: 'The platform refused to issue a token (bad secret, unknown or disabled app, IP not allowed); platformCode says why.',
+    fix: "Fix the app's credentials or its state on the platform; tokenhub retries by itself after a backoff.",
+  },
+  TOKENHUB_UPSTREAM_UNREACHABLE: {
+    status: 502,
+    meaning: "Proxy: the platform's API could not be reached for the proxied call.",
+    fix: 'Check the network path to the platform; retry if the call is safe to repeat.',
+  },
+  TOKENHUB_PLATFORM_UNAVAILABLE: {
+    status: 503,
+    meaning: 'The platform is unreachable or answered garbage, and no token with enough life is at hand.',
+    fix: 'Retry after Retry-After; tokenhub retries with backoff.',
+  },
+  TOKENHUB_RATE_LIMITED: {
+    status: 503,
+    meaning: "The platform asked tokenhub to slow down, or tokenhub's budget of the platform's limit is spent, and no valid token is at hand.",
+    fix: "Retry after Retry-After; look for what else spends the app's quota.",
+    also: {
+      429: { meaning: 'This client is over its budget of reports; the other clients are not touched.', fix: 'Retry after Retry-After; report a token only when a platform call said it is invalid.' },
+    },
+  },
+  TOKENHUB_TICKET_PENDING: {
+    status: 503,
+    meaning: 'A ticket the platform pushes to the app has not come yet, or the platform refused it; tokenhub asked for it again.',
+    fix: "Retry after Retry-After; check that the platform's event URL points at the app's events URL.",
+  },
+  TOKENHUB_REFRESH_LIMITED: { status: 503, meaning: 'A forced refresh is not allowed now (the platform limits them).', fix: 'Retry after Retry-After.' },
+  TOKENHUB_STORE_UNAVAILABLE: { status: 503, meaning: 'The store does not answer.', fix: 'Check the store (Redis, the data directory).' },
+  TOKENHUB_UPSTREAM_TIMEOUT: {
+    status: 504,
+    meaning: 'Proxy: the platform did not answer the proxied call in time.',
+    fix: 'Retry if the call is safe to repeat; raise the proxy timeouts for slow APIs.',
+  },
+  TOKENHUB_STORE_LOCKED: {
+    status: 500,
+    startup: true,
+    meaning: "The file store's data directory is held by another live tokenhub process.",
+    fix: 'Stop the other process, or give this one its own store.path.',
+  },
+  TOKENHUB_STORE_KEY_MISMATCH: {
+    status: 500,
+    startup: true,
+    meaning: 'The store holds data encrypted with another key than the configured ones, or encrypted data while no key is set.',
+    fix: 'Set the key the data was written with; to rotate, put the old key in store.previousEncryptionKeys.',
+  },
+  TOKENHUB_CONFIG_INVALID: { status: 500, startup: true, meaning: 'The config does not load; the message names each place.', fix: 'Fix the config where the message says.' },
+  TOKENHUB_INTERNAL: { status: 500, meaning: 'A bug.', fix: 'Report it with the log line of the request.' },
+} satisfies Record<`TOKENHUB_${string}`, ErrorSpec>;
+
+/** Every code tokenhub answers or throws with (the client adds its own `TOKENHUB_CLIENT_…`). */
+export type ErrorCode = keyof typeof TABLE;
+
+/** code → status, meaning, fix: the table every throw site takes its status from. */
+export const ERRORS: Readonly<Record<ErrorCode, ErrorSpec>> = TABLE;
+
+/** Every status `code` is answered with: its own, then the table's `also`. */
+export function statusesOf(code: ErrorCode): number[] {
+  const spec = ERRORS[code];
+  return [spec.status, ...Object.keys(spec.also ?? {}).map(Number)];
+}
 
 export interface TokenHubErrorOptions {
   cause?: unknown;
@@ -34,6 +115,8 @@ export interface TokenHubErrorOptions {
   platformCode?: number | string;
   /** Seconds a caller should wait before trying again (sent as `Retry-After`). */
   retryAfterSeconds?: number;
+  /** One of the statuses the table lists under the code's `also`; by default the code's own. */
+  status?: number;
 }
 
 export class TokenHubError extends Error {
@@ -44,10 +127,19 @@ export class TokenHubError extends Error {
   readonly platformCode: number | string | undefined;
   readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: ErrorCode, statusCode: number, message: string, options: TokenHubErrorOptions = {}) {
+  /**
+   * @example
+   * ```ts
+   * throw new TokenHubError('TOKENHUB_FORBIDDEN', `client ${name} may not use app ${id}`); // 403, from ERRORS
+   * ```
+   */
+  constructor(code: ErrorCode, message: string, options: TokenHubErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const status = options.status ?? ERRORS[code].status;
+    // A status the table does not give the code is a bug at the throw site, not a caller's error.
+    if (!statusesOf(code).includes(status)) throw new TypeError(`${code} is never answered with ${status}: ERRORS gives ${statusesOf(code).join(', ')}`);
     this.code = code;
-    this.statusCode = statusCode;
+    this.statusCode = status;
     this.platform = options.platform;
     this.platformCode = options.platformCode;
     this.retryAfterSeconds = options.retryAfterSeconds;
@@ -63,8 +155,19 @@ export class TokenHubError extends Error {
   }
 }
 
+/** A bad config: every problem, each naming its place (`apps.feishu-main.platform: …`). */
+export class ConfigError extends TokenHubError {
+  override readonly name = 'ConfigError';
+  readonly issues: readonly string[];
+
+  constructor(issues: readonly string[]) {
+    super('TOKENHUB_CONFIG_INVALID', `invalid config: ${issues.join('; ')}`);
+    this.issues = issues;
+  }
+}
+
 export const badRequest = (message: string): TokenHubError =>
-  new TokenHubError('TOKENHUB_BAD_REQUEST', 400, message);
+  new TokenHubError('TOKENHUB_BAD_REQUEST', message);
 
 /**
  * How a platform answered a token request that did not yield a token.
@@ -118,20 +221,20 @@ export function toCallerError(err: unknown, retryAfterMs: number): TokenHubError
   if (err instanceof TokenHubError) return err;
   const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
   if (!(err instanceof UpstreamError)) {
-    return new TokenHubError('TOKENHUB_INTERNAL', 500, 'internal error', { cause: err });
+    return new TokenHubError('TOKENHUB_INTERNAL', 'internal error', { cause: err });
   }
   const base = { cause: err, platform: err.platform, ...(err.platformCode === undefined ? {} : { platformCode: err.platformCode }) };
   switch (err.failure) {
     case 'credentials':
-      return new TokenHubError('TOKENHUB_PLATFORM_REFUSED', 502, `${err.platform} refused the token request: ${err.message}`, base);
+      return new TokenHubError('TOKENHUB_PLATFORM_REFUSED', `${err.platform} refused the token request: ${err.message}`, base);
     case 'rate-limited':
-      return new TokenHubError('TOKENHUB_RATE_LIMITED', 503, `${err.platform} token requests are rate-limited and no valid token is at hand: ${err.message}`, { ...base, retryAfterSeconds });
+      return new TokenHubError('TOKENHUB_RATE_LIMITED', `${err.platform} token requests are rate-limited and no valid token is at hand: ${err.message}`, { ...base, retryAfterSeconds });
     case 'pending':
-      return new TokenHubError('TOKENHUB_TICKET_PENDING', 503, err.message, { ...base, retryAfterSeconds });
+      return new TokenHubError('TOKENHUB_TICKET_PENDING', err.message, { ...base, retryAfterSeconds });
     case 'refresh-limited':
-      return new TokenHubError('TOKENHUB_REFRESH_LIMITED', 503, err.message, { ...base, retryAfterSeconds });
+      return new TokenHubError('TOKENHUB_REFRESH_LIMITED', err.message, { ...base, retryAfterSeconds });
     case 'token-invalid':
     case 'transient':
-      return new TokenHubError('TOKENHUB_PLATFORM_UNAVAILABLE', 503, `${err.platform} is unavailable and no valid token is at hand: ${err.message}`, { ...base, retryAfterSeconds });
+      return new TokenHubError('TOKENHUB_PLATFORM_UNAVAILABLE', `${err.platform} is unavailable and no valid token is at hand: ${err.message}`, { ...base, retryAfterSeconds });
   }
 }

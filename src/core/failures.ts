@@ -5,7 +5,8 @@ import type { Slot } from './slot.js';
 /** `error` with its `Retry-After` set to what is left of the wait. */
 export function withRetryAfter(error: TokenHubError, retryAfterMs: number): TokenHubError {
   if (error.retryAfterSeconds === undefined) return error;
-  return new TokenHubError(error.code, error.statusCode, error.message, {
+  return new TokenHubError(error.code, error.message, {
+    status: error.statusCode,
     cause: error.cause,
     ...(error.platform === undefined ? {} : { platform: error.platform }),
     ...(error.platformCode === undefined ? {} : { platformCode: error.platformCode }),
@@ -17,7 +18,6 @@ export function withRetryAfter(error: TokenHubError, retryAfterMs: number): Toke
 export function unmeetable(slot: Slot, minTtlMs: number, leftMs: number, retryAfterMs: number): TokenHubError {
   return new TokenHubError(
     'TOKENHUB_BAD_REQUEST',
-    400,
     `min_ttl of ${Math.round(minTtlMs / 1000)} s cannot be met: ${slot.app.provider.platform} issued a token with ${Math.floor(leftMs / 1000)} s left`,
     { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
   );

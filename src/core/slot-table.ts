@@ -29,7 +29,7 @@ export class SlotTable {
   get(app: AppDefinition, kind: string, tenantKey: string | undefined): Slot {
     const { provider } = app;
     if (!provider.kinds.includes(kind)) {
-      throw new TokenHubError('TOKENHUB_UNKNOWN_KIND', 400, `${provider.platform} apps have no token kind ${JSON.stringify(kind)}; kinds: ${provider.kinds.join(', ')}`);
+      throw new TokenHubError('TOKENHUB_UNKNOWN_KIND', `${provider.platform} apps have no token kind ${JSON.stringify(kind)}; kinds: ${provider.kinds.join(', ')}`);
     }
     if (provider.tenantScoped(kind) && tenantKey === undefined) throw badRequest(`${kind} of app ${app.id} needs a tenant_key`);
     if (!provider.tenantScoped(kind) && tenantKey !== undefined) throw badRequest(`${kind} of app ${app.id} takes no tenant_key`);

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Provider } from '../core/types.js';
-import { ConfigError, type AppConfig } from '../config.js';
+import type { AppConfig } from '../config.js';
+import { ConfigError } from '../core/errors.js';
 import { platformNamed } from '../platforms/index.js';
 
 /** The provider for one configured app, made by its platform's descriptor. */

@@ -92,7 +92,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.setNotFoundHandler((req, reply) => {
     const refused = auth.refusal(req.headers);
     if (refused !== undefined) return sendError(reply, refused);
-    sendError(reply, new TokenHubError('TOKENHUB_NOT_FOUND', 404, `no route ${req.method} ${req.url.split('?')[0]}`));
+    sendError(reply, new TokenHubError('TOKENHUB_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
@@ -118,13 +118,13 @@ function toHttpError(err: FastifyError | TokenHubError): TokenHubError {
   if (err.validation) return badRequest(`${err.validationContext ?? 'request'}${err.message.replace(/^(body|querystring|params)/, '')}`);
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new TokenHubError('TOKENHUB_PAYLOAD_TOO_LARGE', 413, 'request body too large');
+      return new TokenHubError('TOKENHUB_PAYLOAD_TOO_LARGE', 'request body too large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new TokenHubError('TOKENHUB_UNSUPPORTED_MEDIA_TYPE', 415, 'send the body as application/json');
+      return new TokenHubError('TOKENHUB_UNSUPPORTED_MEDIA_TYPE', 'send the body as application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return badRequest('the body is not valid JSON');
   }
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return badRequest(err.message);
-  return new TokenHubError('TOKENHUB_INTERNAL', 500, 'internal error', { cause: err });
+  return new TokenHubError('TOKENHUB_INTERNAL', 'internal error', { cause: err });
 }

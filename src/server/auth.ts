@@ -77,7 +77,7 @@ export class ClientAuth {
 
   /** Throws unless `client` may use `app`. */
   authorize(client: ClientEntry, app: string): void {
-    if (!mayUse(client, app)) throw new TokenHubError('TOKENHUB_FORBIDDEN', 403, `client ${client.name} may not use app ${JSON.stringify(app)}`);
+    if (!mayUse(client, app)) throw new TokenHubError('TOKENHUB_FORBIDDEN', `client ${client.name} may not use app ${JSON.stringify(app)}`);
   }
 }
 
@@ -96,8 +96,8 @@ export function clientOf(req: FastifyRequest): ClientEntry {
 
 function unauthorized(headers: IncomingHttpHeaders): TokenHubError {
   return presentedKey(headers) === undefined
-    ? new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'missing client key: send Authorization: Bearer <key>')
-    : new TokenHubError('TOKENHUB_UNAUTHORIZED', 401, 'unknown client key');
+    ? new TokenHubError('TOKENHUB_UNAUTHORIZED', 'missing client key: send Authorization: Bearer <key>')
+    : new TokenHubError('TOKENHUB_UNAUTHORIZED', 'unknown client key');
 }
 
 export function mayUse(client: ClientEntry, app: string): boolean {

@@ -68,7 +68,9 @@ function budgetKey(client: ClientEntry): string {
 }
 
 function overBudget(client: ClientEntry, what: string, points: number, msBeforeNext: number): TokenHubError {
-  return new TokenHubError('TOKENHUB_RATE_LIMITED', 429, `client ${client.name} is over its budget of ${points} ${what} a minute`, {
+  return new TokenHubError('TOKENHUB_RATE_LIMITED', `client ${client.name} is over its budget of ${points} ${what} a minute`, {
+    // 429, not the code's 503: it is this client that is over its budget, not the platform.
+    status: 429,
     retryAfterSeconds: Math.max(1, Math.ceil(msBeforeNext / 1000)),
   });
 }

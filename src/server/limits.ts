@@ -52,10 +52,10 @@ export function bodyDeadline(ms: number): (req: FastifyRequest, reply: FastifyRe
     const raw = reply.raw;
     const timer = setTimeout(() => {
       if (raw.headersSent) return void req.raw.socket.destroy();
-      const error = new TokenHubError('TOKENHUB_REQUEST_TIMEOUT', 408, `the request did not arrive within ${ms} ms`);
+      const error = new TokenHubError('TOKENHUB_REQUEST_TIMEOUT', `the request did not arrive within ${ms} ms`);
       const body = JSON.stringify(error.toJSON());
       // Written on the raw response: Fastify is still waiting for the body and will not answer.
-      raw.writeHead(408, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-tokenhub-error': error.code, connection: 'close' });
+      raw.writeHead(error.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-tokenhub-error': error.code, connection: 'close' });
       raw.end(body, () => req.raw.socket.destroy());
     }, ms);
     timer.unref();

@@ -171,7 +171,7 @@ export function verifyKeyCheck(codec: ValueCodec, check: string | undefined, whe
   const id = sealedKeyId(check);
   if (id === undefined) return 'absent';
   if (!codec.encrypted) {
-    throw new TokenHubError('TOKENHUB_STORE_KEY_MISMATCH', 500, `the data in ${where} are encrypted (key id ${id}) and store.encryptionKey is not set`);
+    throw new TokenHubError('TOKENHUB_STORE_KEY_MISMATCH', `the data in ${where} are encrypted (key id ${id}) and store.encryptionKey is not set`);
   }
   try {
     const opened = codec.open(check, CHECK_CONTEXT);
@@ -180,7 +180,6 @@ export function verifyKeyCheck(codec: ValueCodec, check: string | undefined, whe
   } catch {
     throw new TokenHubError(
       'TOKENHUB_STORE_KEY_MISMATCH',
-      500,
       `store.encryptionKey does not open the data in ${where}: they were written with key id ${id}, the configured keys have ids ${codec.keyIds.join(', ')}; ` +
         'a wrong key? (nothing was read or changed; for a rotation put the old key in store.previousEncryptionKeys)',
     );

@@ -70,7 +70,6 @@ export class DirLock {
       if (seen !== 'unreadable' && (heldHere.has(path) || (await isAlive(path, seen, staleMs)))) {
         throw new TokenHubError(
           'TOKENHUB_STORE_LOCKED',
-          500,
           `the data dir is in use by another tokenhub (pid ${seen.pid} on ${seen.host}, since ${seen.since}): run one tokenhub per data dir; ` +
             `if that process is gone, delete ${path}`,
         );
@@ -82,7 +81,7 @@ export class DirLock {
       log.warn({ lock: path, pid: seen === 'unreadable' ? undefined : seen.pid }, 'taking over a lock left by a process that is gone');
       await unlink(path).catch(() => {});
     }
-    throw new TokenHubError('TOKENHUB_STORE_LOCKED', 500, `could not take the lock ${path}: other processes keep taking it`);
+    throw new TokenHubError('TOKENHUB_STORE_LOCKED', `could not take the lock ${path}: other processes keep taking it`);
   }
 
   async release(): Promise<void> {

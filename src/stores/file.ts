@@ -257,7 +257,7 @@ export class FileStore implements TokenStore {
   }
 
   async #ready(): Promise<void> {
-    if (this.#closed) throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 503, 'the file store is closed');
+    if (this.#closed) throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 'the file store is closed');
     await this.open();
   }
 
@@ -348,7 +348,7 @@ export class FileStore implements TokenStore {
     }
     const foreign = parsed.find((p) => p.error instanceof UnreadableValueError && p.error.missingKeyId !== undefined);
     if (!checked && foreign) {
-      throw new TokenHubError('TOKENHUB_STORE_KEY_MISMATCH', 500, `the data in ${this.#dir} cannot be opened with the configured keys (${foreign.error!.message}); nothing was changed`);
+      throw new TokenHubError('TOKENHUB_STORE_KEY_MISMATCH', `the data in ${this.#dir} cannot be opened with the configured keys (${foreign.error!.message}); nothing was changed`);
     }
     const stale: { type: Entry['type']; key: string }[] = [];
     for (const { name, file, entry, stale: isStale, error } of parsed) {

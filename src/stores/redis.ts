@@ -368,7 +368,7 @@ export class RedisStore implements TokenStore {
       await Promise.all([this.#client.connect(), this.#sub.connect()]);
       await this.#sub.subscribe(this.#channel);
     } catch (err) {
-      throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 503, `cannot reach Redis at ${this.#target}: ${(err as Error).message}`, { cause: err });
+      throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', `cannot reach Redis at ${this.#target}: ${(err as Error).message}`, { cause: err });
     }
     this.#subscribed = true;
     const checkKey = `${this.#prefix}check`;
@@ -428,7 +428,7 @@ export class RedisStore implements TokenStore {
 
   /** A failed command as the store's error: callers that must not guess at a budget tell it by its code. */
   #unavailable(err: unknown): TokenHubError {
-    return new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 503, `redis at ${this.#target}: ${(err as Error).message}`, { cause: err });
+    return new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', `redis at ${this.#target}: ${(err as Error).message}`, { cause: err });
   }
 
   #reportUnreadable(key: string, sealed: string, err: unknown): void {

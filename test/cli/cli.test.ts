@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import { PLATFORM_NAMES } from '../../src/platforms/index.js';
 import { FeishuSim, startSimulators, type RunningSimulators } from '../../src/sim/index.js';
 import { spawnServer } from '../helpers/hubs.js';
 
@@ -31,6 +32,7 @@ describe('tokenhub CLI', () => {
     const help = run(['--help']);
     assert.equal(help.status, 0);
     for (const cmd of ['serve', 'sim', 'demo', 'hash-key']) assert.match(help.stdout, new RegExp(`\\b${cmd}\\b`));
+    for (const platform of PLATFORM_NAMES) assert.match(help.stdout, new RegExp(`\\b${platform}\\b`), `--help does not name ${platform}`);
     for (const cmd of ['serve', 'sim', 'demo', 'hash-key']) {
       const sub = run([cmd, '--help']);
       assert.equal(sub.status, 0, `${cmd} --help`);

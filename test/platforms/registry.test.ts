@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { MockAgent } from 'undici';
 import { validateConfig, type AppConfig } from '../../src/config.js';
@@ -8,6 +9,11 @@ import type { FetchContext } from '../../src/core/types.js';
 
 const client = { name: 'x', key: 'k'.repeat(16), apps: ['*'] };
 const demo = validateConfig({ clients: [client], apps: Object.assign({}, ...platforms.map((p) => p.demoApps('http://127.0.0.1:9'))) });
+
+it("package.json's description names every platform of the registry", async () => {
+  const { description } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { description: string };
+  for (const name of PLATFORM_NAMES) assert.match(description, new RegExp(`\\b${name}\\b`, 'i'), `the description does not name ${name}`);
+});
 
 /** One conformance check per descriptor, run over every demo app of it (every app type it offers). */
 describe('platform descriptors', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, it, mock } from 'node:test';
 import { FeishuSim } from '../../src/sim/index.js';
 import { eventually, sleep, startStack, type Stack } from '../helpers/stack.js';
 
@@ -17,11 +18,12 @@ function feishuApps(n: number, extra: Record<string, unknown> = {}): { sim: Feis
 /** The simulator and tokenhub for one describe block; `app` options apply to every app. */
 async function feishuStack(
   n: number,
-  options: { sim?: Record<string, unknown>; app?: Record<string, unknown>; config?: Record<string, unknown> } = {},
+  options: { sim?: Record<string, unknown>; app?: Record<string, unknown>; config?: Record<string, unknown>; now?: () => number } = {},
 ): Promise<{ stack: Stack; sim: FeishuSim }> {
-  const { sim, apps } = feishuApps(n, options.sim);
+  const clock = options.now ? { now: options.now } : {};
+  const { sim, apps } = feishuApps(n, { ...options.sim, ...clock });
   for (const app of Object.values(apps)) Object.assign(app, options.app);
-  const stack = await startStack({ sims: [sim], apps, ...(options.config ? { config: options.config } : {}) });
+  const stack = await startStack({ sims: [sim], apps, ...(options.config ? { config: options.config } : {}), ...clock });
   return { stack, sim };
 }
 
@@ -106,18 +108,39 @@ describe('compare-and-refresh invalidation', () => {
   });
 });
 
-describe('rotation under steady load (token lifetime compressed to 12 s)', () => {
+describe('rotation under steady load (token lifetime compressed to 12 s, on fake time)', () => {
   let stack: Stack;
   let sim: FeishuSim;
+  // Fake setTimeout and Date: the broker's refresh timers, tokenhub's and the simulator's clocks
+  // (read through Date.now at each call) and the load's pauses. HTTP stays real.
+  const now = (): number => Date.now();
   // The 30-minute rule scaled down: with 3 s or more left the platform returns the same token.
-  before(async () => ({ stack, sim } = await feishuStack(1, { sim: { tokenLifetimeSeconds: 12, sameTokenWindowSeconds: 3 }, app: { refreshAheadSeconds: 2, minTtlSeconds: 1 } })));
-  after(() => stack.close());
+  before(async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.now() });
+    ({ stack, sim } = await feishuStack(1, { sim: { tokenLifetimeSeconds: 12, sameTokenWindowSeconds: 3 }, app: { refreshAheadSeconds: 2, minTtlSeconds: 1 }, now }));
+  });
+  after(async () => {
+    await stack?.close();
+    mock.timers.reset();
+  });
 
   it('never serves an invalid or nearly expired token, and makes one upstream call per rotation', async () => {
     const seen = new Set<string>();
     let served = 0;
     const until = Date.now() + 32_000;
-    const worker = async (): Promise<void> => {
+    // 8 readers pausing 40 to 47 ms: together a read every 5.5 ms of (fake) time on average, at times that
+    // drift apart and meet again, so that reads come alone and together.
+    const WORKERS = 8;
+    let running = WORKERS;
+    /** When each pausing reader wakes. */
+    const wakes = new Set<{ at: number }>();
+    const pause = async (ms: number): Promise<void> => {
+      const wake = { at: Date.now() + ms };
+      wakes.add(wake);
+      await sleep(ms);
+      wakes.delete(wake);
+    };
+    const worker = async (i: number): Promise<void> => {
       while (Date.now() < until) {
         const res = await stack.call('GET', `/v1/apps/app0${TENANT}`);
         assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -125,10 +148,24 @@ describe('rotation under steady load (token lifetime compressed to 12 s)', () =>
         assert.ok(res.body.expiresIn >= 1, `served a token with ${res.body.expiresIn} s left`);
         seen.add(res.body.token);
         served++;
-        await sleep(5);
+        await pause(40 + i);
       }
+      running--;
     };
-    await Promise.all(Array.from({ length: 8 }, worker));
+    const workers = Promise.all(Array.from({ length: WORKERS }, (_, i) => worker(i)));
+    // Time moves only while nothing is under way: every reader in its pause and no refresh in flight;
+    // then on to the next reader's wake (a refresh timer due before it fires on the way).
+    const settled = (): boolean => wakes.size === running && stack.hub.broker.status('app0').every((s) => !s.refreshing);
+    while (running > 0) {
+      const deadline = performance.now() + 5_000;
+      while (!settled()) {
+        if (performance.now() > deadline) throw new Error(`no progress: ${wakes.size} of ${running} readers pausing`);
+        await new Promise((r) => setImmediate(r));
+      }
+      if (running > 0) mock.timers.tick(Math.min(...[...wakes].map((w) => w.at)) - Date.now());
+      await new Promise((r) => setImmediate(r));
+    }
+    await workers;
     // 32 s of 12-s tokens refreshed with ~2 s left: at least 3 rotations.
     assert.ok(seen.size >= 3, `only ${seen.size} tokens in 32 s`);
     assert.equal(sim.counters.count(CALLS), seen.size, 'upstream calls differ from the number of tokens');

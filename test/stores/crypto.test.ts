@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ConfigError, parseConfig } from '../../src/config.js';
+import { parseConfig } from '../../src/config.js';
+import { ConfigError } from '../../src/core/errors.js';
 import { CHECK_CONTEXT, CHECK_PLAINTEXT, UnreadableValueError, ValueCodec, keyId, parseEncryptionKey, verifyKeyCheck } from '../../src/stores/crypto.js';
 
 describe('encryption keys', () => {

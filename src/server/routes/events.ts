@@ -37,7 +37,7 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number
       const id = req.params.app;
       const receiver = broker.app(id).provider.events;
       if (receiver === undefined || !receiver.methods.includes(req.method as 'GET' | 'POST')) {
-        throw new TokenHubError('TOKENHUB_NOT_FOUND', 404, `app ${JSON.stringify(id)} takes no events${receiver === undefined ? '' : ` by ${req.method}`}: only apps whose platform pushes events (store apps, for one) have an events URL`);
+        throw new TokenHubError('TOKENHUB_NOT_FOUND', `app ${JSON.stringify(id)} takes no events${receiver === undefined ? '' : ` by ${req.method}`}: only apps whose platform pushes events (store apps, for one) have an events URL`);
       }
       const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const log = req.log.child({ app: id });
@@ -51,10 +51,10 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number
       } catch (err) {
         if (err instanceof EventRejected) {
           log.warn({ reason: err.message }, 'event refused');
-          throw new TokenHubError(REFUSED[err.status], err.status, `event refused: ${err.message}`);
+          throw new TokenHubError(REFUSED[err.status], `event refused: ${err.message}`);
         }
         // The platform pushes again when it hears no 200.
-        throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 503, 'the store does not answer: the event was not kept', { cause: err, retryAfterSeconds: 1 });
+        throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 'the store does not answer: the event was not kept', { cause: err, retryAfterSeconds: 1 });
       }
     },
   });

@@ -80,7 +80,7 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     const url = pageUrl(body.url);
     const patterns = allowed.get(req.params.app);
     if (patterns !== undefined && !patterns.some((p) => p.test(url))) {
-      throw new TokenHubError('TOKENHUB_URL_NOT_ALLOWED', 403, `url: not among the pages app ${req.params.app} signs for (apps.${req.params.app}.jsapiUrls)`);
+      throw new TokenHubError('TOKENHUB_URL_NOT_ALLOWED', `url: not among the pages app ${req.params.app} signs for (apps.${req.params.app}.jsapiUrls)`);
     }
     const kind = body.kind ?? pages.kinds[0]!;
     if (!pages.kinds.includes(kind)) throw badRequest(`kind: ${kind} does not sign pages of app ${req.params.app} (one of ${pages.kinds.join(', ')})`);

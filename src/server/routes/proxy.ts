@@ -279,7 +279,7 @@ function upstreamFailure(err: unknown, platform: string): TokenHubError {
   const code = (err as { code?: unknown } | undefined)?.code;
   const what = typeof code === 'string' ? code : err instanceof Error ? err.name : 'error';
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-    return new TokenHubError('TOKENHUB_UPSTREAM_TIMEOUT', 504, `${platform} did not answer the proxied call in time (${what})`, { platform, cause: err });
+    return new TokenHubError('TOKENHUB_UPSTREAM_TIMEOUT', `${platform} did not answer the proxied call in time (${what})`, { platform, cause: err });
   }
-  return new TokenHubError('TOKENHUB_UPSTREAM_UNREACHABLE', 502, `${platform} could not be reached for the proxied call (${what})`, { platform, cause: err });
+  return new TokenHubError('TOKENHUB_UPSTREAM_UNREACHABLE', `${platform} could not be reached for the proxied call (${what})`, { platform, cause: err });
 }
