@@ -27,6 +27,13 @@ it('the demo (npm start) serves a token for every app it prints, with the key it
       const body = JSON.parse(text) as { token: string; expiresIn: number };
       assert.ok(body.token.length > 10 && body.expiresIn > 0);
     }
+    // The signed page: its server asked tokenhub, and the simulator's verifier accepts what the page got.
+    const page = /A page signed for \S+ JS-SDK .*: (http\S+)/.exec(lines.join('\n'))?.[1];
+    assert.ok(page, 'no signed page printed');
+    const html = await (await fetch(page)).text();
+    assert.match(html, /&#34;signature&#34;: &#34;[0-9a-f]{40}&#34;/, 'the config, HTML-escaped');
+    assert.match(html, /verifier says: <strong>accepted<\/strong>/);
+    assert.ok(!html.includes(key), 'the page never holds the client key');
   } finally {
     child.kill('SIGTERM');
   }

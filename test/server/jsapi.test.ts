@@ -226,6 +226,20 @@ describe('JS-SDK tickets and signatures', () => {
       }
     });
 
+    it('tokenhub/client: jsapiSignature against tokenhub, 100 concurrent calls for one page in one request', async () => {
+      const { TokenHubClient } = await import('../../src/client/index.js');
+      const client = new TokenHubClient({ url: stack.url, key: stack.key });
+      const page = 'https://app.example.com/client-page?x=1';
+      const signatures = await Promise.all(Array.from({ length: 100 }, () => client.jsapiSignature('wecom-b', `${page}#hash`, { kind: 'agent_jsapi_ticket' })));
+      assert.equal(new Set(signatures.map((s) => s.signature)).size, 1, 'one request, one signature');
+      const [s] = signatures;
+      assert.equal(s!.url, page);
+      assert.deepEqual(await verify('wecom', { ...(s!.config as Record<string, unknown>), url: page, api: 'agentConfig' }), { ok: true });
+      const refused = await client.jsapiSignature('wechat', 'https://evil.example.com/').catch((err: unknown) => err);
+      assert.equal((refused as { code?: string }).code, 'TOKENHUB_URL_NOT_ALLOWED');
+      assert.equal((refused as { status?: number }).status, 403);
+    });
+
     it('each client has a budget of signatures: over it 429 with Retry-After, the others untouched', async () => {
       const key = `sign-limited-${randomBytes(12).toString('hex')}`;
       const limited = await startStack({
@@ -252,6 +266,9 @@ describe('JS-SDK tickets and signatures', () => {
       assert.equal(add.body.kind, 'wx_card_ticket');
       const ext = JSON.parse(add.body.cardExt) as Record<string, string>;
       assert.equal(ext.signature, add.body.cardSign);
+      const card = { api: 'cardSign', appId: WX.appId, timestamp: add.body.timestamp, nonceStr: add.body.nonceStr, cardId: 'pCardA', code: '1102', openid: 'oUser', cardSign: add.body.cardSign };
+      assert.deepEqual(await verify('wechat', card), { ok: true });
+      assert.equal((await verify('wechat', { ...card, code: '1103' })).ok, false, 'the verifier checks the fields');
       const choose = await stack.call('POST', '/v1/apps/wechat/jsapi/card-signature', { body: { for: 'chooseCard', cardType: 'GROUPON' } });
       assert.equal(choose.status, 200, JSON.stringify(choose.body));
       assert.match(choose.body.cardSign, /^[0-9a-f]{40}$/);
