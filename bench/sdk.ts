@@ -14,7 +14,7 @@ import { validateConfig } from '../src/config.js';
 import { createHub } from '../src/hub.js';
 import { createLogger } from '../src/logger.js';
 import { FeishuSim, startSimulators } from '../src/sim/index.js';
-import { median, table } from './lib/runner.js';
+import { median, range, table } from './lib/runner.js';
 
 const SILENT = { error() {}, warn() {}, info() {}, debug() {}, trace() {} };
 const TOKEN_CALLS = 'tenant_access_token/internal';
@@ -124,12 +124,6 @@ export async function benchSdk(calls = 100, runs = 5): Promise<{ runs: SdkRun[];
     ];
   });
   return { runs: all, markdown: table(header, rows) };
-}
-
-function range(values: number[]): string {
-  const lo = Math.min(...values);
-  const hi = Math.max(...values);
-  return lo === hi ? String(lo) : `${lo}–${hi}`;
 }
 
 
