@@ -54,8 +54,19 @@ export interface LoadResult {
 }
 
 /** Closed-loop load: `connections` keep-alive connections, each sending the next request when the last answered. */
-export async function load(url: string, options: { seconds: number; connections: number; headers?: Record<string, string> }): Promise<LoadResult> {
-  const result = await autocannon({ url, duration: options.seconds, connections: options.connections, pipelining: 1, headers: options.headers ?? {} });
+export async function load(
+  url: string,
+  options: { seconds: number; connections: number; headers?: Record<string, string>; method?: 'GET' | 'POST'; body?: string },
+): Promise<LoadResult> {
+  const result = await autocannon({
+    url,
+    duration: options.seconds,
+    connections: options.connections,
+    pipelining: 1,
+    headers: options.headers ?? {},
+    ...(options.method ? { method: options.method } : {}),
+    ...(options.body === undefined ? {} : { body: options.body }),
+  });
   return {
     requests: result.requests.total,
     requestsPerSecond: result.requests.average,
@@ -91,6 +102,8 @@ export interface Contender {
   target: Target;
   /** Default: the target's `url`, with `Authorization: Bearer <key>` when it printed a `key`. */
   url?: string;
+  /** A POST with this JSON body instead of a GET. */
+  post?: unknown;
 }
 
 export interface ComparedRow {
@@ -117,17 +130,18 @@ export async function compare(
   const runs = contenders.map((c) => ({
     c,
     url: c.url ?? c.target.info.url!,
-    headers: c.target.info.key ? { authorization: `Bearer ${c.target.info.key}` } : {},
+    headers: { ...(c.target.info.key ? { authorization: `Bearer ${c.target.info.key}` } : {}), ...(c.post === undefined ? {} : { 'content-type': 'application/json' }) },
+    request: c.post === undefined ? {} : { method: 'POST' as const, body: JSON.stringify(c.post) },
     rps: [] as number[],
     p99: [] as number[],
     cpuUs: [] as number[],
   }));
   let failed = 0;
-  for (const run of runs) await load(run.url, { seconds: 1, connections: options.connections, headers: run.headers });
+  for (const run of runs) await load(run.url, { seconds: 1, connections: options.connections, headers: run.headers, ...run.request });
   for (let i = 0; i < options.rounds; i++) {
     for (const run of runs) {
       const before = await run.c.target.cpuMs();
-      const r = await load(run.url, { seconds: options.seconds, connections: options.connections, headers: run.headers });
+      const r = await load(run.url, { seconds: options.seconds, connections: options.connections, headers: run.headers, ...run.request });
       const cpu = (await run.c.target.cpuMs()) - before;
       run.rps.push(r.requestsPerSecond);
       run.p99.push(r.p99Ms);
