@@ -5,6 +5,7 @@ import { after, before, describe, it, mock } from 'node:test';
 import { TokenHubClient, TokenHubClientError } from '../../src/client/index.js';
 import { FeishuSim } from '../../src/sim/index.js';
 import { sleep, startStack, type Stack } from '../helpers/stack.js';
+import { rejects } from '../helpers/client-errors.js';
 
 const SECRET = 'client-test-secret-0123456789';
 const KIND = 'tenant_access_token';
@@ -27,15 +28,6 @@ async function tokenRequests(stack: Stack, app: string): Promise<number> {
   return sum;
 }
 
-async function rejects(promise: Promise<unknown>, expected: Partial<TokenHubClientError>): Promise<TokenHubClientError> {
-  const err = await promise.then(
-    () => assert.fail('expected a TokenHubClientError'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof TokenHubClientError, String(err));
-  for (const [k, v] of Object.entries(expected)) assert.equal((err as unknown as Record<string, unknown>)[k], v, `${k}: ${err.message}`);
-  return err;
-}
 
 describe('TokenHubClient against tokenhub', () => {
   let stack: Stack;

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { TokenHubClient, TokenHubClientError, type CardSignature, type JsapiSignature } from '../../src/client/index.js';
 import { eventually } from '../helpers/stack.js';
+import { rejects } from '../helpers/client-errors.js';
 
 const KEY = 'jsapi-test-client-key-0123456789';
 const TICKET = 'sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg';
@@ -113,15 +114,6 @@ function error(code: string, message: string, platform?: string): unknown {
 
 const SIGNATURE = '/v1/apps/wecom-main/jsapi/signature';
 
-async function rejects(promise: Promise<unknown>, expected: Partial<TokenHubClientError>): Promise<TokenHubClientError> {
-  const err = await promise.then(
-    () => assert.fail('expected a TokenHubClientError'),
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof TokenHubClientError, String(err));
-  for (const [k, v] of Object.entries(expected)) assert.equal((err as unknown as Record<string, unknown>)[k], v, `${k}: ${err.message}`);
-  return err;
-}
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;

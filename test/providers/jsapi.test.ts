@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { JSAPI_VECTOR as VECTOR } from '../helpers/vectors.js';
 import { DingTalkProvider } from '../../src/providers/dingtalk.js';
 import { FeishuProvider } from '../../src/providers/feishu.js';
 import { cardSignature, jsapiSignature } from '../../src/providers/jsapi.js';
@@ -9,14 +10,6 @@ import { WeComProvider } from '../../src/providers/wecom.js';
 import { pageUrl, urlPattern } from '../../src/server/routes/jsapi.js';
 import { TokenHubError } from '../../src/core/errors.js';
 
-// The test vector of WeChat's and WeCom's JS-SDK docs (PLATFORMS.md).
-const VECTOR = {
-  ticket: 'sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg',
-  nonceStr: 'Wm3WZYTPz0wzccnW',
-  timestamp: 1414587457,
-  url: 'http://mp.weixin.qq.com?params=value',
-  signature: '0f9de62fce790f9a083d5c99e95740ceb90c27ed',
-};
 
 const sha1 = (s: string): string => createHash('sha1').update(s).digest('hex');
 

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { JSAPI_VECTOR as VECTOR } from '../helpers/vectors.js';
 import { cardSignature, jsapiSignature } from '../../src/sim/index.js';
 import { verifyPageSignature, type SignatureCheck } from '../../src/sim/jsapi.js';
 import { CallQuota, takeAll } from '../../src/sim/quota.js';
 import type { SimToken } from '../../src/sim/tokens.js';
 
-// The official vector of the WeChat and WeCom JS-SDK docs (PLATFORMS.md).
-const VECTOR = {
-  ticket: 'sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg',
-  nonceStr: 'Wm3WZYTPz0wzccnW',
-  timestamp: 1414587457,
-  url: 'http://mp.weixin.qq.com?params=value',
-  signature: '0f9de62fce790f9a083d5c99e95740ceb90c27ed',
-};
 
 describe('jsapiSignature', () => {
   it('gives the official test vector, with the timestamp as a number or a string', () => {
