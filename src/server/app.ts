@@ -18,6 +18,7 @@ import { proxyRoutes } from './routes/proxy.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { adminStatus } from './admin-status.js';
 import { adminRoutes, DEFAULT_ADMIN_EVENTS_INTERVAL_MS } from './routes/admin.js';
+import { consoleRoutes } from './routes/console.js';
 import { StoreHealth } from './store-health.js';
 import { VERSION } from './version.js';
 
@@ -119,6 +120,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const now = options.now ?? Date.now;
   const status = { broker: options.broker, store: new StoreHealth(options.store, { now }), upstream: options.metrics.upstream, version: VERSION, startedAt: now(), now };
   app.register(adminRoutes, { status: () => adminStatus(status), eventsIntervalMs: options.adminEventsIntervalMs ?? DEFAULT_ADMIN_EVENTS_INTERVAL_MS });
+  app.register(consoleRoutes);
   return app;
 }
 
