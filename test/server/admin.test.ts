@@ -6,6 +6,7 @@ import { ConfigError } from '../../src/core/errors.js';
 import type { AdminStatus, AppState, TokenState } from '../../src/server/admin-status.js';
 import { FeishuSim } from '../../src/sim/index.js';
 import { MemoryStore } from '../../src/stores/memory.js';
+import { rawRequest } from '../helpers/raw.js';
 import { eventually, sleep, startStack, type Stack } from '../helpers/stack.js';
 
 const ADMIN_KEY = 'admin-key-0123456789abcdef';
@@ -54,6 +55,12 @@ describe('GET /v1/admin/status', () => {
       assert.equal(plain.body.error.code, 'TOKENHUB_FORBIDDEN');
       assert.equal(plain.headers['x-tokenhub-error'], 'TOKENHUB_FORBIDDEN');
       assert.match(plain.body.error.message, /billing is not an admin/);
+    }
+    // However the path is spelled, the route decides: the admin check comes with it.
+    const raw = (path: string, key: string | null) =>
+      rawRequest(stack.url, `GET ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n${key === null ? '' : `authorization: Bearer ${key}\r\n`}\r\n`);
+    for (const path of ['/v1/%61dmin/status', '/%76%31/admin/status', '/v1/admin/%73tatus', 'http://127.0.0.1/v1/admin/status']) {
+      assert.deepEqual([(await raw(path, null)).status, (await raw(path, PLAIN_KEY)).status, (await raw(path, ADMIN_KEY)).status], [401, 403, 200], path);
     }
     // The admin client is still a client: it gets tokens like any other.
     assert.equal((await stack.call('GET', '/v1/apps/main/tokens/tenant_access_token', { key: ADMIN_KEY })).status, 200);
