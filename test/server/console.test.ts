@@ -98,6 +98,8 @@ describe('the console at /console, in Chromium', { skip }, () => {
 
   it('shows a token fetched meanwhile, counts its time down, and shows it refreshed after it was revoked and reported, without a reload', async () => {
     await page.evaluate('window.marker = 42');
+    // A row whose data does not change is kept, not drawn anew (a tooltip or a selection in it stays).
+    await page.locator(row('second', 'app_access_token')).evaluate((tr) => tr.setAttribute('data-kept', 'yes'));
     assert.equal(await cell('main', 'tenant_access_token', 'left').textContent(), '—');
     const { token } = (await stack.call('GET', '/v1/apps/main/tokens/tenant_access_token')).body;
     await stack.call('GET', '/v1/apps/account/tokens/access_token');
@@ -121,6 +123,7 @@ describe('the console at /console, in Chromium', { skip }, () => {
     await page.locator(`${row('main', 'tenant_access_token')} td[data-col="upstream"]`).filter({ hasText: /^2$/ }).waitFor();
     assert.equal(await page.locator(`${row('main', 'tenant_access_token')}[data-level="ok"]`).count(), 1);
     assert.equal(await page.evaluate('window.marker'), 42, 'the page was reloaded');
+    assert.equal(await page.locator(`${row('second', 'app_access_token')}[data-kept="yes"]`).count(), 1, 'an unchanged row was drawn anew');
   });
 
   it('a platform taken down and a token that needs fetching: marked for attention, the cached one still fine', async () => {

@@ -339,12 +339,29 @@ function show(next) {
     warnings > 0 ? badge(`${warnings} warning${warnings === 1 ? '' : 's'}`, 'warning') : '',
   );
   $('updated').textContent = clock(next.now);
+  const tbody = document.querySelector('#tokens tbody');
+  const shown = new Map([...tbody.children].map((tr) => [tr.dataset.key, tr]));
   const rows = [];
   for (const app of next.apps) {
     const tokens = only ? app.tokens.filter((t) => t.attention.length > 0 || app.attention.length > 0) : app.tokens;
-    tokens.forEach((token, i) => rows.push(tokenRow(app, token, i === 0)));
+    tokens.forEach((token, i) => {
+      // A row whose data did not change is kept as it is: a tooltip or a selection in it stays.
+      const key = `${app.id}\n${token.kind}`;
+      const sig = JSON.stringify([token, i === 0 ? [app.platform, app.health, app.attention] : null]);
+      const old = shown.get(key);
+      if (old?.dataset.sig === sig) return rows.push(old);
+      const row = tokenRow(app, token, i === 0);
+      row.dataset.key = key;
+      row.dataset.sig = sig;
+      rows.push(row);
+    });
   }
-  document.querySelector('#tokens tbody').replaceChildren(...rows);
+  const current = [...tbody.children];
+  if (rows.length === current.length && rows.every((row, i) => row.dataset.key === current[i].dataset.key)) {
+    rows.forEach((row, i) => row !== current[i] && current[i].replaceWith(row));
+  } else {
+    tbody.replaceChildren(...rows);
+  }
   $('empty').hidden = rows.length > 0;
   tick();
 }
