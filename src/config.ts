@@ -83,6 +83,8 @@ const clientSchema = z
     reportsPerMinute: z.number().int().min(1, 'must be at least 1').optional(),
     /** Page signatures (`/jsapi/signature`, `/jsapi/card-signature`) this client may ask for per minute. */
     signaturesPerMinute: z.number().int().min(1, 'must be at least 1').optional(),
+    /** May also use the operations routes (`/v1/admin/*`) and the web console. */
+    admin: z.boolean().optional(),
   })
   .check((ctx) => {
     if ((ctx.value.key === undefined) === (ctx.value.keySha256 === undefined)) {
@@ -135,6 +137,8 @@ export interface ClientEntry {
   apps: readonly string[];
   reportsPerMinute?: number;
   signaturesPerMinute?: number;
+  /** May use `/v1/admin/*` and the web console (`clients[].admin: true`). */
+  admin?: boolean;
 }
 
 export interface LoadedConfig extends Config {
@@ -184,6 +188,7 @@ export function validateConfig(raw: unknown): LoadedConfig {
     return { name: client.name, keySha256: Buffer.from(hash, 'hex'), apps: client.apps,
       ...(client.reportsPerMinute === undefined ? {} : { reportsPerMinute: client.reportsPerMinute }),
       ...(client.signaturesPerMinute === undefined ? {} : { signaturesPerMinute: client.signaturesPerMinute }),
+      ...(client.admin === true ? { admin: true } : {}),
     };
   });
   for (const [id, app] of Object.entries(config.apps)) issues.push(...appIssues(id, app));

@@ -47,6 +47,9 @@ export type {
   TokenStore,
 } from './core/types.js';
 export type { UpstreamLimit } from './core/budget.js';
+export type { HealthContext, ProviderHealth } from './core/types.js';
+export type { AdminStatus, AppState, TokenState } from './server/admin-status.js';
+export type { Attention, AttentionReason } from './server/attention.js';
 
 // The stores a hub may be given (`HubOptions.store`).
 export { FileStore, MemoryStore, RedisStore, DEFAULT_REDIS_STORE_OPTIONS, type FileStoreOptions, type RedisStoreOptions } from './stores/index.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -155,6 +155,23 @@ await hub.close();
 await sims.close();
 `;
 
+// The console's files must be in the package: the build copies them next to the compiled server.
+const CONSOLE = `import { createHub, parseConfig } from 'tokenhub';
+const config = parseConfig(JSON.stringify({
+  listen: { host: '127.0.0.1', port: 0 },
+  log: { level: 'silent' },
+  clients: [{ name: 'ops', key: 'pack-admin-key-0123456789', apps: ['*'], admin: true }],
+  apps: { main: { platform: 'feishu', appId: 'cli_pack', appSecret: 'pack-secret-0123456789', baseUrl: 'http://127.0.0.1:9' } },
+}));
+const hub = createHub(config);
+const url = await hub.listen();
+const out = {};
+for (const path of ['/console', '/console/console.js', '/console/console.css']) out[path] = (await fetch(url + path)).status;
+out.version = (await (await fetch(url + '/v1/admin/status', { headers: { authorization: 'Bearer pack-admin-key-0123456789' } })).json()).version;
+console.log(JSON.stringify(out));
+await hub.close();
+`;
+
 const TYPED_SERVER = `import { createHub, loadConfig, type HubOptions, type LoadedConfig, type TokenStore } from 'tokenhub';
 import { FeishuSim, type FeishuSimOptions } from 'tokenhub/sim';
 export const start = async (file: string, store?: TokenStore): Promise<string> => {
@@ -177,6 +194,7 @@ describe('every export of the packed package, installed with --omit=dev', () => 
     await writeFile(join(project, 'load-all.mjs'), LOAD_ALL);
     await writeFile(join(project, 'serve.mjs'), SERVE);
     await writeFile(join(project, 'typed.mts'), TYPED_SERVER);
+    await writeFile(join(project, 'console.mjs'), CONSOLE);
   });
 
   it('each export loads by each module system it offers (ESM for all; CommonJS for the client and package.json), with the names it should have', async () => {
@@ -201,6 +219,12 @@ describe('every export of the packed package, installed with --omit=dev', () => 
   it('a hub, a simulator and the client from the installed package hand out a token the platform accepts', async () => {
     const { stdout } = await run(process.execPath, ['serve.mjs'], { cwd: project, timeout: 20_000 });
     assert.deepEqual(JSON.parse(stdout), { valid: true });
+  });
+
+  it('the installed server serves the console and tells its version', async () => {
+    const { stdout } = await run(process.execPath, ['console.mjs'], { cwd: project, timeout: 20_000 });
+    const { version } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.deepEqual(JSON.parse(stdout), { '/console': 200, '/console/console.js': 200, '/console/console.css': 200, version });
   });
 
   it('the types of tokenhub and tokenhub/sim resolve for TypeScript consumers', async () => {

@@ -6,8 +6,8 @@ import { startDemoPage } from './demo-page.js';
 import { connectEvents, demoConfig, simulatorsFor } from './sim.js';
 
 /** `npm start`: the simulators and tokenhub with the demo config, on loopback, offline. */
-export async function runDemo(options: { port: number }): Promise<{ close(): Promise<void> }> {
-  const key = `demo-${randomBytes(18).toString('base64url')}`;
+export async function runDemo(options: { port: number; key?: string }): Promise<{ url: string; simUrl: string; key: string; close(): Promise<void> }> {
+  const key = options.key ?? `demo-${randomBytes(18).toString('base64url')}`;
   const apps = demoConfig(key, 'http://127.0.0.1').apps;
   const sims = await startSimulators({ sims: simulatorsFor(Object.values(apps)) });
   const config = demoConfig(key, sims.url);
@@ -34,6 +34,8 @@ export async function runDemo(options: { port: number }): Promise<{ close(): Pro
     '',
     `client key: ${key}`,
     '',
+    `Console (paste the key; it is an admin's): ${url}/console`,
+    '',
     'Try:',
     `  curl -s -H 'Authorization: Bearer ${key}' ${url}/v1/apps`,
     ...Object.keys(apps).map((id) => `  curl -s -H 'Authorization: Bearer ${key}' '${url}${tokenPath(id)}'`),
@@ -56,6 +58,9 @@ export async function runDemo(options: { port: number }): Promise<{ close(): Pro
   ];
   console.log(lines.join('\n'));
   return {
+    url,
+    simUrl: sims.url,
+    key,
     async close() {
       await page?.close();
       await hub.close();

@@ -9,6 +9,7 @@ import { createLogger } from '../logger.js';
 import { PLATFORM_NAMES } from '../platforms/index.js';
 import { runDemo } from './demo.js';
 import { runSim } from './sim.js';
+import { DEFAULT_STATUS_URL, runStatus } from './status.js';
 
 const program = new Command('tokenhub')
   .description(`A central access-token server for the platforms ${PLATFORM_NAMES.join(', ')}`)
@@ -57,6 +58,21 @@ program
   .action(async (opts: { port: number }) => {
     const demo = await runDemo(opts);
     onShutdown(() => demo.close());
+  });
+
+program
+  .command('status')
+  .description('the admin status of a running tokenhub as a table: every app and token, upstream calls, the store (exit 2 when something is marked as an error)')
+  .option('--url <url>', `tokenhub's URL; or set TOKENHUB_URL (default ${DEFAULT_STATUS_URL})`)
+  .option('--key <key>', 'the key of a client with admin: true; or set TOKENHUB_KEY (kept out of the shell history and ps that way)')
+  .option('--json', 'print the status as JSON instead')
+  .action(async (opts: { url?: string; key?: string; json?: boolean }) => {
+    const code = await runStatus(
+      { url: opts.url ?? process.env.TOKENHUB_URL, key: opts.key ?? process.env.TOKENHUB_KEY, json: opts.json },
+      (text) => process.stdout.write(text),
+      (reason) => process.stderr.write(`tokenhub: ${reason}\n`),
+    );
+    process.exitCode = code;
   });
 
 program

@@ -11,7 +11,8 @@ export function demoConfig(clientKey: string, simUrl: string): LoadedConfig {
     listen: { host: '127.0.0.1', port: 8700 },
     store: { type: 'memory' },
     log: { level: 'info' },
-    clients: [{ name: 'demo', key: clientKey, apps: ['*'] }],
+    // An admin, so that the demo's key also opens the console.
+    clients: [{ name: 'demo', key: clientKey, apps: ['*'], admin: true }],
     apps: Object.assign({}, ...platforms.map((p) => p.demoApps(simUrl))) as Record<string, unknown>,
   });
 }

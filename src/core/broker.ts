@@ -11,6 +11,7 @@ import { Refresher } from './refresher.js';
 import { SlotTable } from './slot-table.js';
 import { countTenants, issue, nextFetch, reject, slotStatus, type IssuedToken, type Slot, type SlotStatus, type TenantKindStatus } from './slot.js';
 import { silentLogger, type FetchContext, type Logger, type StateAccess, type StoredToken, type TokenStore } from './types.js';
+import type { ProviderHealth } from './types.js';
 
 export { DEFAULT_BROKER_OPTIONS, type AppDefinition, type BrokerObserver, type BrokerOptions, type GetTokenOptions } from './options.js';
 export type { IssuedToken, SlotStatus, TenantKindStatus } from './slot.js';
@@ -190,6 +191,12 @@ export class Broker {
       add: (name, value, ttlMs) => store.addState(stateKey(fingerprint, name), value, ttlMs),
       delete: (name) => store.deleteState(stateKey(fingerprint, name)),
     };
+  }
+
+  /** What the app's provider says of what its tokens depend on (a pushed ticket); `undefined` when it says nothing. */
+  async health(appId: string): Promise<ProviderHealth | undefined> {
+    const { provider } = this.app(appId);
+    return provider.health?.({ state: this.state(appId), now: this.#now });
   }
 
   /** Stops every timer; in-flight fetches are aborted. */

@@ -30,7 +30,11 @@ const TABLE = {
     meaning: "No client key, an unknown one or a malformed Authorization header; on an events URL, a push that fails the platform's checks.",
     fix: "Send Authorization: Bearer <client key>; for an events URL, copy the app's event settings from the platform's console.",
   },
-  TOKENHUB_FORBIDDEN: { status: 403, meaning: "The client's apps list does not name this app.", fix: 'Add the app to the client in the config, or use another client.' },
+  TOKENHUB_FORBIDDEN: {
+    status: 403,
+    meaning: "The client's apps list does not name this app, or a client without admin: true called an operations route (/v1/admin/*).",
+    fix: 'Add the app to the client in the config, or use another client (an admin one for /v1/admin/*).',
+  },
   TOKENHUB_URL_NOT_ALLOWED: {
     status: 403,
     meaning: "A JS-SDK signature was asked for a page URL that matches none of the app's jsapiUrls; nothing was signed.",

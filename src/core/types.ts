@@ -208,6 +208,35 @@ export interface Provider extends TokenSource, BusinessApi {
   readonly events?: EventReceiver;
   /** Present where pages call the platform's JS-SDK with a ticket-based signature. */
   readonly pages?: PageSigning;
+  /**
+   * What the app's tokens depend on beyond its credentials (a pushed ticket, tenants' grants), for
+   * the operators' status. Reads only: no upstream call, never a ticket or grant value.
+   */
+  health?(context: HealthContext): Promise<ProviderHealth>;
+}
+
+/** What {@link Provider.health} may read. */
+export interface HealthContext {
+  readonly state: StateAccess;
+  now(): number;
+}
+
+/** An app's dependencies as its provider sees them; every part optional. */
+export interface ProviderHealth {
+  /** The ticket the platform pushes to the app's events URL, which its tokens are fetched with. */
+  readonly ticket?: {
+    /** The platform's name for it. */
+    readonly name: string;
+    readonly present: boolean;
+    /** Seconds since the platform made it, where that is known. */
+    readonly ageSeconds?: number;
+    /** The platform refused it: tokenhub waits for the next one. */
+    readonly refused?: boolean;
+    /** Older than the platform's pushes should ever let it become: pushes no longer arrive. */
+    readonly stale?: boolean;
+  };
+  /** Tenants' authorizations (grants) kept for the app: how many, and how many the platform rejected. */
+  readonly grants?: { readonly count: number; readonly rejected: number };
 }
 
 /** A business API call on its way to the platform. */

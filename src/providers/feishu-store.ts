@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { createHash } from 'node:crypto';
 import { UpstreamError } from '../core/errors.js';
-import type { EventAnswer, EventContext, EventReceiver, FetchContext, FetchRequest, FetchedToken, IncomingEvent, KindSpec, PageSigning, Provider, StateAccess } from '../core/types.js';
+import type { EventAnswer, EventContext, EventReceiver, FetchContext, FetchRequest, FetchedToken, HealthContext, IncomingEvent, KindSpec, PageSigning, Provider, ProviderHealth, StateAccess } from '../core/types.js';
 import { tokenAsBearer } from './business.js';
 import { kindsOf } from './kinds.js';
 import { FEISHU_BASE_URLS, FEISHU_RULES, feishuAnswer, feishuPages, fetchFeishuTicket, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
@@ -52,6 +52,8 @@ export interface FeishuStoreProviderOptions {
   pendingRetryMs?: number;
   /** Signed events further than this from now are refused; seen ids are kept twice as long. Default 5 min. */
   maxSkewMs?: number;
+  /** A kept ticket older than this is reported stale in the operators' status. Default 2 h. */
+  ticketStaleMs?: number;
 }
 
 const SECOND = 1000;
@@ -63,6 +65,8 @@ export const DEFAULT_FEISHU_STORE_OPTIONS = {
   // 12 hours and the platform pushes a new one hourly. A stale one costs a 10012 and a resend.
   ticketTtlMs: 12 * 60 * MINUTE,
   pendingRetryMs: 2 * SECOND,
+  // The platform pushes a new ticket hourly: two missed pushes mean the events URL is not reached.
+  ticketStaleMs: 2 * 60 * MINUTE,
 } as const;
 
 const TICKET_INVALID = 10012;
@@ -98,6 +102,7 @@ export class FeishuStoreProvider implements Provider {
   readonly #ticketTtlMs: number;
   readonly #pendingRetryMs: number;
   readonly #maxSkewMs: number;
+  readonly #ticketStaleMs: number;
   readonly warnings: readonly string[];
 
   readonly #dispatcher: Dispatcher | undefined;
@@ -112,6 +117,7 @@ export class FeishuStoreProvider implements Provider {
     this.#ticketTtlMs = options.ticketTtlMs ?? DEFAULT_FEISHU_STORE_OPTIONS.ticketTtlMs;
     this.#pendingRetryMs = options.pendingRetryMs ?? DEFAULT_FEISHU_STORE_OPTIONS.pendingRetryMs;
     this.#maxSkewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
+    this.#ticketStaleMs = options.ticketStaleMs ?? DEFAULT_FEISHU_STORE_OPTIONS.ticketStaleMs;
     this.pages = feishuPages(options.appId);
     this.warnings =
       options.encryptKey === undefined
@@ -209,6 +215,22 @@ export class FeishuStoreProvider implements Provider {
     // The resend was answered: should this ticket be refused too, the next one may be asked for at once.
     await state.delete(FEISHU_STORE_STATE.resentAt);
     return 'new';
+  }
+
+  /** The kept app_ticket: there or not, its age, refused or stale. Never the ticket itself. */
+  async health(context: HealthContext): Promise<ProviderHealth> {
+    const stored = readTicket(await context.state.get(FEISHU_STORE_STATE.ticket));
+    if (stored === undefined) return { ticket: { name: FEISHU_STORE_STATE.ticket, present: false } };
+    // A ticket kept by an older version has no time.
+    const ageSeconds = stored.at > 0 ? Math.max(0, Math.floor((context.now() - stored.at) / SECOND)) : undefined;
+    return {
+      ticket: {
+        name: FEISHU_STORE_STATE.ticket,
+        present: stored.refused !== true,
+        ...(ageSeconds === undefined ? {} : { ageSeconds, stale: ageSeconds * SECOND > this.#ticketStaleMs }),
+        ...(stored.refused ? { refused: true } : {}),
+      },
+    };
   }
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {

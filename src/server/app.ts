@@ -4,7 +4,7 @@ import { TokenHubError, badRequest } from '../core/errors.js';
 import type { TokenStore } from '../core/types.js';
 import type { ClientEntry } from '../config.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ClientAuth } from './auth.js';
+import { ClientAuth, authorizeAdmin, clientOf } from './auth.js';
 import { ClientBudget, DEFAULT_SIGNATURES_PER_MINUTE } from './client-budget.js';
 import { cachedReadFastPath } from './fast-path.js';
 import { DEFAULT_SERVER_LIMITS, limitedServer, type ServerLimits } from './limits.js';
@@ -16,6 +16,11 @@ import { jsapiRoutes } from './routes/jsapi.js';
 import { DEFAULT_PROXY_OPTIONS, type ProxyOptions } from './proxy-options.js';
 import { proxyRoutes } from './routes/proxy.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { adminStatus } from './admin-status.js';
+import { adminRoutes, DEFAULT_ADMIN_EVENTS_INTERVAL_MS } from './routes/admin.js';
+import { consoleRoutes } from './routes/console.js';
+import { StoreHealth } from './store-health.js';
+import { VERSION } from './version.js';
 
 export interface ServerOptions {
   broker: Broker;
@@ -31,6 +36,8 @@ export interface ServerOptions {
   now?: () => number;
   /** The pages each app signs for (`apps.<id>.jsapiUrls`); an app left out signs any http(s) URL. */
   jsapiUrls?: ReadonlyMap<string, readonly string[]>;
+  /** How often `GET /v1/admin/events` sends the status. Default 1 s. */
+  adminEventsIntervalMs?: number;
 }
 
 /** The Fastify app: routes, authentication and the JSON error format. Does not listen. */
@@ -77,10 +84,20 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     }
     done();
   };
+  // The operations routes also need an admin client, checked right after the key (never public).
+  const requireAdmin = (req: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    try {
+      authorizeAdmin(clientOf(req));
+    } catch (err) {
+      return done(err as Error);
+    }
+    done();
+  };
   app.addHook('onRoute', (route) => {
-    if (route.config?.public === true) return;
+    const admin = route.config?.admin === true;
+    if (route.config?.public === true && !admin) return;
     const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-    route.onRequest = [requireKey, ...own];
+    route.onRequest = [requireKey, ...(admin ? [requireAdmin] : []), ...own];
   });
 
   app.setErrorHandler((err: FastifyError | TokenHubError, req, reply) => {
@@ -100,6 +117,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.register(jsapiRoutes, { broker: options.broker, auth, budget: signatures, jsapiUrls: options.jsapiUrls ?? new Map(), now: options.now ?? Date.now });
   app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs });
   app.register(proxyRoutes, { broker: options.broker, auth, budget, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
+  const now = options.now ?? Date.now;
+  const status = { broker: options.broker, store: new StoreHealth(options.store, { now }), upstream: options.metrics.upstream, version: VERSION, startedAt: now(), now };
+  app.register(adminRoutes, { status: () => adminStatus(status), eventsIntervalMs: options.adminEventsIntervalMs ?? DEFAULT_ADMIN_EVENTS_INTERVAL_MS });
+  app.register(consoleRoutes);
   return app;
 }
 

@@ -15,6 +15,8 @@ declare module 'fastify' {
      * platform calls (it checks its own credentials). Every other route needs a known client key.
      */
     public?: boolean;
+    /** `true` on the operations routes (`/v1/admin/*`): after the key check, only admin clients pass. */
+    admin?: boolean;
   }
 }
 
@@ -98,6 +100,11 @@ function unauthorized(headers: IncomingHttpHeaders): TokenHubError {
   return presentedKey(headers) === undefined
     ? new TokenHubError('TOKENHUB_UNAUTHORIZED', 'missing client key: send Authorization: Bearer <key>')
     : new TokenHubError('TOKENHUB_UNAUTHORIZED', 'unknown client key');
+}
+
+/** Throws 403 unless `client` is an admin (`clients[].admin: true`). */
+export function authorizeAdmin(client: ClientEntry): void {
+  if (client.admin !== true) throw new TokenHubError('TOKENHUB_FORBIDDEN', `client ${client.name} is not an admin: the operations routes need a client with admin: true`);
 }
 
 export function mayUse(client: ClientEntry, app: string): boolean {

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Broker, BrokerObserver } from '../core/broker.js';
+import { UpstreamTally } from './upstream-tally.js';
 
 /** tokenhub's Prometheus metrics, on a registry of their own. */
 export class Metrics {
@@ -44,6 +45,9 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Upstream calls and failures by app and kind since start, for `GET /v1/admin/status`. */
+  readonly upstream = new UpstreamTally();
+
   constructor(broker: () => Broker | undefined) {
     new Gauge({
       name: 'tokenhub_token_seconds_left',
@@ -82,6 +86,7 @@ export class Metrics {
     upstream: ({ app, platform, kind, reason, outcome, durationMs }) => {
       this.upstreamRequests.inc({ app, platform, kind, reason, outcome });
       this.refreshDuration.observe({ app, platform, kind }, durationMs / 1000);
+      this.upstream.record({ app, platform, kind, reason, outcome, durationMs });
     },
   };
 }

@@ -34,6 +34,13 @@ it('the demo (npm start) serves a token for every app it prints, with the key it
     assert.match(html, /&#34;signature&#34;: &#34;[0-9a-f]{40}&#34;/, 'the config, HTML-escaped');
     assert.match(html, /verifier says: <strong>accepted<\/strong>/);
     assert.ok(!html.includes(key), 'the page never holds the client key');
+    // The console it prints opens with the same key: the demo's client is an admin.
+    const consoleUrl = /Console .*: (\S+\/console)$/m.exec(lines.join('\n'))?.[1];
+    assert.ok(consoleUrl, 'no console line printed');
+    assert.equal((await fetch(consoleUrl)).status, 200);
+    const status = await fetch(new URL('/v1/admin/status', consoleUrl), { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(status.status, 200);
+    assert.ok(((await status.json()) as { apps: unknown[] }).apps.length >= 5);
   } finally {
     child.kill('SIGTERM');
   }
