@@ -51,6 +51,20 @@ export {
   type WeChatTokenApi,
 } from './wechat.js';
 export {
+  PushLog,
+  cdata,
+  deliver,
+  plainSignature,
+  seal,
+  xml,
+  type PushRecord,
+  type SealOptions,
+  type Sealed,
+  type WxCryptoSettings,
+  type WxPush,
+  type WxPushResult,
+} from './wxbiz-events.js';
+export {
   DEFAULT_WECOM_SIM_OPTIONS,
   WECOM_ENDPOINTS,
   WeComSim,
