@@ -51,6 +51,15 @@ export {
   type WeChatTokenApi,
 } from './wechat.js';
 export {
+  DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS,
+  WECHAT_COMPONENT_ENDPOINTS,
+  WeChatComponentSim,
+  type AuthorizationEvent,
+  type AuthorizeOptions,
+  type WeChatComponentSimApp,
+  type WeChatComponentSimOptions,
+} from './wechat-component.js';
+export {
   PushLog,
   cdata,
   deliver,
