@@ -60,6 +60,15 @@ export {
   type WeChatComponentSimOptions,
 } from './wechat-component.js';
 export {
+  DEFAULT_WECOM_SUITE_SIM_OPTIONS,
+  WECOM_SUITE_ENDPOINTS,
+  WeComSuiteSim,
+  type AuthCodeEvent,
+  type SuiteAuthOptions,
+  type WeComSuiteSimApp,
+  type WeComSuiteSimOptions,
+} from './wecom-suite.js';
+export {
   PushLog,
   cdata,
   deliver,
