@@ -53,21 +53,21 @@ export {
 export {
   DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS,
   WECHAT_COMPONENT_ENDPOINTS,
-  WeChatComponentSim,
   type AuthorizationEvent,
   type AuthorizeOptions,
   type WeChatComponentSimApp,
   type WeChatComponentSimOptions,
-} from './wechat-component.js';
+} from './wechat-component-options.js';
+export { WeChatComponentSim } from './wechat-component.js';
 export {
   DEFAULT_WECOM_SUITE_SIM_OPTIONS,
   WECOM_SUITE_ENDPOINTS,
-  WeComSuiteSim,
   type AuthCodeEvent,
   type SuiteAuthOptions,
   type WeComSuiteSimApp,
   type WeComSuiteSimOptions,
-} from './wecom-suite.js';
+} from './wecom-suite-options.js';
+export { WeComSuiteSim } from './wecom-suite.js';
 export {
   PushLog,
   cdata,

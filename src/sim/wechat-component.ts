@@ -2,144 +2,30 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { controlPost, optionalIds, optionalText, requiredText } from './control.js';
 import { Counters } from './counters.js';
-import { Faults, type PlatformFaultAnswers } from './faults.js';
-import { DEFAULT_JSAPI_MAX_SKEW_SECONDS, field, refuse, text, verifyPageSignature, type JsapiVerdict } from './jsapi.js';
-import { checkApps, notNegative, positive, quota } from './options.js';
+import { Faults } from './faults.js';
+import { field, refuse, text, verifyPageSignature, type JsapiVerdict } from './jsapi.js';
 import { CallQuota } from './quota.js';
 import { seededRandom } from './random.js';
 import { isRecord, keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
 import { Script, SimTokens, type SimToken, type TokenCheck } from './tokens.js';
 import type { PlatformSim } from './types.js';
-import { NO_CALLBACK_URL, PushLog, deliver, plainSignature, seal, xml, type PushRecord, type SealOptions, type WxPush, type WxPushResult } from './wxbiz-events.js';
-
-/** A third-party platform (第三方平台) known to the simulator, with its message settings. */
-export interface WeChatComponentSimApp {
-  /** `component_appid`. */
-  appId: string;
-  /** `component_appsecret`. */
-  appSecret: string;
-  /** The message Token pushes are signed with. */
-  token: string;
-  /** The 43-character EncodingAESKey pushes are encrypted with. */
-  encodingAESKey: string;
-  /** The 授权事件接收 URL where tickets and authorization events are pushed; settable later with {@link WeChatComponentSim.setEventUrl}. */
-  eventUrl?: string;
-  /** `false`: the caller's IP is not among the platform's registered IPs (61004). Default `true`. */
-  ipAllowed?: boolean;
-}
-
-/** Options of {@link WeChatComponentSim}; every lifetime and window scales down for tests. */
-export interface WeChatComponentSimOptions {
-  apps: WeChatComponentSimApp[];
-  /** Path prefix and control-API name. Default `wechat-open`. */
-  platform?: string;
-  /** Lifetime of a component and of an authorizer access token. Default 7200. */
-  tokenLifetimeSeconds?: number;
-  /** How long the previous component or authorizer token keeps working after a new one is issued (unverified: modelled on the OA's `cgi-bin/token`). Default 300. */
-  tokenOverlapSeconds?: number;
-  /** Lifetime of a pushed `component_verify_ticket`. Default 43200 (12 h). */
-  verifyTicketLifetimeSeconds?: number;
-  /** Push a new ticket to every component with an event URL (and pushes on) this often; 0: only on demand. Default 600. */
-  ticketPushIntervalSeconds?: number;
-  /** `true`: only the newest ticket buys a component token, an older unexpired one is 61006 too. Default `false` (unverified). */
-  onlyLatestTicket?: boolean;
-  /** `api_start_push_ticket` calls of one component closer than this answer 45011 (unverified: no limit is published). Default 60. */
-  startPushTicketIntervalSeconds?: number;
-  /** Delay between an `api_start_push_ticket` call and its push. Default 20. */
-  startPushDelayMs?: number;
-  /** Lifetime of a `pre_auth_code`. Default 1800 (the doc's text; its sample answers 600). */
-  preAuthCodeLifetimeSeconds?: number;
-  /** Lifetime of an authorization code. Default 3600 (the install redirect's `expires_in`). */
-  authorizationCodeLifetimeSeconds?: number;
-  /** `true`: an authorization code can be exchanged again while unexpired. Default `false`: once (unverified). */
-  reusableAuthorizationCodes?: boolean;
-  /** Every Nth `api_authorizer_token` call of an authorization hands out a new refresh token (the old one then answers 61023); 0: never. Default 0. */
-  refreshTokenRotateEvery?: number;
-  /** The chance that an `api_authorizer_token` call hands out a new refresh token, drawn from a generator seeded with {@link seed}. Default 0. */
-  refreshTokenRotateProbability?: number;
-  /** Seed of the rotation draws. Default 1. */
-  seed?: number;
-  /** `api_component_token` calls per component per (China) day before 45009 (unverified: no figure is published). Default 2000. */
-  componentTokenDailyQuota?: number;
-  /** `api_authorizer_token` calls per authorizer per (China) day before 45009 (unverified). Default 2000. */
-  authorizerTokenDailyQuota?: number;
-  /** Lifetime of an authorizer's JS-SDK ticket; a fetch while one is valid returns it again. Default 7200. */
-  jsapiTicketLifetimeSeconds?: number;
-  /** `ticket/getticket` calls per authorizer per (China) day before 45009 (unverified, as for an OA). Default 2000. */
-  jsapiTicketDailyQuota?: number;
-  /** `ticket/getticket` calls per authorizer per clock minute before 45011. Default `Infinity`. */
-  jsapiTicketMinuteQuota?: number;
-  /** The verifier refuses a config whose timestamp is farther than this from the clock. Default 600. */
-  jsapiMaxSkewSeconds?: number;
-  /** A push not answered within this is a failure (the platform waits 5 s). Default 5000. */
-  pushTimeoutMs?: number;
-  /** Clock in epoch milliseconds. Default `Date.now`. */
-  now?: () => number;
-}
-
-/** Defaults of {@link WeChatComponentSimOptions}. */
-export const DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS = {
-  platform: 'wechat-open',
-  tokenLifetimeSeconds: 7200,
-  tokenOverlapSeconds: 300,
-  verifyTicketLifetimeSeconds: 12 * 3600,
-  ticketPushIntervalSeconds: 600,
-  onlyLatestTicket: false,
-  startPushTicketIntervalSeconds: 60,
-  startPushDelayMs: 20,
-  preAuthCodeLifetimeSeconds: 1800,
-  authorizationCodeLifetimeSeconds: 3600,
-  reusableAuthorizationCodes: false,
-  refreshTokenRotateEvery: 0,
-  refreshTokenRotateProbability: 0,
-  seed: 1,
-  componentTokenDailyQuota: 2000,
-  authorizerTokenDailyQuota: 2000,
-  jsapiTicketLifetimeSeconds: 7200,
-  jsapiTicketDailyQuota: 2000,
-  jsapiTicketMinuteQuota: Infinity,
-  jsapiMaxSkewSeconds: DEFAULT_JSAPI_MAX_SKEW_SECONDS,
-  pushTimeoutMs: 5000,
-  now: Date.now,
-} as const;
-
-/**
- * Counter names. Component endpoints count by component appid; `api_query_auth` (once its code
- * is known), `api_authorizer_token`, `api_get_authorizer_info`, the ticket and business
- * endpoints by authorizer appid; pushes by `InfoType`.
- */
-export const WECHAT_COMPONENT_ENDPOINTS = {
-  componentToken: 'api_component_token',
-  startPushTicket: 'api_start_push_ticket',
-  preAuthCode: 'api_create_preauthcode',
-  queryAuth: 'api_query_auth',
-  authorizerToken: 'api_authorizer_token',
-  authorizerInfo: 'api_get_authorizer_info',
-  /** `GET /cgi-bin/ticket/getticket` with an authorizer token. */
-  ticket: 'ticket/getticket',
-  business: 'business',
-  /** Pushes to event URLs (outgoing): every attempt, those answered `success`, the others. */
-  push: 'push',
-  pushDelivered: 'push delivered',
-  pushFailed: 'push failed',
-} as const;
-
-/** What an authorization pushed and handed out. */
-export interface AuthorizationEvent extends WxPushResult {
-  readonly infoType: 'authorized' | 'updateauthorized';
-  readonly authorizationCode: string;
-  readonly preAuthCode: string;
-}
-
-/** Options of {@link WeChatComponentSim.authorize} and {@link WeChatComponentSim.reauthorize}. */
-export interface AuthorizeOptions {
-  /** Default: the first component. */
-  componentAppId?: string;
-  /** The permission sets (权限集 ids) granted. Default `[1, 2, 3]`. */
-  funcInfo?: number[];
-  /** One from `api_create_preauthcode` (as the install link carries); default a fresh one. */
-  preAuthCode?: string;
-}
+import {
+  AUTHORIZER_TOKEN_FAULTS,
+  COMPONENT_TOKEN_FAULTS,
+  QUERY_AUTH_FAULTS,
+  START_PUSH_FAULTS,
+  TICKET_FAULTS,
+  wechatError as error,
+} from './wechat-component-answers.js';
+import {
+  WECHAT_COMPONENT_ENDPOINTS,
+  resolveWeChatComponentOptions,
+  type AuthorizationEvent,
+  type AuthorizeOptions,
+  type ResolvedWeChatComponentOptions,
+  type WeChatComponentSimOptions,
+} from './wechat-component-options.js';
+import { NO_CALLBACK_URL, PushLog, deliver, plainSignature, seal, xml, type PushRecord, type SealOptions, type WxPush } from './wxbiz-events.js';
 
 interface ComponentState {
   readonly appId: string;
@@ -199,7 +85,7 @@ export class WeChatComponentSim implements PlatformSim {
   readonly ticketScript = new Script();
   /** The pushes made, with their answers. */
   readonly pushes: PushLog;
-  readonly #opts: Required<Omit<WeChatComponentSimOptions, 'apps' | 'platform' | 'now'>>;
+  readonly #opts: ResolvedWeChatComponentOptions;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #components = new Map<string, ComponentState>();
@@ -226,41 +112,8 @@ export class WeChatComponentSim implements PlatformSim {
   readonly #timers = new Set<NodeJS.Timeout>();
 
   constructor(options: WeChatComponentSimOptions) {
-    const d = DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS;
-    const opts = {
-      tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? d.tokenLifetimeSeconds,
-      tokenOverlapSeconds: options.tokenOverlapSeconds ?? d.tokenOverlapSeconds,
-      verifyTicketLifetimeSeconds: options.verifyTicketLifetimeSeconds ?? d.verifyTicketLifetimeSeconds,
-      ticketPushIntervalSeconds: options.ticketPushIntervalSeconds ?? d.ticketPushIntervalSeconds,
-      onlyLatestTicket: options.onlyLatestTicket ?? d.onlyLatestTicket,
-      startPushTicketIntervalSeconds: options.startPushTicketIntervalSeconds ?? d.startPushTicketIntervalSeconds,
-      startPushDelayMs: options.startPushDelayMs ?? d.startPushDelayMs,
-      preAuthCodeLifetimeSeconds: options.preAuthCodeLifetimeSeconds ?? d.preAuthCodeLifetimeSeconds,
-      authorizationCodeLifetimeSeconds: options.authorizationCodeLifetimeSeconds ?? d.authorizationCodeLifetimeSeconds,
-      reusableAuthorizationCodes: options.reusableAuthorizationCodes ?? d.reusableAuthorizationCodes,
-      refreshTokenRotateEvery: options.refreshTokenRotateEvery ?? d.refreshTokenRotateEvery,
-      refreshTokenRotateProbability: options.refreshTokenRotateProbability ?? d.refreshTokenRotateProbability,
-      seed: options.seed ?? d.seed,
-      componentTokenDailyQuota: options.componentTokenDailyQuota ?? d.componentTokenDailyQuota,
-      authorizerTokenDailyQuota: options.authorizerTokenDailyQuota ?? d.authorizerTokenDailyQuota,
-      jsapiTicketLifetimeSeconds: options.jsapiTicketLifetimeSeconds ?? d.jsapiTicketLifetimeSeconds,
-      jsapiTicketDailyQuota: options.jsapiTicketDailyQuota ?? d.jsapiTicketDailyQuota,
-      jsapiTicketMinuteQuota: options.jsapiTicketMinuteQuota ?? d.jsapiTicketMinuteQuota,
-      jsapiMaxSkewSeconds: options.jsapiMaxSkewSeconds ?? d.jsapiMaxSkewSeconds,
-      pushTimeoutMs: options.pushTimeoutMs ?? d.pushTimeoutMs,
-    };
-    for (const key of ['tokenLifetimeSeconds', 'verifyTicketLifetimeSeconds', 'preAuthCodeLifetimeSeconds', 'authorizationCodeLifetimeSeconds', 'jsapiTicketLifetimeSeconds', 'pushTimeoutMs'] as const) positive(key, opts[key]);
-    for (const key of ['tokenOverlapSeconds', 'ticketPushIntervalSeconds', 'startPushTicketIntervalSeconds', 'startPushDelayMs', 'jsapiMaxSkewSeconds'] as const) notNegative(key, opts[key]);
-    for (const key of ['componentTokenDailyQuota', 'authorizerTokenDailyQuota', 'jsapiTicketDailyQuota', 'jsapiTicketMinuteQuota', 'refreshTokenRotateEvery'] as const) quota(key, opts[key]);
-    if (!(opts.refreshTokenRotateProbability >= 0 && opts.refreshTokenRotateProbability <= 1)) {
-      throw new TypeError(`refreshTokenRotateProbability: expected a number from 0 to 1, got ${String(opts.refreshTokenRotateProbability)}`);
-    }
-    if (!Number.isInteger(opts.seed)) throw new TypeError(`seed: expected a whole number, got ${String(opts.seed)}`);
-    for (const [i, app] of checkApps(options.apps, 'appId').entries()) {
-      if (typeof app.token !== 'string' || app.token === '') throw new TypeError(`apps[${i}].token: expected a non-empty string`);
-      if (typeof app.encodingAESKey !== 'string' || !/^[A-Za-z0-9+/]{43}$/.test(app.encodingAESKey)) {
-        throw new TypeError(`apps[${i}].encodingAESKey: expected 43 base64 characters`);
-      }
+    const opts = resolveWeChatComponentOptions(options);
+    for (const app of opts.apps) {
       this.#components.set(app.appId, {
         appId: app.appId,
         secret: app.appSecret,
@@ -272,11 +125,9 @@ export class WeChatComponentSim implements PlatformSim {
         lastStartPushAt: -Infinity,
       });
     }
-    const platform = options.platform ?? d.platform;
-    if (typeof platform !== 'string' || platform === '') throw new TypeError('platform: expected a non-empty string');
-    this.platform = platform;
+    this.platform = opts.platform;
     this.#opts = opts;
-    this.#now = options.now ?? d.now;
+    this.#now = opts.now;
     this.#random = seededRandom(opts.seed);
     this.pushes = new PushLog(this.counters, { push: WECHAT_COMPONENT_ENDPOINTS.push, delivered: WECHAT_COMPONENT_ENDPOINTS.pushDelivered, failed: WECHAT_COMPONENT_ENDPOINTS.pushFailed });
     // Shaped like the platform's: a number, an underscore, URL-safe characters (tokens); URL-safe characters (the rest).
@@ -853,49 +704,3 @@ function stringField(body: unknown, name: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-/** WeChat's error body: the message followed by a request id. */
-function error(errcode: number, message: string): Record<string, unknown> {
-  return { errcode, errmsg: `${message} rid: ${randomBytes(4).toString('hex')}-${randomBytes(4).toString('hex')}-${randomBytes(2).toString('hex')}` };
-}
-
-function ratelimit(reply: FastifyReply): void {
-  reply.send(error(45011, 'api minute-quota reach limit  mustslower  retry next minute'));
-}
-
-const COMPONENT_TOKEN_FAULTS: PlatformFaultAnswers = {
-  ratelimit,
-  okWithoutToken: { expires_in: 7200 },
-  sampleOk: JSON.stringify({ component_access_token: '61_W3mEpU66027wgNZ_MhGHNQDHnFATkDa9-2llqrMBjUwxRSNPbVsMmyD-yq8wZETSoE5NQgecigDrSHkPtIYA', expires_in: 7200 }),
-};
-
-const START_PUSH_FAULTS: PlatformFaultAnswers = {
-  ratelimit,
-  okWithoutToken: {},
-  sampleOk: JSON.stringify({ errcode: 0, errmsg: 'ok' }),
-};
-
-const QUERY_AUTH_FAULTS: PlatformFaultAnswers = {
-  ratelimit,
-  okWithoutToken: { authorization_info: { authorizer_appid: 'wxf8b4f85f3a794e77', expires_in: 7200, func_info: [] } },
-  sampleOk: JSON.stringify({
-    authorization_info: {
-      authorizer_appid: 'wxf8b4f85f3a794e77',
-      authorizer_access_token: 'QXjUqNqfYVH0yBE1iI_7vuN_9gQbpjfK7hYwJ3P7xOa88a89-Aga5x1NMYJyB8G2yKt1KCl0nPC3W9GJzw0Zzq_dBxc8pxIGUNi_bFes0qM',
-      expires_in: 7200,
-      authorizer_refresh_token: 'dTo-YCXPL4llX-u1W1pPpnp8Hgm4wpJtlR6iV0doKdY',
-      func_info: [{ funcscope_category: { id: 1 } }],
-    },
-  }),
-};
-
-const AUTHORIZER_TOKEN_FAULTS: PlatformFaultAnswers = {
-  ratelimit,
-  okWithoutToken: { expires_in: 7200 },
-  sampleOk: JSON.stringify({ authorizer_access_token: 'some-access-token-of-the-authorizer-0123456789', expires_in: 7200, authorizer_refresh_token: 'refresh_token_value' }),
-};
-
-const TICKET_FAULTS: PlatformFaultAnswers = {
-  ratelimit,
-  okWithoutToken: { errcode: 0, errmsg: 'ok', expires_in: 7200 },
-  sampleOk: JSON.stringify({ errcode: 0, errmsg: 'ok', ticket: 'sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg', expires_in: 7200 }),
-};

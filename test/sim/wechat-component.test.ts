@@ -44,6 +44,14 @@ async function start(t: TestContext, options: Partial<WeChatComponentSimOptions>
 }
 
 describe('WeChatComponentSim component_verify_ticket and component token', () => {
+  it('checks its options, naming the bad one', () => {
+    assert.throws(() => new WeChatComponentSim({ apps: [{ ...COMPONENT, encodingAESKey: 'short' }] }), /^TypeError: apps\[0\]\.encodingAESKey: /);
+    assert.throws(() => new WeChatComponentSim({ apps: [COMPONENT, COMPONENT] }), /apps\[1\]\.appId: duplicate/);
+    assert.throws(() => new WeChatComponentSim({ apps: [COMPONENT], refreshTokenRotateProbability: 2 }), /^TypeError: refreshTokenRotateProbability: /);
+    assert.throws(() => new WeChatComponentSim({ apps: [COMPONENT], tokenLifetimeSeconds: 0 }), /^TypeError: tokenLifetimeSeconds: /);
+    assert.equal(new WeChatComponentSim({ apps: [COMPONENT], platform: 'wechat' }).platform, 'wechat');
+  });
+
   it('pushes the ticket encrypted and signed as the platform does; the ticket buys a component token', async (t) => {
     const { sim, received, componentToken, tick } = await start(t);
     const pushed = await sim.pushTicket();

@@ -48,6 +48,13 @@ async function start(t: TestContext, options: Partial<WeComSuiteSimOptions> = {}
 }
 
 describe('WeComSuiteSim URL check and suite_ticket', () => {
+  it('checks its options, naming the bad one', () => {
+    assert.throws(() => new WeComSuiteSim({ apps: [SUITE, SUITE] }), /^TypeError: apps\[1\]\.suiteId: duplicate/);
+    assert.throws(() => new WeComSuiteSim({ apps: [{ ...SUITE, token: '' }] }), /^TypeError: apps\[0\]\.token: /);
+    assert.throws(() => new WeComSuiteSim({ apps: [SUITE], jsapiTicketAppQuota: -1 }), /^TypeError: jsapiTicketAppQuota: /);
+    assert.equal(new WeComSuiteSim({ apps: [SUITE] }).platform, 'wecom-suite');
+  });
+
   it('sends the GET URL check exactly as the official vector, and takes the plaintext back', async (t) => {
     const { sim, received } = await start(t);
     const { random } = decrypt(SUITE.encodingAESKey, VECTOR.echostr);
