@@ -51,6 +51,38 @@ export {
   type WeChatTokenApi,
 } from './wechat.js';
 export {
+  DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS,
+  WECHAT_COMPONENT_ENDPOINTS,
+  type AuthorizationEvent,
+  type AuthorizeOptions,
+  type WeChatComponentSimApp,
+  type WeChatComponentSimOptions,
+} from './wechat-component-options.js';
+export { WeChatComponentSim } from './wechat-component.js';
+export {
+  DEFAULT_WECOM_SUITE_SIM_OPTIONS,
+  WECOM_SUITE_ENDPOINTS,
+  type AuthCodeEvent,
+  type SuiteAuthOptions,
+  type WeComSuiteSimApp,
+  type WeComSuiteSimOptions,
+} from './wecom-suite-options.js';
+export { WeComSuiteSim } from './wecom-suite.js';
+export {
+  PushLog,
+  cdata,
+  deliver,
+  plainSignature,
+  seal,
+  xml,
+  type PushRecord,
+  type SealOptions,
+  type Sealed,
+  type WxCryptoSettings,
+  type WxPush,
+  type WxPushResult,
+} from './wxbiz-events.js';
+export {
   DEFAULT_WECOM_SIM_OPTIONS,
   WECOM_ENDPOINTS,
   WeComSim,

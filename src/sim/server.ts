@@ -36,7 +36,8 @@ const PLATFORM_NAME = /^[a-z][a-z0-9-]*$/;
  * `POST /_sim/{platform}/fault` `{"mode","delayMs","retryAfterSeconds"}` (token endpoints),
  * `POST /_sim/{platform}/jsapi/fault` (the same, for the JS-SDK ticket endpoints),
  * `POST /_sim/{platform}/jsapi/verify` (a page's JS-SDK config plus its `url`: `{"ok":true}` or `{"ok":false,"reason"}`),
- * `POST /_sim/{platform}/revoke` `{"token"}` (a token or a ticket), `GET /_sim/{platform}/stats`, `POST /_sim/{platform}/reset`.
+ * `POST /_sim/{platform}/revoke` `{"token"}` (a token or a ticket), `GET /_sim/{platform}/stats`, `POST /_sim/{platform}/reset`,
+ * and each simulator's own routes beside them ({@link PlatformSim.registerControl}: pushes, authorizations).
  *
  * @example
  * ```ts
@@ -59,6 +60,16 @@ export async function startSimulators(options: StartSimulatorsOptions): Promise<
     await app.register(async (scope) => sim.register(scope), { prefix: `/${sim.platform}` });
   }
   await app.register(async (scope) => registerControl(scope, byName), { prefix: '/_sim' });
+  for (const sim of byName.values()) {
+    if (sim.registerControl === undefined) continue;
+    await app.register(
+      async (scope) => {
+        parseJsonBodies(scope);
+        sim.registerControl!(scope);
+      },
+      { prefix: `/_sim/${sim.platform}` },
+    );
+  }
 
   let url: string;
   try {
@@ -94,8 +105,8 @@ export async function startSimulators(options: StartSimulatorsOptions): Promise<
   };
 }
 
-function registerControl(scope: FastifyInstance, byName: ReadonlyMap<string, PlatformSim>): void {
-  // Tolerate an empty body with a JSON content type, as `curl -H … -X POST` sends.
+/** Bodies parsed as JSON whatever their content type; an empty body, as `curl -H … -X POST` sends, as `{}`. */
+function parseJsonBodies(scope: FastifyInstance): void {
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
     try {
@@ -104,6 +115,10 @@ function registerControl(scope: FastifyInstance, byName: ReadonlyMap<string, Pla
       done(Object.assign(new Error('body: not JSON'), { statusCode: 400 }));
     }
   });
+}
+
+function registerControl(scope: FastifyInstance, byName: ReadonlyMap<string, PlatformSim>): void {
+  parseJsonBodies(scope);
 
   const lookup = (platform: string, reply: FastifyReply): PlatformSim | undefined => {
     const sim = byName.get(platform);

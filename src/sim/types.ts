@@ -26,4 +26,10 @@ export interface PlatformSim {
    * signature is one of the app's valid tickets would give, else the reason.
    */
   verifyJsapi?(config: Record<string, unknown>): JsapiVerdict;
+  /**
+   * The simulator's own control routes, added under `/_sim/{platform}` to a scope whose JSON
+   * bodies are parsed (an empty body as `{}`). Names other than the shared ones (`fault`,
+   * `jsapi/…`, `revoke`, `stats`, `reset`).
+   */
+  registerControl?(scope: FastifyInstance): void;
 }

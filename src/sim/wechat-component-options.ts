@@ -1,0 +1,178 @@
+import { DEFAULT_JSAPI_MAX_SKEW_SECONDS } from './jsapi.js';
+import { checkApps, notNegative, positive, quota } from './options.js';
+import type { WxPushResult } from './wxbiz-events.js';
+
+/** A third-party platform (第三方平台) known to the simulator, with its message settings. */
+export interface WeChatComponentSimApp {
+  /** `component_appid`. */
+  appId: string;
+  /** `component_appsecret`. */
+  appSecret: string;
+  /** The message Token pushes are signed with. */
+  token: string;
+  /** The 43-character EncodingAESKey pushes are encrypted with. */
+  encodingAESKey: string;
+  /** The 授权事件接收 URL where tickets and authorization events are pushed; settable later with {@link WeChatComponentSim.setEventUrl}. */
+  eventUrl?: string;
+  /** `false`: the caller's IP is not among the platform's registered IPs (61004). Default `true`. */
+  ipAllowed?: boolean;
+}
+
+/** Options of {@link WeChatComponentSim}; every lifetime and window scales down for tests. */
+export interface WeChatComponentSimOptions {
+  apps: WeChatComponentSimApp[];
+  /** Path prefix and control-API name. Default `wechat-open`. */
+  platform?: string;
+  /** Lifetime of a component and of an authorizer access token. Default 7200. */
+  tokenLifetimeSeconds?: number;
+  /** How long the previous component or authorizer token keeps working after a new one is issued (unverified: modelled on the OA's `cgi-bin/token`). Default 300. */
+  tokenOverlapSeconds?: number;
+  /** Lifetime of a pushed `component_verify_ticket`. Default 43200 (12 h). */
+  verifyTicketLifetimeSeconds?: number;
+  /** Push a new ticket to every component with an event URL (and pushes on) this often; 0: only on demand. Default 600. */
+  ticketPushIntervalSeconds?: number;
+  /** `true`: only the newest ticket buys a component token, an older unexpired one is 61006 too. Default `false` (unverified). */
+  onlyLatestTicket?: boolean;
+  /** `api_start_push_ticket` calls of one component closer than this answer 45011 (unverified: no limit is published). Default 60. */
+  startPushTicketIntervalSeconds?: number;
+  /** Delay between an `api_start_push_ticket` call and its push. Default 20. */
+  startPushDelayMs?: number;
+  /** Lifetime of a `pre_auth_code`. Default 1800 (the doc's text; its sample answers 600). */
+  preAuthCodeLifetimeSeconds?: number;
+  /** Lifetime of an authorization code. Default 3600 (the install redirect's `expires_in`). */
+  authorizationCodeLifetimeSeconds?: number;
+  /** `true`: an authorization code can be exchanged again while unexpired. Default `false`: once (unverified). */
+  reusableAuthorizationCodes?: boolean;
+  /** Every Nth `api_authorizer_token` call of an authorization hands out a new refresh token (the old one then answers 61023); 0: never. Default 0. */
+  refreshTokenRotateEvery?: number;
+  /** The chance that an `api_authorizer_token` call hands out a new refresh token, drawn from a generator seeded with {@link seed}. Default 0. */
+  refreshTokenRotateProbability?: number;
+  /** Seed of the rotation draws. Default 1. */
+  seed?: number;
+  /** `api_component_token` calls per component per (China) day before 45009 (unverified: no figure is published). Default 2000. */
+  componentTokenDailyQuota?: number;
+  /** `api_authorizer_token` calls per authorizer per (China) day before 45009 (unverified). Default 2000. */
+  authorizerTokenDailyQuota?: number;
+  /** Lifetime of an authorizer's JS-SDK ticket; a fetch while one is valid returns it again. Default 7200. */
+  jsapiTicketLifetimeSeconds?: number;
+  /** `ticket/getticket` calls per authorizer per (China) day before 45009 (unverified, as for an OA). Default 2000. */
+  jsapiTicketDailyQuota?: number;
+  /** `ticket/getticket` calls per authorizer per clock minute before 45011. Default `Infinity`. */
+  jsapiTicketMinuteQuota?: number;
+  /** The verifier refuses a config whose timestamp is farther than this from the clock. Default 600. */
+  jsapiMaxSkewSeconds?: number;
+  /** A push not answered within this is a failure (the platform waits 5 s). Default 5000. */
+  pushTimeoutMs?: number;
+  /** Clock in epoch milliseconds. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Defaults of {@link WeChatComponentSimOptions}. */
+export const DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS = {
+  platform: 'wechat-open',
+  tokenLifetimeSeconds: 7200,
+  tokenOverlapSeconds: 300,
+  verifyTicketLifetimeSeconds: 12 * 3600,
+  ticketPushIntervalSeconds: 600,
+  onlyLatestTicket: false,
+  startPushTicketIntervalSeconds: 60,
+  startPushDelayMs: 20,
+  preAuthCodeLifetimeSeconds: 1800,
+  authorizationCodeLifetimeSeconds: 3600,
+  reusableAuthorizationCodes: false,
+  refreshTokenRotateEvery: 0,
+  refreshTokenRotateProbability: 0,
+  seed: 1,
+  componentTokenDailyQuota: 2000,
+  authorizerTokenDailyQuota: 2000,
+  jsapiTicketLifetimeSeconds: 7200,
+  jsapiTicketDailyQuota: 2000,
+  jsapiTicketMinuteQuota: Infinity,
+  jsapiMaxSkewSeconds: DEFAULT_JSAPI_MAX_SKEW_SECONDS,
+  pushTimeoutMs: 5000,
+  now: Date.now,
+} as const;
+
+/**
+ * Counter names. Component endpoints count by component appid; `api_query_auth` (once its code
+ * is known), `api_authorizer_token`, `api_get_authorizer_info`, the ticket and business
+ * endpoints by authorizer appid; pushes by `InfoType`.
+ */
+export const WECHAT_COMPONENT_ENDPOINTS = {
+  componentToken: 'api_component_token',
+  startPushTicket: 'api_start_push_ticket',
+  preAuthCode: 'api_create_preauthcode',
+  queryAuth: 'api_query_auth',
+  authorizerToken: 'api_authorizer_token',
+  authorizerInfo: 'api_get_authorizer_info',
+  /** `GET /cgi-bin/ticket/getticket` with an authorizer token. */
+  ticket: 'ticket/getticket',
+  business: 'business',
+  /** Pushes to event URLs (outgoing): every attempt, those answered `success`, the others. */
+  push: 'push',
+  pushDelivered: 'push delivered',
+  pushFailed: 'push failed',
+} as const;
+
+/** What an authorization pushed and handed out. */
+export interface AuthorizationEvent extends WxPushResult {
+  readonly infoType: 'authorized' | 'updateauthorized';
+  readonly authorizationCode: string;
+  readonly preAuthCode: string;
+}
+
+/** Options of {@link WeChatComponentSim.authorize} and {@link WeChatComponentSim.reauthorize}. */
+export interface AuthorizeOptions {
+  /** Default: the first component. */
+  componentAppId?: string;
+  /** The permission sets (权限集 ids) granted. Default `[1, 2, 3]`. */
+  funcInfo?: number[];
+  /** One from `api_create_preauthcode` (as the install link carries); default a fresh one. */
+  preAuthCode?: string;
+}
+
+/** {@link WeChatComponentSimOptions} with their defaults, checked. */
+export type ResolvedWeChatComponentOptions = Required<WeChatComponentSimOptions>;
+
+/** The options with their defaults; a `TypeError` naming the first bad one. */
+export function resolveWeChatComponentOptions(options: WeChatComponentSimOptions): ResolvedWeChatComponentOptions {
+  const d = DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS;
+  const opts = {
+    tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? d.tokenLifetimeSeconds,
+    tokenOverlapSeconds: options.tokenOverlapSeconds ?? d.tokenOverlapSeconds,
+    verifyTicketLifetimeSeconds: options.verifyTicketLifetimeSeconds ?? d.verifyTicketLifetimeSeconds,
+    ticketPushIntervalSeconds: options.ticketPushIntervalSeconds ?? d.ticketPushIntervalSeconds,
+    onlyLatestTicket: options.onlyLatestTicket ?? d.onlyLatestTicket,
+    startPushTicketIntervalSeconds: options.startPushTicketIntervalSeconds ?? d.startPushTicketIntervalSeconds,
+    startPushDelayMs: options.startPushDelayMs ?? d.startPushDelayMs,
+    preAuthCodeLifetimeSeconds: options.preAuthCodeLifetimeSeconds ?? d.preAuthCodeLifetimeSeconds,
+    authorizationCodeLifetimeSeconds: options.authorizationCodeLifetimeSeconds ?? d.authorizationCodeLifetimeSeconds,
+    reusableAuthorizationCodes: options.reusableAuthorizationCodes ?? d.reusableAuthorizationCodes,
+    refreshTokenRotateEvery: options.refreshTokenRotateEvery ?? d.refreshTokenRotateEvery,
+    refreshTokenRotateProbability: options.refreshTokenRotateProbability ?? d.refreshTokenRotateProbability,
+    seed: options.seed ?? d.seed,
+    componentTokenDailyQuota: options.componentTokenDailyQuota ?? d.componentTokenDailyQuota,
+    authorizerTokenDailyQuota: options.authorizerTokenDailyQuota ?? d.authorizerTokenDailyQuota,
+    jsapiTicketLifetimeSeconds: options.jsapiTicketLifetimeSeconds ?? d.jsapiTicketLifetimeSeconds,
+    jsapiTicketDailyQuota: options.jsapiTicketDailyQuota ?? d.jsapiTicketDailyQuota,
+    jsapiTicketMinuteQuota: options.jsapiTicketMinuteQuota ?? d.jsapiTicketMinuteQuota,
+    jsapiMaxSkewSeconds: options.jsapiMaxSkewSeconds ?? d.jsapiMaxSkewSeconds,
+    pushTimeoutMs: options.pushTimeoutMs ?? d.pushTimeoutMs,
+  };
+  for (const key of ['tokenLifetimeSeconds', 'verifyTicketLifetimeSeconds', 'preAuthCodeLifetimeSeconds', 'authorizationCodeLifetimeSeconds', 'jsapiTicketLifetimeSeconds', 'pushTimeoutMs'] as const) positive(key, opts[key]);
+  for (const key of ['tokenOverlapSeconds', 'ticketPushIntervalSeconds', 'startPushTicketIntervalSeconds', 'startPushDelayMs', 'jsapiMaxSkewSeconds'] as const) notNegative(key, opts[key]);
+  for (const key of ['componentTokenDailyQuota', 'authorizerTokenDailyQuota', 'jsapiTicketDailyQuota', 'jsapiTicketMinuteQuota', 'refreshTokenRotateEvery'] as const) quota(key, opts[key]);
+  if (!(opts.refreshTokenRotateProbability >= 0 && opts.refreshTokenRotateProbability <= 1)) {
+    throw new TypeError(`refreshTokenRotateProbability: expected a number from 0 to 1, got ${String(opts.refreshTokenRotateProbability)}`);
+  }
+  if (!Number.isInteger(opts.seed)) throw new TypeError(`seed: expected a whole number, got ${String(opts.seed)}`);
+  for (const [i, app] of checkApps(options.apps, 'appId').entries()) {
+    if (typeof app.token !== 'string' || app.token === '') throw new TypeError(`apps[${i}].token: expected a non-empty string`);
+    if (typeof app.encodingAESKey !== 'string' || !/^[A-Za-z0-9+/]{43}$/.test(app.encodingAESKey)) {
+      throw new TypeError(`apps[${i}].encodingAESKey: expected 43 base64 characters`);
+    }
+  }
+  const platform = options.platform ?? d.platform;
+  if (typeof platform !== 'string' || platform === '') throw new TypeError('platform: expected a non-empty string');
+  return { ...opts, apps: options.apps, platform, now: options.now ?? d.now };
+}
