@@ -29,15 +29,18 @@ program
       logger = createLogger(config.log.level);
       hub = createHub(config, { logger });
       const url = await hub.listen();
+      // Before the ready line: a signal sent on seeing it must find its handler (a SIGHUP without one ends the process).
+      const started = hub;
+      const log = logger;
+      onShutdown(() => started.close(), {
+        info: (msg, fields) => log.info(fields, msg),
+        warn: (msg, fields) => log.warn(fields, msg),
+        flush: () => log.flush(),
+      });
       logger.info({ url, apps: Object.keys(config.apps).length, clients: config.clients.length, store: config.store.type }, 'tokenhub ready');
     } catch (err) {
       fail(err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`);
     }
-    onShutdown(() => hub.close(), {
-      info: (msg, fields) => logger.info(fields, msg),
-      warn: (msg, fields) => logger.warn(fields, msg),
-      flush: () => logger.flush(),
-    });
   });
 
 program
