@@ -7,6 +7,7 @@ import { createHub, type Hub } from '../hub.js';
 import type { Logger } from 'pino';
 import { createLogger } from '../logger.js';
 import { PLATFORM_NAMES } from '../platforms/index.js';
+import { checkConfig, checkReport } from './check.js';
 import { runDemo } from './demo.js';
 import { runSim } from './sim.js';
 import { DEFAULT_STATUS_URL, runStatus } from './status.js';
@@ -76,6 +77,26 @@ program
       (reason) => process.stderr.write(`tokenhub: ${reason}\n`),
     );
     process.exitCode = code;
+  });
+
+program
+  .command('check')
+  .description('validate a config and fetch one token per app (with a memory store); exit 1 naming each app that fails')
+  .option('-c, --config <file>', 'config file (YAML or JSON); or set TOKENHUB_CONFIG')
+  .action(async (opts: { config?: string }) => {
+    const file = opts.config ?? process.env.TOKENHUB_CONFIG;
+    if (!file) fail('no config: pass --config FILE or set TOKENHUB_CONFIG');
+    let config;
+    try {
+      config = await loadConfigFile(file);
+    } catch (err) {
+      fail(err instanceof ConfigError ? err.message : `cannot read the config: ${(err as Error).message}`);
+    }
+    const checks = await checkConfig(config);
+    process.stdout.write(checkReport(checks));
+    const failed = checks.filter((c) => c.outcome === 'failed').map((c) => c.app);
+    if (failed.length > 0) fail(`${failed.length} of ${checks.length} apps failed: ${failed.join(', ')}`);
+    process.exit(0);
   });
 
 program

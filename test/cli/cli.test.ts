@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { PLATFORM_NAMES } from '../../src/platforms/index.js';
 import { FeishuSim, startSimulators, type RunningSimulators } from '../../src/sim/index.js';
 import { spawnServer } from '../helpers/hubs.js';
+import { runTs } from '../helpers/child.js';
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 const KEY = 'cli-test-client-key-0123456789';
@@ -31,9 +32,9 @@ describe('tokenhub CLI', () => {
   it('--help lists the subcommands, and each has its own --help', () => {
     const help = run(['--help']);
     assert.equal(help.status, 0);
-    for (const cmd of ['serve', 'sim', 'demo', 'hash-key']) assert.match(help.stdout, new RegExp(`\\b${cmd}\\b`));
+    for (const cmd of ['serve', 'sim', 'demo', 'hash-key', 'check', 'status']) assert.match(help.stdout, new RegExp(`\\b${cmd}\\b`));
     for (const platform of PLATFORM_NAMES) assert.match(help.stdout, new RegExp(`\\b${platform}\\b`), `--help does not name ${platform}`);
-    for (const cmd of ['serve', 'sim', 'demo', 'hash-key']) {
+    for (const cmd of ['serve', 'sim', 'demo', 'hash-key', 'check', 'status']) {
       const sub = run([cmd, '--help']);
       assert.equal(sub.status, 0, `${cmd} --help`);
       assert.match(sub.stdout, new RegExp(`Usage: tokenhub ${cmd}`));
@@ -95,6 +96,40 @@ describe('tokenhub CLI', () => {
     assert.notEqual(((await answer.json()) as { token: string }).token, token);
     assert.equal(await exited, 0);
     sim.faults.set('none');
+  });
+
+  it('check fetches one token per app: exit 0 when all are had, 1 naming each app that fails; a bad config names its key', async () => {
+    const config = (apps: Record<string, unknown>) => ({ clients: [{ name: 'c', key: KEY, apps: ['*'] }], apps });
+    const good = join(dir, 'check-good.json');
+    await writeFile(good, JSON.stringify(config({ x: { platform: 'feishu', appId: 'cli_x', appSecret: 'cli-secret', baseUrl: sims.baseUrl('feishu') } })));
+    const before = sim.counters.count();
+    const ok = runTs(CLI, ['check', '--config', good]);
+    assert.equal(await ok.exited, 0, ok.lines.join('\n'));
+    assert.match(ok.lines.join('\n'), /^ok\s+x\s+feishu tenant_access_token: expires in \d+ s$/m);
+    assert.equal(sim.counters.count() - before, 1, 'one token call for the one app');
+
+    const bad = join(dir, 'check-bad.json');
+    await writeFile(
+      bad,
+      JSON.stringify(
+        config({
+          x: { platform: 'feishu', appId: 'cli_x', appSecret: 'cli-secret', baseUrl: sims.baseUrl('feishu') },
+          wrong: { platform: 'feishu', appId: 'cli_x', appSecret: 'not-the-secret', baseUrl: sims.baseUrl('feishu') },
+        }),
+      ),
+    );
+    const failed = runTs(CLI, ['check', '--config', bad]);
+    assert.equal(await failed.exited, 1);
+    const out = failed.lines.join('\n');
+    assert.match(out, /^FAILED\s+wrong\s+feishu tenant_access_token: TOKENHUB_PLATFORM_REFUSED/m);
+    assert.match(out, /1 of 2 apps failed: wrong$/m);
+    assert.ok(!out.includes('not-the-secret') && !out.includes('cli-secret'), 'no secret in the output');
+
+    const broken = join(dir, 'check-broken.json');
+    await writeFile(broken, JSON.stringify(config({ x: { platform: 'nope', appId: 'a', appSecret: 'b' } })));
+    const refused = runTs(CLI, ['check', '--config', broken]);
+    assert.equal(await refused.exited, 1);
+    assert.match(refused.lines.join('\n'), /apps\.x\.platform/);
   });
 
   it('SIGHUP is logged and ignored; SIGTERM during a slow request lets it finish, closes and exits 0', async () => {
