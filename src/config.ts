@@ -93,7 +93,13 @@ const clientSchema = z
 const configSchema = z.strictObject({
   listen: z.strictObject({ host: text.default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8700) }).default({ host: '127.0.0.1', port: 8700 }),
   store: storeSchema.default({ type: 'memory' }),
-  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** `json` lines for a log pipeline, `pretty` (coloured, one line per entry) for a terminal. */
+      format: z.enum(['json', 'pretty']).default('json'),
+    })
+    .default({ level: 'info', format: 'json' }),
   upstream: z.strictObject({ timeoutMs: z.number().int().positive().default(5000) }).default({ timeoutMs: 5000 }),
   proxy: z
     .strictObject({

@@ -36,7 +36,7 @@ export interface HubOptions {
 
 /** Wires config → providers → broker → server. The one place that knows every part. */
 export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
-  const logger = options.logger ?? createLogger(config.log.level);
+  const logger = options.logger ?? createLogger(config.log.level, undefined, config.log.format);
   // The platform's rules, as its descriptor states them, against the configured windows.
   const issues = Object.entries(config.apps).flatMap(([id, app]) => refreshRuleIssues(id, app));
   if (issues.length > 0) throw new ConfigError(issues);

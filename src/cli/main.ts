@@ -25,7 +25,7 @@ program
     let logger: Logger;
     try {
       const config = await loadConfigFile(file);
-      logger = createLogger(config.log.level);
+      logger = createLogger(config.log.level, undefined, config.log.format);
       hub = createHub(config, { logger });
       const url = await hub.listen();
       logger.info({ url, apps: Object.keys(config.apps).length, clients: config.clients.length, store: config.store.type }, 'tokenhub ready');
