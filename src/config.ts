@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ALERT_EVENTS } from './alerts/events.js';
 import { ConfigError } from './core/errors.js';
 import { PLATFORM_NAMES, platformOf, platforms, type AnyAppConfig } from './platforms/index.js';
 import { DEFAULT_SERVER_LIMITS } from './server/limits.js';
@@ -83,12 +84,33 @@ const clientSchema = z
     reportsPerMinute: z.number().int().min(1, 'must be at least 1').optional(),
     /** Page signatures (`/jsapi/signature`, `/jsapi/card-signature`) this client may ask for per minute. */
     signaturesPerMinute: z.number().int().min(1, 'must be at least 1').optional(),
+    /** May use the admin routes (`POST /v1/admin/reload`). */
+    admin: z.boolean().optional(),
   })
   .check((ctx) => {
     if ((ctx.value.key === undefined) === (ctx.value.keySha256 === undefined)) {
       ctx.issues.push({ code: 'custom', input: ctx.value, path: ['key'], message: 'give exactly one of key and keySha256' });
     }
   });
+
+/** Where alerts go: each receiver gets a signed JSON POST per change of a token's state. */
+const alertSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+  /** The key of the HMAC-SHA256 in `X-Tokenhub-Signature`; normally `${ENV}`. */
+  secret: z.string().min(16, 'must be at least 16 characters'),
+  /** The events this receiver wants (default: all). */
+  events: z.array(z.enum(ALERT_EVENTS, `must be one of ${ALERT_EVENTS.join(', ')}`)).min(1, 'must name at least one event (or leave it out for all)').optional(),
+});
+
+const auditSchema = z.strictObject({
+  /** The file audit lines are appended to (created if missing; reopened on SIGHUP, for log rotation). */
+  path: text,
+  /**
+   * The key of the HMAC that makes a token's id; the same key gives the same ids across restarts
+   * and instances. Default: a random key per process.
+   */
+  tokenIdKey: z.string().min(16, 'must be at least 16 characters').optional(),
+});
 
 const configSchema = z.strictObject({
   listen: z.strictObject({ host: text.default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8700) }).default({ host: '127.0.0.1', port: 8700 }),
@@ -127,6 +149,8 @@ const configSchema = z.strictObject({
     })
     .default({ ...DEFAULT_SERVER_LIMITS }),
   clients: z.array(clientSchema).min(1, 'must list at least one client'),
+  alerts: z.array(alertSchema).default([]),
+  audit: auditSchema.optional(),
   apps: z.record(z.string().regex(/^[A-Za-z0-9][\w.-]{0,63}$/, 'app ids are letters, digits, _ . - (at most 64)'), appSchema),
 });
 
@@ -141,6 +165,8 @@ export interface ClientEntry {
   apps: readonly string[];
   reportsPerMinute?: number;
   signaturesPerMinute?: number;
+  /** May use the admin routes. */
+  admin?: boolean;
 }
 
 export interface LoadedConfig extends Config {
@@ -190,6 +216,7 @@ export function validateConfig(raw: unknown): LoadedConfig {
     return { name: client.name, keySha256: Buffer.from(hash, 'hex'), apps: client.apps,
       ...(client.reportsPerMinute === undefined ? {} : { reportsPerMinute: client.reportsPerMinute }),
       ...(client.signaturesPerMinute === undefined ? {} : { signaturesPerMinute: client.signaturesPerMinute }),
+      ...(client.admin === undefined ? {} : { admin: client.admin }),
     };
   });
   for (const [id, app] of Object.entries(config.apps)) issues.push(...appIssues(id, app));

@@ -15,6 +15,8 @@ import { healthRoutes } from './routes/health.js';
 import { jsapiRoutes } from './routes/jsapi.js';
 import { DEFAULT_PROXY_OPTIONS, type ProxyOptions } from './proxy-options.js';
 import { proxyRoutes } from './routes/proxy.js';
+import { reloadRoutes } from './routes/reload.js';
+import type { ReloadResult } from '../reload/plan.js';
 import { tokenRoutes } from './routes/tokens.js';
 
 export interface ServerOptions {
@@ -31,11 +33,29 @@ export interface ServerOptions {
   now?: () => number;
   /** The pages each app signs for (`apps.<id>.jsapiUrls`); an app left out signs any http(s) URL. */
   jsapiUrls?: ReadonlyMap<string, readonly string[]>;
+  /** What `POST /v1/admin/reload` runs (the hub's reload); without it the route refuses. */
+  reload?: () => Promise<ReloadResult>;
+}
+
+/** What a reload replaces in a running server: who may call, and the pages each app signs for. */
+export interface ServerReconfiguration {
+  clients: readonly ClientEntry[];
+  jsapiUrls: ReadonlyMap<string, readonly string[]>;
+}
+
+const reconfigurers = new WeakMap<FastifyInstance, (next: ServerReconfiguration) => void>();
+
+/** Replaces the clients and page rules of a server `buildServer` made; requests from then on see only the new ones. */
+export function reconfigureServer(server: FastifyInstance, next: ServerReconfiguration): void {
+  const apply = reconfigurers.get(server);
+  if (apply === undefined) throw new TypeError('not a server made by buildServer');
+  apply(next);
 }
 
 /** The Fastify app: routes, authentication and the JSON error format. Does not listen. */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const auth = new ClientAuth(options.clients);
+  let jsapiUrls = options.jsapiUrls ?? new Map<string, readonly string[]>();
   const answers = new TokenAnswers(options.metrics, (id) => options.broker.has(id), options.now);
   const budget = new ClientBudget();
   const signatures = new ClientBudget('signatures', (c) => c.signaturesPerMinute ?? DEFAULT_SIGNATURES_PER_MINUTE);
@@ -64,6 +84,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       sendError(reply, err.code === 'FST_ERR_BAD_URL' ? badRequest('the URL is not valid percent-encoding') : toHttpError(err));
     },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
+
+  reconfigurers.set(app, (next) => {
+    auth.replace(next.clients);
+    jsapiUrls = next.jsapiUrls;
+  });
 
   app.decorateRequest('client', undefined);
   // Deny by default, decided by the matched route: every route that does not declare itself
@@ -97,9 +122,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, answers, budget });
-  app.register(jsapiRoutes, { broker: options.broker, auth, budget: signatures, jsapiUrls: options.jsapiUrls ?? new Map(), now: options.now ?? Date.now });
+  app.register(jsapiRoutes, { broker: options.broker, auth, budget: signatures, jsapiUrls: () => jsapiUrls, now: options.now ?? Date.now });
   app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs });
   app.register(proxyRoutes, { broker: options.broker, auth, budget, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
+  app.register(reloadRoutes, { reload: options.reload });
   return app;
 }
 

@@ -47,8 +47,8 @@ export interface JsapiRouteOptions {
   auth: ClientAuth;
   /** Each client's budget of signatures. */
   budget: ClientBudget;
-  /** The pages each app signs for (`apps.<id>.jsapiUrls`); an app left out signs any http(s) URL. */
-  jsapiUrls: ReadonlyMap<string, readonly string[]>;
+  /** The pages each app signs for (`apps.<id>.jsapiUrls`); an app left out signs any http(s) URL. A function when a reload may replace them. */
+  jsapiUrls: ReadonlyMap<string, readonly string[]> | (() => ReadonlyMap<string, readonly string[]>);
   now: () => number;
 }
 
@@ -58,7 +58,14 @@ export interface JsapiRouteOptions {
  * call while the ticket is cached; on a cold app every concurrent request waits for one fetch.
  */
 export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { broker, auth, budget, jsapiUrls, now }) => {
-  const allowed = new Map([...jsapiUrls].map(([id, patterns]) => [id, patterns.map(urlPattern)]));
+  // Compiled once per map: a reload brings a new one.
+  const compiled = new WeakMap<ReadonlyMap<string, readonly string[]>, Map<string, RegExp[]>>();
+  const allowed = (id: string): RegExp[] | undefined => {
+    const urls = typeof jsapiUrls === 'function' ? jsapiUrls() : jsapiUrls;
+    let patterns = compiled.get(urls);
+    if (patterns === undefined) compiled.set(urls, (patterns = new Map([...urls].map(([app, list]) => [app, list.map(urlPattern)]))));
+    return patterns.get(id);
+  };
 
   /** The app's signing, once the caller may use it. */
   const signing = (req: FastifyRequest<{ Params: AppParams }>): PageSigning => {
@@ -78,7 +85,7 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     const pages = signing(req);
     const body = parse(signatureBody, req.body);
     const url = pageUrl(body.url);
-    const patterns = allowed.get(req.params.app);
+    const patterns = allowed(req.params.app);
     if (patterns !== undefined && !patterns.some((p) => p.test(url))) {
       throw new TokenHubError('TOKENHUB_URL_NOT_ALLOWED', `url: not among the pages app ${req.params.app} signs for (apps.${req.params.app}.jsapiUrls)`);
     }
