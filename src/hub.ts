@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import type { Dispatcher } from 'undici';
+import { Alerts, type AlertsOptions } from './alerts/alerts.js';
 import { Broker, type AppDefinition } from './core/broker.js';
 import { ConfigError, TokenHubError } from './core/errors.js';
 import { appFingerprint } from './core/keys.js';
@@ -46,6 +47,8 @@ export interface HubOptions {
   shutdownGraceMs?: number;
   /** Reads the config again for `reload()` (`tokenhub serve` reads its config file); without it only `reload(next)` works. */
   loadConfig?: () => Promise<LoadedConfig>;
+  /** How alerts are delivered (timeouts, attempts, backoff): tests shorten them. */
+  alertDelivery?: Omit<AlertsOptions, 'log' | 'onOutcome' | 'now'>;
 }
 
 /** Wires config → providers → broker → server. The one place that knows every part. */
@@ -55,10 +58,16 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
   const store = options.store ?? createStore(config.store, logger.child({ component: 'store' }), options.now);
   // The gauge of seconds left reads the broker at scrape time.
   const metrics: Metrics = new Metrics(() => broker);
+  const alerts = new Alerts(config.alerts, {
+    ...options.alertDelivery,
+    log: logger.child({ component: 'alerts' }),
+    onOutcome: (outcome) => metrics.alertDeliveries.inc({ outcome }),
+    ...(options.now ? { now: options.now } : {}),
+  });
   const broker: Broker = new Broker({
     store,
     logger: logger.child({ component: 'broker' }),
-    observer: combineObservers(metrics.observer, upstreamLog(logger.child({ component: 'upstream' }))),
+    observer: combineObservers(metrics.observer, upstreamLog(logger.child({ component: 'upstream' })), alerts.observer),
     upstreamTimeoutMs: config.upstream.timeoutMs,
     ...(config.store.leaseMs === undefined ? {} : { leaseMs: config.store.leaseMs }),
     ...(options.now ? { now: options.now } : {}),
@@ -85,6 +94,9 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       for (const id of [...plan.removed, ...plan.changed]) broker.unregister(id);
       for (const definition of fresh) broker.register(definition);
       reconfigureServer(server, { clients: next.clientEntries, jsapiUrls: jsapiUrlsOf(next) });
+      // A changed app keeps its alert state: the fix of a refused secret is alerted as recovered.
+      for (const id of plan.removed) alerts.forget(id);
+      alerts.setReceivers(next.alerts);
       // What needs a restart keeps running as it was, so that the next reload compares against it.
       const kept = Object.fromEntries(plan.restartNeeded.map((key) => [key, (running as unknown as Record<string, unknown>)[key]]));
       running = { ...next, ...kept } as LoadedConfig;
@@ -123,6 +135,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
         }
       } catch (err) {
         broker.close();
+        await alerts.close();
         await store.close().catch(() => {});
         throw err;
       }
@@ -143,6 +156,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
         clearTimeout(deadline);
       }
       broker.close();
+      await alerts.close();
       await store.close();
     },
   };

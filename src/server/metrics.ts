@@ -44,6 +44,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly alertDeliveries = new Counter({
+    name: 'tokenhub_alert_deliveries_total',
+    help: 'Alert POSTs to the receivers, by outcome: delivered, retried (an attempt failed, another follows), failed (given up after every attempt), dropped (queue full, receiver removed, or shutdown)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(broker: () => Broker | undefined) {
     new Gauge({
       name: 'tokenhub_token_seconds_left',
