@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger as PinoLogger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { Alerts, type AlertsOptions } from './alerts/alerts.js';
+import { AuditLog } from './audit/audit-log.js';
 import { Broker, type AppDefinition } from './core/broker.js';
 import { ConfigError, TokenHubError } from './core/errors.js';
 import { appFingerprint } from './core/keys.js';
@@ -74,9 +75,16 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
   });
   for (const definition of definitions) broker.register(definition);
   const jsapiUrls = jsapiUrlsOf(config);
+  const audit = config.audit === undefined ? undefined : new AuditLog({
+    path: config.audit.path,
+    tokenIdKey: config.audit.tokenIdKey,
+    log: logger.child({ component: 'audit' }),
+    onDrop: () => metrics.auditDropped.inc(),
+    ...(options.now ? { now: options.now } : {}),
+  });
   const server = buildServer({
     broker, store, clients: config.clientEntries, metrics, logger, proxy: config.proxy, limits: config.server, jsapiUrls,
-    reload: () => reload(), ...(options.now ? { now: options.now } : {}),
+    reload: () => reload(), ...(audit ? { audit } : {}), ...(options.now ? { now: options.now } : {}),
   });
 
   let running = config;
@@ -85,6 +93,8 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
   /** Builds everything the new config needs first (any failure refuses it whole), then swaps without an await. */
   const apply = async (given: LoadedConfig | undefined): Promise<ReloadResult> => {
     let next: LoadedConfig;
+    // A SIGHUP is also what log rotation sends: the audit file is opened again under its path.
+    audit?.reopen();
     try {
       if (given !== undefined) next = given;
       else if (options.loadConfig !== undefined) next = await options.loadConfig();
@@ -125,6 +135,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       try {
         // Before the port opens: a locked data dir or a wrong encryption key stops the start here.
         await store.open?.();
+        await audit?.open();
         // Fastify logs a line per listening address; the ready line is the caller's, one line.
         const level = server.log.level;
         server.log.level = 'warn';
@@ -136,6 +147,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       } catch (err) {
         broker.close();
         await alerts.close();
+        await audit?.close().catch(() => {});
         await store.close().catch(() => {});
         throw err;
       }
@@ -157,6 +169,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       }
       broker.close();
       await alerts.close();
+      await audit?.close();
       await store.close();
     },
   };

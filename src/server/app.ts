@@ -4,6 +4,8 @@ import { TokenHubError, badRequest } from '../core/errors.js';
 import type { TokenStore } from '../core/types.js';
 import type { ClientEntry } from '../config.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuditLog } from '../audit/audit-log.js';
+import { auditHook } from './audit.js';
 import { ClientAuth } from './auth.js';
 import { ClientBudget, DEFAULT_SIGNATURES_PER_MINUTE } from './client-budget.js';
 import { cachedReadFastPath } from './fast-path.js';
@@ -35,6 +37,8 @@ export interface ServerOptions {
   jsapiUrls?: ReadonlyMap<string, readonly string[]>;
   /** What `POST /v1/admin/reload` runs (the hub's reload); without it the route refuses. */
   reload?: () => Promise<ReloadResult>;
+  /** Where audited requests are written (`audit` in the config); none when left out. */
+  audit?: AuditLog;
 }
 
 /** What a reload replaces in a running server: who may call, and the pages each app signs for. */
@@ -59,7 +63,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const answers = new TokenAnswers(options.metrics, (id) => options.broker.has(id), options.now);
   const budget = new ClientBudget();
   const signatures = new ClientBudget('signatures', (c) => c.signaturesPerMinute ?? DEFAULT_SIGNATURES_PER_MINUTE);
-  const fastPath = cachedReadFastPath(options.broker, auth, answers);
+  const fastPath = cachedReadFastPath(options.broker, auth, answers, options.audit);
   const limits = options.limits ?? DEFAULT_SERVER_LIMITS;
   const app = Fastify({
     // Cached token reads are answered before Fastify sees them; everything else is Fastify's.
@@ -91,6 +95,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
 
   app.decorateRequest('client', undefined);
+  app.decorateRequest('audit', undefined);
+  if (options.audit !== undefined) app.addHook('onResponse', auditHook(options.audit));
   // Deny by default, decided by the matched route: every route that does not declare itself
   // public gets the key check as its own first hook. No test on the URL text, which has many
   // spellings (percent-encoded, absolute-form) that the router folds onto one route.

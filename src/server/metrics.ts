@@ -51,6 +51,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly auditDropped = new Counter({
+    name: 'tokenhub_audit_lines_dropped_total',
+    help: 'Audit lines dropped because the disk did not keep up (16 MiB were waiting)',
+    registers: [this.registry],
+  });
+
   constructor(broker: () => Broker | undefined) {
     new Gauge({
       name: 'tokenhub_token_seconds_left',

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Broker, IssuedToken } from '../../core/broker.js';
 import { TokenHubError, badRequest } from '../../core/errors.js';
 import type { PageSigning } from '../../core/types.js';
+import type { AuditRecord } from '../audit.js';
 import type { ClientAuth } from '../auth.js';
 import { clientOf } from '../auth.js';
 import type { ClientBudget } from '../client-budget.js';
@@ -82,8 +83,10 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     broker.peek(appId, kind, { tenantKey: tenant }) ?? broker.getToken(appId, kind, { tenantKey: tenant });
 
   app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/jsapi/signature', { schema: { params } }, async (req) => {
+    const audit: AuditRecord = (req.audit = { action: 'signature', app: req.params.app });
     const pages = signing(req);
     const body = parse(signatureBody, req.body);
+    Object.assign(audit, { kind: body.kind ?? pages.kinds[0], tenantKey: body.tenant_key });
     const url = pageUrl(body.url);
     const patterns = allowed(req.params.app);
     if (patterns !== undefined && !patterns.some((p) => p.test(url))) {
@@ -93,6 +96,7 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     if (!pages.kinds.includes(kind)) throw badRequest(`kind: ${kind} does not sign pages of app ${req.params.app} (one of ${pages.kinds.join(', ')})`);
     await budget.take(clientOf(req));
     const issued = await ticket(req.params.app, kind, body.tenant_key);
+    audit.token = issued.value;
     const nonceStr = nonce();
     const signed = pages.sign(kind, issued.value, { url, nonceStr, now: now() });
     return {
@@ -111,11 +115,14 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
   });
 
   app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/jsapi/card-signature', { schema: { params } }, async (req) => {
+    const audit: AuditRecord = (req.audit = { action: 'card-signature', app: req.params.app });
     const cards = signing(req).cards;
     if (cards === undefined) throw badRequest(`app ${req.params.app} is on ${definition(req.params.app)}, which has no card signatures`);
     const fields = parse(cardBody, req.body);
     await budget.take(clientOf(req));
+    audit.kind = cards.kind;
     const issued = await ticket(req.params.app, cards.kind, undefined);
+    audit.token = issued.value;
     const signed = cards.sign(issued.value, withoutUndefined(fields), { nonceStr: nonce(), now: now() });
     return { app: issued.app, platform: issued.platform, kind: cards.kind, ...signed };
   });

@@ -21,6 +21,7 @@ export function requireAdmin(client: ClientEntry): void {
  */
 export const reloadRoutes: FastifyPluginAsync<{ reload: (() => Promise<ReloadResult>) | undefined }> = async (app, { reload }) => {
   app.post('/v1/admin/reload', async (req) => {
+    req.audit = { action: 'admin.reload' };
     requireAdmin(clientOf(req));
     if (reload === undefined) throw new ReloadRefusedError(['this tokenhub was started without a config file to read again']);
     try {
