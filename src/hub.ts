@@ -10,6 +10,7 @@ import type { TokenStore } from './core/types.js';
 import { refreshRuleIssues, type AppConfig, type LoadedConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { combineObservers } from './observe/combine.js';
+import { tracingObserver } from './observe/tracing.js';
 import { upstreamLog } from './observe/upstream-log.js';
 import { createProvider } from './providers/index.js';
 import { planReload, type ReloadResult } from './reload/plan.js';
@@ -68,7 +69,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
   const broker: Broker = new Broker({
     store,
     logger: logger.child({ component: 'broker' }),
-    observer: combineObservers(metrics.observer, upstreamLog(logger.child({ component: 'upstream' })), alerts.observer),
+    observer: combineObservers(metrics.observer, upstreamLog(logger.child({ component: 'upstream' })), alerts.observer, tracingObserver()),
     upstreamTimeoutMs: config.upstream.timeoutMs,
     ...(config.store.leaseMs === undefined ? {} : { leaseMs: config.store.leaseMs }),
     ...(options.now ? { now: options.now } : {}),
