@@ -2,7 +2,7 @@
 // signature, proxied call and admin action, with the outcome and the token's id, never its value.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -18,7 +18,7 @@ const ADMIN = secret('admin-key');
 const OTHER = secret('other-key');
 
 describe('audit log over HTTP', () => {
-  it('writes one line per audited request with client, action, app, kind, tenant key, outcome and token id', async () => {
+  it('writes one line per audited request with client, action, app, kind, tenant key, outcome and token id; a reload reopens the file', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tokenhub-audit-'));
     const path = join(dir, 'audit.log');
     const stack = await startStack({
@@ -47,11 +47,17 @@ describe('audit log over HTTP', () => {
       assert.equal((await stack.call('GET', '/v1/proxy/main/open-apis/test/echo')).status, 200);
       assert.equal((await stack.call('POST', '/v1/admin/reload', { key: ADMIN })).status, 400);
       assert.equal((await stack.call('GET', '/v1/apps/main/tokens/tenant_access_token', { key: 'unknown-key-0123456789' })).status, 401);
+      // Log rotation: the file moved away, then a reload (SIGHUP) opens the path again.
+      await rename(path, `${path}.1`);
+      await stack.hub.reload(stack.config);
+      assert.equal((await stack.call('GET', '/v1/apps/main/tokens/tenant_access_token')).status, 200);
       values.push(...(await Promise.all(['jsapi_ticket', 'wx_card_ticket'].map(async (kind) => (await stack.hub.broker.getToken(kind === 'jsapi_ticket' ? 'main' : 'wx', kind)).value))));
     } finally {
       await stack.close();
     }
-    const text = await readFile(path, 'utf8');
+    const rotated = (await readFile(path, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(rotated.map((l) => [l.action, l.outcome]), [['token', 'ok']]);
+    const text = await readFile(`${path}.1`, 'utf8');
     const audited = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
     for (const value of values) assert.ok(!text.includes(value), 'a token value in the audit log');
     const ids = new TokenIds(ID_KEY);
