@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ALERT_EVENTS } from './alerts/events.js';
 import { ConfigError } from './core/errors.js';
 import { PLATFORM_NAMES, platformOf, platforms, type AnyAppConfig } from './platforms/index.js';
 import { DEFAULT_SERVER_LIMITS } from './server/limits.js';
@@ -92,10 +93,35 @@ const clientSchema = z
     }
   });
 
+/** Where alerts go: each receiver gets a signed JSON POST per change of a token's state. */
+const alertSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+  /** The key of the HMAC-SHA256 in `X-Tokenhub-Signature`; normally `${ENV}`. */
+  secret: z.string().min(16, 'must be at least 16 characters'),
+  /** The events this receiver wants (default: all). */
+  events: z.array(z.enum(ALERT_EVENTS, `must be one of ${ALERT_EVENTS.join(', ')}`)).min(1, 'must name at least one event (or leave it out for all)').optional(),
+});
+
+const auditSchema = z.strictObject({
+  /** The file audit lines are appended to (created if missing; reopened on SIGHUP, for log rotation). */
+  path: text,
+  /**
+   * The key of the HMAC that makes a token's id; the same key gives the same ids across restarts
+   * and instances. Default: a random key per process.
+   */
+  tokenIdKey: z.string().min(16, 'must be at least 16 characters').optional(),
+});
+
 const configSchema = z.strictObject({
   listen: z.strictObject({ host: text.default('127.0.0.1'), port: z.number().int().min(0).max(65535).default(8700) }).default({ host: '127.0.0.1', port: 8700 }),
   store: storeSchema.default({ type: 'memory' }),
-  log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).default({ level: 'info' }),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** `json` lines for a log pipeline, `pretty` (coloured, one line per entry) for a terminal. */
+      format: z.enum(['json', 'pretty']).default('json'),
+    })
+    .default({ level: 'info', format: 'json' }),
   upstream: z.strictObject({ timeoutMs: z.number().int().positive().default(5000) }).default({ timeoutMs: 5000 }),
   proxy: z
     .strictObject({
@@ -123,6 +149,8 @@ const configSchema = z.strictObject({
     })
     .default({ ...DEFAULT_SERVER_LIMITS }),
   clients: z.array(clientSchema).min(1, 'must list at least one client'),
+  alerts: z.array(alertSchema).default([]),
+  audit: auditSchema.optional(),
   apps: z.record(z.string().regex(/^[A-Za-z0-9][\w.-]{0,63}$/, 'app ids are letters, digits, _ . - (at most 64)'), appSchema),
 });
 

@@ -58,3 +58,8 @@ export type { MemoryStoreOptions } from './stores/memory.js';
 // The platforms, one descriptor each.
 export { PLATFORM_NAMES, PLATFORM_REGISTRY, platformNamed, platforms } from './platforms/index.js';
 export type { AnyAppConfig, AppIssue, BaseAppConfig, PlatformDescriptor, ProviderEnvironment, SimulatorOptions } from './platforms/index.js';
+
+// Operations: what a receiver of tokenhub's alerts checks, and what a reload reports.
+export { signAlert, verifyAlertSignature } from './alerts/signature.js';
+export { ALERT_EVENTS, type AlertBody, type AlertEvent } from './alerts/events.js';
+export type { ReloadResult } from './reload/plan.js';

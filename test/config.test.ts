@@ -108,4 +108,22 @@ describe('config', () => {
     const found = issues(withApp('platform: feishu\nappId: x\nappSecret: 12345-super-secret\nsurprise: 1'));
     assert.ok(!found.join().includes('12345-super-secret'));
   });
+
+  it('operations keys: alerts, audit, log.format, clients[].admin, with defaults and errors by place', () => {
+    const base = parseConfig(withApp('platform: feishu\nappId: x\nappSecret: y'));
+    assert.deepEqual([base.alerts, base.audit, base.log], [[], undefined, { level: 'info', format: 'json' }]);
+    const ops = parseConfig(
+      `log: { format: pretty }\naudit: { path: /var/log/tokenhub/audit.log }\nalerts: [{ url: "https://hooks.example.com/t", secret: "0123456789abcdef", events: [token.unavailable] }]\n` +
+        `clients: [{ name: ops, key: ${KEY}, apps: ["*"], admin: true }]\napps: { a: { platform: feishu, appId: x, appSecret: y } }`,
+    );
+    assert.deepEqual([ops.log.format, ops.audit?.path, ops.alerts[0]?.events, ops.clientEntries[0]?.admin], ['pretty', '/var/log/tokenhub/audit.log', ['token.unavailable'], true]);
+    const found = issues(
+      `log: { format: text }\naudit: { path: "" }\nalerts: [{ url: "ftp://x", secret: short, events: [token.lost] }]\n` +
+        `clients: [{ name: ops, key: ${KEY}, apps: ["*"], admin: "yes" }]\napps: { a: { platform: feishu, appId: x, appSecret: y } }`,
+    );
+    for (const where of ['log.format', 'audit.path', 'alerts[0].url', 'alerts[0].secret', 'alerts[0].events[0]', 'clients[0].admin']) {
+      assert.ok(found.some((i) => i.startsWith(`${where}: `)), `${where} in ${found.join(' | ')}`);
+    }
+    assert.ok(!found.join().includes('short'), 'the alert secret echoed');
+  });
 });

@@ -2,7 +2,8 @@
 // By default one custom app and the simulator in this process (bench/cached-reads.ts). The scale
 // benchmark sets TOKENHUB_APPS (custom apps, the last one read), TOKENHUB_STORE_APPS (store apps,
 // configured with the JSON object TOKENHUB_STORE_OPTIONS), TOKENHUB_SIM_URL (a simulator in its own
-// process) and TOKENHUB_WARM=0 (warm nothing: the bench process does).
+// process) and TOKENHUB_WARM=0 (warm nothing: the bench process does). TOKENHUB_AUDIT_PATH turns the
+// audit log on, written to that file (bench/cached-reads.ts).
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { customApp, customAppId, storeApp, storeAppId } from '../lib/apps.js';
@@ -33,6 +34,7 @@ const config = validateConfig({
   log: { level: 'error' },
   // The signatures bench asks for far more than a client's default 600 a minute.
   clients: [{ name: 'bench', key, apps: ['*'], signaturesPerMinute: 1_000_000_000 }],
+  ...(process.env.TOKENHUB_AUDIT_PATH === undefined ? {} : { audit: { path: process.env.TOKENHUB_AUDIT_PATH } }),
   apps,
 });
 const validated = performance.now();

@@ -12,7 +12,7 @@ export async function runDemo(options: { port: number; key?: string }): Promise<
   const sims = await startSimulators({ sims: simulatorsFor(Object.values(apps)) });
   const config = demoConfig(key, sims.url);
   config.listen.port = options.port;
-  const logger = createLogger(config.log.level);
+  const logger = createLogger(config.log.level, undefined, config.log.format);
   const hub = createHub(config, { logger });
   const url = await hub.listen();
   // The platform pushes a store app's ticket to its events URL; here that URL is ours.

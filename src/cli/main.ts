@@ -27,17 +27,22 @@ program
     let logger: Logger;
     try {
       const config = await loadConfigFile(file);
-      logger = createLogger(config.log.level);
-      hub = createHub(config, { logger });
+      logger = createLogger(config.log.level, undefined, config.log.format);
+      hub = createHub(config, { logger, loadConfig: () => loadConfigFile(file) });
       const url = await hub.listen();
       // Before the ready line: a signal sent on seeing it must find its handler (a SIGHUP without one ends the process).
       const started = hub;
       const log = logger;
-      onShutdown(() => started.close(), {
-        info: (msg, fields) => log.info(fields, msg),
-        warn: (msg, fields) => log.warn(fields, msg),
-        flush: () => log.flush(),
-      });
+      onShutdown(
+        () => started.close(),
+        {
+          info: (msg, fields) => log.info(fields, msg),
+          warn: (msg, fields) => log.warn(fields, msg),
+          flush: () => log.flush(),
+        },
+        // The hub logs what the reload did, or why it refused it.
+        () => void started.reload().catch(() => {}),
+      );
       logger.info({ url, apps: Object.keys(config.apps).length, clients: config.clients.length, store: config.store.type }, 'tokenhub ready');
     } catch (err) {
       fail(err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`);
@@ -140,10 +145,10 @@ const STDERR_LOG: SignalLog = {
 
 /**
  * SIGTERM and SIGINT: stop taking requests, finish those in flight, close the store, exit 0; a
- * second signal exits at once. SIGHUP would end the process by default: until config reload
- * exists it is logged and ignored.
+ * second signal exits at once. SIGHUP runs `reload` (the server reads its config again); where
+ * there is none (sim, demo) it is logged and ignored, since by default it would end the process.
  */
-function onShutdown(close: () => Promise<void>, log: SignalLog = STDERR_LOG): void {
+function onShutdown(close: () => Promise<void>, log: SignalLog = STDERR_LOG, reload?: () => void): void {
   let closing = false;
   const stop = (signal: string): void => {
     if (closing) process.exit(1);
@@ -160,7 +165,12 @@ function onShutdown(close: () => Promise<void>, log: SignalLog = STDERR_LOG): vo
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGHUP', () => log.warn('SIGHUP ignored: reloading the config is not supported yet; restart to apply a new one', { signal: 'SIGHUP' }));
+  process.on('SIGHUP', () => {
+    if (closing) return;
+    if (reload === undefined) return log.warn('SIGHUP ignored: only tokenhub serve reloads its config', { signal: 'SIGHUP' });
+    log.info('SIGHUP: reloading the config', { signal: 'SIGHUP' });
+    reload();
+  });
 }
 
 await program.parseAsync(process.argv);

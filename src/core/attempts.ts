@@ -3,6 +3,7 @@ import type { BackoffStrategy } from './backoff.js';
 import { PlatformBudget, type QuotaCounter } from './budget.js';
 import { UpstreamError } from './errors.js';
 import { describe, overBudget } from './failures.js';
+import { upstreamHost } from './upstream-host.js';
 import type { AppDefinition, BrokerObserver } from './options.js';
 import type { Slot } from './slot.js';
 import type { FetchContext, FetchReason, Logger, StoredToken } from './types.js';
@@ -67,20 +68,29 @@ export class Attempts {
       const signal = AbortSignal.any([closing, AbortSignal.timeout(this.#o.upstreamTimeoutMs)]);
       try {
         const fetched = await app.provider.fetch({ kind, tenantKey, reason, ...(rejected === undefined ? {} : { rejected }) }, context(signal));
-        observer.upstream?.({ app: app.id, platform: app.provider.platform, kind, reason, outcome: 'ok', durationMs: now() - startedAt });
+        const host = upstreamHost(signal);
+        observer.upstream?.({ app: app.id, platform: app.provider.platform, kind, reason, outcome: 'ok', durationMs: now() - startedAt, ...(host === undefined ? {} : { host }) });
         slot.seenLifetimeMs = Math.max(slot.seenLifetimeMs, fetched.expiresInMs);
         // Expiry counted from when we asked: the platform's clock started no earlier.
         const version = Math.max(fence, (slot.current?.version ?? 0) + 1);
         return { value: fetched.value, expiresAt: startedAt + fetched.expiresInMs, obtainedAt: now(), version };
       } catch (err) {
         const failure = err instanceof UpstreamError ? err : new UpstreamError('transient', describe(err), { platform: app.provider.platform, cause: err });
-        observer.upstream?.({ app: app.id, platform: app.provider.platform, kind, reason, outcome: failure.failure, durationMs: now() - startedAt });
-        if (failure.failure !== 'transient' || attempt >= this.#o.attempts || closing.aborted) throw failure;
+        failure.host ??= upstreamHost(signal);
+        const host = failure.host;
+        observer.upstream?.({ app: app.id, platform: app.provider.platform, kind, reason, outcome: failure.failure, durationMs: now() - startedAt, ...(host === undefined ? {} : { host }) });
+        // A slot whose app was removed or changed by a reload makes no further attempt.
+        if (failure.failure !== 'transient' || attempt >= this.#o.attempts || closing.aborted || slot.retired) throw failure;
         const delay = this.#o.backoff('transient', attempt, failure.retryAfterMs);
-        this.#o.log.warn({ app: app.id, kind, attempt, err: failure.message, platformCode: failure.platformCode }, 'token request failed: retrying');
+        this.#o.log.warn({ app: app.id, kind, attempt, err: failure.message, platformCode: failure.platformCode, host }, 'token request failed: retrying');
         await sleep(delay, closing);
       }
     }
+  }
+
+  /** Forgets the concurrency limits of an app that was unregistered (a reload may register it anew, with other limits). */
+  forget(appId: string): void {
+    for (const name of this.#limits.keys()) if (name.startsWith(`${appId}\0`)) this.#limits.delete(name);
   }
 
   /** Calls counted against each of the app's platform limits in the current window. */

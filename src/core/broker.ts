@@ -13,7 +13,7 @@ import { countTenants, issue, nextFetch, reject, slotStatus, type IssuedToken, t
 import { silentLogger, type FetchContext, type Logger, type StateAccess, type StoredToken, type TokenStore } from './types.js';
 import type { ProviderHealth } from './types.js';
 
-export { DEFAULT_BROKER_OPTIONS, type AppDefinition, type BrokerObserver, type BrokerOptions, type GetTokenOptions } from './options.js';
+export { DEFAULT_BROKER_OPTIONS, type AppDefinition, type BrokerObserver, type BrokerOptions, type FetchOutcome, type GetTokenOptions, type UpstreamCall } from './options.js';
 export type { IssuedToken, SlotStatus, TenantKindStatus } from './slot.js';
 
 /**
@@ -59,6 +59,7 @@ export class Broker {
       log, now, backoff, attempts, coordinator, refresher, table,
       minTtl: (slot, callerMs) => minTtl(slot, opts.minTtlMs, callerMs),
       context: (slot, signal) => this.#context(slot, signal),
+      ...(options.observer ? { observer: options.observer } : {}),
     });
     this.#unsubscribe = store.subscribe(({ key }) => void this.#onStoreChange(key));
   }
@@ -66,6 +67,20 @@ export class Broker {
   register(app: AppDefinition): void {
     if (this.#apps.has(app.id)) throw new Error(`app ${app.id} is registered twice`);
     this.#apps.set(app.id, app);
+  }
+
+  /**
+   * Removes an app (a reload dropped or changed it): its timers stop, its slots go, and a fetch of
+   * it still in flight ends with its current call. Tokens in the store stay to their end. False
+   * when no app has the id. Registering the id again starts it afresh.
+   */
+  unregister(appId: string): boolean {
+    const app = this.#apps.get(appId);
+    if (!app) return false;
+    this.#apps.delete(appId);
+    this.#table.dropApp(app);
+    this.#attempts.forget(appId);
+    return true;
   }
 
   apps(): AppDefinition[] {

@@ -97,6 +97,11 @@ const TABLE = {
     meaning: 'The store holds data encrypted with another key than the configured ones, or encrypted data while no key is set.',
     fix: 'Set the key the data was written with; to rotate, put the old key in store.previousEncryptionKeys.',
   },
+  TOKENHUB_RELOAD_REFUSED: {
+    status: 400,
+    meaning: 'POST /v1/admin/reload: the config file does not load (the answer lists each problem), or this tokenhub has none; the running config stays.',
+    fix: 'Fix the config where the answer says and reload again.',
+  },
   TOKENHUB_CONFIG_INVALID: { status: 500, startup: true, meaning: 'The config does not load; the message names each place.', fix: 'Fix the config where the message says.' },
   TOKENHUB_INTERNAL: { status: 500, meaning: 'A bug.', fix: 'Report it with the log line of the request.' },
 } satisfies Record<`TOKENHUB_${string}`, ErrorSpec>;
@@ -170,6 +175,23 @@ export class ConfigError extends TokenHubError {
   }
 }
 
+/** A reload refused because the config does not load: its answer lists every problem; the running config stays. */
+export class ReloadRefusedError extends TokenHubError {
+  override readonly name = 'ReloadRefusedError';
+  readonly issues: readonly string[];
+
+  constructor(issues: readonly string[]) {
+    super('TOKENHUB_RELOAD_REFUSED', `config not reloaded, the running one stays: ${issues.join('; ')}`);
+    this.issues = issues;
+  }
+
+  override toJSON(): { error: Record<string, unknown> } {
+    const body = super.toJSON();
+    body.error.issues = [...this.issues];
+    return body;
+  }
+}
+
 export const badRequest = (message: string): TokenHubError =>
   new TokenHubError('TOKENHUB_BAD_REQUEST', message);
 
@@ -199,6 +221,10 @@ export interface UpstreamErrorOptions {
   /** The platform's own hint of when to retry, in milliseconds. */
   retryAfterMs?: number;
   cause?: unknown;
+  /** The failure is a third-party grant's (a tenant's or user's authorization was refused or revoked), not the app's credentials: alerted as `grant.rejected`. */
+  grant?: boolean;
+  /** The host the failed call went to (the broker sets it from the call when the provider did not). */
+  host?: string;
 }
 
 /** A failed upstream call, classified. Its message never holds a secret or a token. */
@@ -209,6 +235,9 @@ export class UpstreamError extends Error {
   readonly platformCode: number | string | undefined;
   readonly httpStatus: number | undefined;
   readonly retryAfterMs: number | undefined;
+  readonly grant: boolean;
+  /** Where the failed call went (a host, never a path or query); set once by the broker when the provider left it out. */
+  host: string | undefined;
 
   constructor(failure: FailureClass, message: string, options: UpstreamErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -217,6 +246,8 @@ export class UpstreamError extends Error {
     this.platformCode = options.platformCode;
     this.httpStatus = options.httpStatus;
     this.retryAfterMs = options.retryAfterMs;
+    this.grant = options.grant === true;
+    this.host = options.host;
   }
 }
 

@@ -4,6 +4,7 @@ import type { BackoffStrategy } from './backoff.js';
 import { UpstreamError, toCallerError, type FailureClass, type TokenHubError } from './errors.js';
 import { describe, unmeetable, withRetryAfter } from './failures.js';
 import type { Coordinator } from './lease.js';
+import type { BrokerObserver } from './options.js';
 import type { Refresher } from './refresher.js';
 import type { SlotTable } from './slot-table.js';
 import type { Slot } from './slot.js';
@@ -20,6 +21,8 @@ export interface FetcherOptions {
   /** The least lifetime a caller needs, worked out again once a token is in. */
   minTtl: (slot: Slot, callerMs: number | undefined) => number;
   context: (slot: Slot, signal: AbortSignal) => FetchContext;
+  /** Told how each fetch ended (alerts watch the state of tokens there). */
+  observer?: BrokerObserver;
 }
 
 /**
@@ -91,6 +94,10 @@ export class Fetcher {
       );
       // A fetch made for a caller counts as a read; a background refresh must earn its next one.
       adopt(slot, token, now(), this.#o.refresher, reason !== 'refresh');
+      if (!slot.retired) {
+        const { app, kind, tenantKey } = slot;
+        this.#o.observer?.fetched?.({ app: app.id, platform: app.provider.platform, kind, tenantKey, reason, outcome: 'ok', grant: false, valid: true });
+      }
       // Asked after the report, the platform handed this token out again: it is good after all.
       if (reason === 'invalidate') slot.rejected?.delete(token.value);
       if (reason === 'refresh' && previous && token.value === previous.value && token.expiresAt <= previous.expiresAt + 2_000) {
@@ -98,11 +105,11 @@ export class Fetcher {
       }
       return token;
     } catch (err) {
-      throw this.#recordFailure(slot, err);
+      throw this.#recordFailure(slot, err, reason);
     }
   }
 
-  #recordFailure(slot: Slot, err: unknown): TokenHubError {
+  #recordFailure(slot: Slot, err: unknown, reason: FetchReason): TokenHubError {
     const { now } = this.#o;
     const failure = err instanceof UpstreamError ? err : undefined;
     const failureClass: FailureClass = failure?.failure ?? 'transient';
@@ -111,11 +118,20 @@ export class Fetcher {
     slot.backoffUntil = now() + delay;
     const callerError = toCallerError(err, delay);
     slot.lastError = { error: callerError, at: now() };
+    const host = failure?.host;
     this.#o.log.warn(
-      { app: slot.app.id, kind: slot.kind, failure: failureClass, platformCode: failure?.platformCode, err: failure?.message ?? describe(err), retryInMs: Math.round(delay) },
+      { app: slot.app.id, kind: slot.kind, failure: failureClass, platformCode: failure?.platformCode, err: failure?.message ?? describe(err), host, retryInMs: Math.round(delay) },
       'token fetch failed',
     );
-    if (slot.current && slot.current.expiresAt > now()) {
+    const valid = slot.current !== undefined && slot.current.expiresAt > now();
+    if (!slot.retired) {
+      const { app, kind, tenantKey } = slot;
+      this.#o.observer?.fetched?.({
+        app: app.id, platform: app.provider.platform, kind, tenantKey, reason, outcome: failureClass,
+        grant: failure?.grant === true, valid, error: callerError, ...(host === undefined ? {} : { host }),
+      });
+    }
+    if (valid) {
       // While a valid token is at hand, keep trying in the background; callers see nothing.
       this.#o.refresher.at(slot, now() + delay);
     } else if (slot.tenantKey !== undefined && failureClass === 'credentials') {

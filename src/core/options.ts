@@ -1,5 +1,5 @@
 import type { BackoffStrategy } from './backoff.js';
-import type { FailureClass } from './errors.js';
+import type { FailureClass, TokenHubError } from './errors.js';
 import type { FetchReason, Logger, Provider, TokenStore } from './types.js';
 
 /** One configured app, as the broker sees it. */
@@ -21,9 +21,41 @@ export interface AppDefinition {
   readonly reportIntervalMs?: number;
 }
 
-/** What the broker reports to whoever watches it (metrics, logs). */
+/** What the broker reports to whoever watches it (metrics, logs, alerts, traces). Observers are called synchronously: they must not block. */
 export interface BrokerObserver {
-  upstream?(event: { app: string; platform: string; kind: string; reason: FetchReason; outcome: 'ok' | FailureClass; durationMs: number }): void;
+  /** One upstream token call (each attempt of a fetch); `host` is where it went, when the provider said. */
+  upstream?(event: UpstreamCall): void;
+  /** One fetch of a token ended, after all its attempts: the token is in, or the failure is recorded. */
+  fetched?(event: FetchOutcome): void;
+}
+
+export interface UpstreamCall {
+  app: string;
+  platform: string;
+  kind: string;
+  reason: FetchReason;
+  outcome: 'ok' | FailureClass;
+  durationMs: number;
+  host?: string;
+}
+
+/** How one fetch of a token ended, for whoever watches the state of tokens (alerts). Never a token value. */
+export interface FetchOutcome {
+  app: string;
+  platform: string;
+  kind: string;
+  tenantKey: string | undefined;
+  reason: FetchReason;
+  /** `ok`, or the class of the failure. */
+  outcome: 'ok' | FailureClass;
+  /** The failure was a third-party grant's (`UpstreamError.grant`). */
+  grant: boolean;
+  /** A token with time left is at hand after the fetch (always on `ok`; on a failure, the one served on). */
+  valid: boolean;
+  /** What callers are told of the failure. */
+  error?: TokenHubError;
+  /** Where the failed call went. */
+  host?: string;
 }
 
 export interface BrokerOptions {

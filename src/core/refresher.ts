@@ -63,7 +63,7 @@ export class Refresher {
     const { now } = this.#o;
     clearTimeout(slot.timer);
     slot.nextRefreshAt = at;
-    if (this.#o.closing.aborted) return;
+    if (this.#o.closing.aborted || slot.retired) return;
     slot.timer = setTimeout(() => {
       slot.timer = undefined;
       if (!this.#read.has(slot) && slot.lastError === undefined && !slot.reported) {

@@ -77,14 +77,38 @@ export class SlotTable {
 
   /** Drops a tenant's slot (the platform refused the tenant key, or nobody read its token to its end). */
   drop(slot: Slot): void {
-    if (slot.tenantKey === undefined) return;
+    if (slot.tenantKey === undefined || slot.retired) return;
     clearTimeout(slot.timer);
-    this.#tenants.get(slot.app.id)?.delete(slot.key);
+    const lru = this.#tenants.get(slot.app.id);
+    if (lru?.peek(slot.key) === slot) lru.delete(slot.key);
     if (this.#slots.get(slot.key) === slot) this.#slots.delete(slot.key);
+  }
+
+  /**
+   * Drops every slot of an app (unregistered by a reload): timers stopped, slots marked retired so
+   * that a fetch still in flight sets none again, and the notes of its refused tenant keys forgotten.
+   */
+  dropApp(app: AppDefinition): void {
+    for (const [key, slot] of this.#slots) {
+      if (slot.app.id !== app.id) continue;
+      slot.retired = true;
+      clearTimeout(slot.timer);
+      slot.timer = undefined;
+      this.#slots.delete(key);
+    }
+    this.#plain.delete(app.id);
+    const lru = this.#tenants.get(app.id);
+    this.#tenants.delete(app.id);
+    for (const slot of lru?.values() ?? []) slot.retired = true;
+    lru?.clear();
+    // Every key of the app starts so (the key of kind '' without a tenant).
+    const prefix = slotKey(app.fingerprint, '', undefined);
+    for (const key of [...this.#refused.keys()]) if (key.startsWith(prefix)) this.#refused.delete(key);
   }
 
   /** Drops a tenant whose key the platform refused and notes the refusal, so that asking again until `until` costs no call. */
   refuse(slot: Slot, error: TokenHubError, until: number): void {
+    if (slot.retired) return;
     this.drop(slot);
     this.#refused.set(slot.key, { error, until });
   }

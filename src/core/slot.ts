@@ -62,6 +62,8 @@ export interface Slot {
   seenLifetimeMs: number;
   /** A `min_ttl` that a fresh token could not meet: more than `leftMs` is refused without a call until `until`. */
   shortfall: { leftMs: number; until: number; failures: number } | undefined;
+  /** Its app was unregistered (removed or changed by a reload): no timer is set on it again, a fetch in flight ends unobserved. */
+  retired: boolean;
 }
 
 /** An empty slot: nothing cached, nothing in flight. */
@@ -70,7 +72,7 @@ export function newSlot(key: string, app: AppDefinition, kind: string, tenantKey
     key, app, kind, tenantKey,
     current: undefined, inflight: undefined, timer: undefined, nextRefreshAt: undefined,
     failures: 0, backoffUntil: 0, lastError: undefined, rejected: undefined,
-    reported: false, reportFetchAt: -Infinity, seenLifetimeMs: 0, shortfall: undefined,
+    reported: false, reportFetchAt: -Infinity, seenLifetimeMs: 0, shortfall: undefined, retired: false,
   };
 }
 

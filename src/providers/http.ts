@@ -1,5 +1,6 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { UpstreamError } from '../core/errors.js';
+import { noteUpstreamHost } from '../core/upstream-host.js';
 
 /** Keep-alive connections to the platforms, shared by every provider. */
 const agent = new Agent({ keepAliveTimeout: 30_000, connections: 32 });
@@ -31,6 +32,7 @@ export interface UpstreamRequest {
  */
 export async function callPlatform(platform: string, req: UpstreamRequest): Promise<UpstreamResponse> {
   const where = `${req.method} ${req.url.pathname}`;
+  noteUpstreamHost(req.signal, req.url.host);
   try {
     const res = await request(req.url, {
       method: req.method,

@@ -4,6 +4,8 @@ import { TokenHubError, badRequest } from '../core/errors.js';
 import type { TokenStore } from '../core/types.js';
 import type { ClientEntry } from '../config.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuditLog } from '../audit/audit-log.js';
+import { auditHook } from './audit.js';
 import { ClientAuth, authorizeAdmin, clientOf } from './auth.js';
 import { ClientBudget, DEFAULT_SIGNATURES_PER_MINUTE } from './client-budget.js';
 import { cachedReadFastPath } from './fast-path.js';
@@ -15,6 +17,8 @@ import { healthRoutes } from './routes/health.js';
 import { jsapiRoutes } from './routes/jsapi.js';
 import { DEFAULT_PROXY_OPTIONS, type ProxyOptions } from './proxy-options.js';
 import { proxyRoutes } from './routes/proxy.js';
+import { reloadRoutes } from './routes/reload.js';
+import type { ReloadResult } from '../reload/plan.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { adminStatus } from './admin-status.js';
 import { adminRoutes, DEFAULT_ADMIN_EVENTS_INTERVAL_MS } from './routes/admin.js';
@@ -38,15 +42,35 @@ export interface ServerOptions {
   jsapiUrls?: ReadonlyMap<string, readonly string[]>;
   /** How often `GET /v1/admin/events` sends the status. Default 1 s. */
   adminEventsIntervalMs?: number;
+  /** What `POST /v1/admin/reload` runs (the hub's reload); without it the route refuses. */
+  reload?: () => Promise<ReloadResult>;
+  /** Where audited requests are written (`audit` in the config); none when left out. */
+  audit?: AuditLog;
+}
+
+/** What a reload replaces in a running server: who may call, and the pages each app signs for. */
+export interface ServerReconfiguration {
+  clients: readonly ClientEntry[];
+  jsapiUrls: ReadonlyMap<string, readonly string[]>;
+}
+
+const reconfigurers = new WeakMap<FastifyInstance, (next: ServerReconfiguration) => void>();
+
+/** Replaces the clients and page rules of a server `buildServer` made; requests from then on see only the new ones. */
+export function reconfigureServer(server: FastifyInstance, next: ServerReconfiguration): void {
+  const apply = reconfigurers.get(server);
+  if (apply === undefined) throw new TypeError('not a server made by buildServer');
+  apply(next);
 }
 
 /** The Fastify app: routes, authentication and the JSON error format. Does not listen. */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const auth = new ClientAuth(options.clients);
+  let jsapiUrls = options.jsapiUrls ?? new Map<string, readonly string[]>();
   const answers = new TokenAnswers(options.metrics, (id) => options.broker.has(id), options.now);
   const budget = new ClientBudget();
   const signatures = new ClientBudget('signatures', (c) => c.signaturesPerMinute ?? DEFAULT_SIGNATURES_PER_MINUTE);
-  const fastPath = cachedReadFastPath(options.broker, auth, answers);
+  const fastPath = cachedReadFastPath(options.broker, auth, answers, options.audit);
   const limits = options.limits ?? DEFAULT_SERVER_LIMITS;
   const app = Fastify({
     // Cached token reads are answered before Fastify sees them; everything else is Fastify's.
@@ -72,7 +96,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     },
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
+  reconfigurers.set(app, (next) => {
+    auth.replace(next.clients);
+    jsapiUrls = next.jsapiUrls;
+  });
+
   app.decorateRequest('client', undefined);
+  app.decorateRequest('audit', undefined);
+  if (options.audit !== undefined) app.addHook('onResponse', auditHook(options.audit));
   // Deny by default, decided by the matched route: every route that does not declare itself
   // public gets the key check as its own first hook. No test on the URL text, which has many
   // spellings (percent-encoded, absolute-form) that the router folds onto one route.
@@ -114,13 +145,14 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, answers, budget });
-  app.register(jsapiRoutes, { broker: options.broker, auth, budget: signatures, jsapiUrls: options.jsapiUrls ?? new Map(), now: options.now ?? Date.now });
+  app.register(jsapiRoutes, { broker: options.broker, auth, budget: signatures, jsapiUrls: () => jsapiUrls, now: options.now ?? Date.now });
   app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs });
   app.register(proxyRoutes, { broker: options.broker, auth, budget, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   const now = options.now ?? Date.now;
   const status = { broker: options.broker, store: new StoreHealth(options.store, { now }), upstream: options.metrics.upstream, version: VERSION, startedAt: now(), now };
   app.register(adminRoutes, { status: () => adminStatus(status), eventsIntervalMs: options.adminEventsIntervalMs ?? DEFAULT_ADMIN_EVENTS_INTERVAL_MS });
   app.register(consoleRoutes);
+  app.register(reloadRoutes, { reload: options.reload });
   return app;
 }
 

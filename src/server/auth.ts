@@ -25,11 +25,20 @@ declare module 'fastify' {
  * with every client's in constant time, so neither the keys nor their order leak by timing.
  */
 export class ClientAuth {
-  readonly #clients: readonly ClientEntry[];
-  readonly #proven = new WeakMap<object, { name: KeyHeader; value: string; client: ClientEntry }>();
+  #clients: readonly ClientEntry[];
+  #proven = new WeakMap<object, { name: KeyHeader; value: string; client: ClientEntry }>();
 
   constructor(clients: readonly ClientEntry[]) {
     this.#clients = clients;
+  }
+
+  /**
+   * Replaces the clients (a reload): from the next request on only these keys are known. What
+   * connections proved under the old list is forgotten, so a removed key is refused at once.
+   */
+  replace(clients: readonly ClientEntry[]): void {
+    this.#clients = clients;
+    this.#proven = new WeakMap();
   }
 
   /** The client whose key the request carries (`Authorization: Bearer` or `X-Tokenhub-Key`). */

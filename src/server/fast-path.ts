@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuditLog } from '../audit/audit-log.js';
 import type { Broker } from '../core/broker.js';
 import type { ClientAuth } from './auth.js';
 import type { TokenAnswers } from './token-answers.js';
@@ -14,9 +15,10 @@ const TOKENS = '/tokens/';
  * the read itself (see docs/benchmarks.md). Only the plainest form is taken here: `GET
  * /v1/apps/{app}/tokens/{kind}` without a query string, from a known client allowed the app, with
  * a cached token. Anything else (and every error) returns `false` and goes through Fastify, which
- * stays the one place that validates, refuses and explains.
+ * stays the one place that validates, refuses and explains. With an audit log, each read answered
+ * here writes its line as the route would.
  */
-export function cachedReadFastPath(broker: Broker, auth: ClientAuth, answers: TokenAnswers): (req: IncomingMessage, res: ServerResponse) => boolean {
+export function cachedReadFastPath(broker: Broker, auth: ClientAuth, answers: TokenAnswers, audit?: AuditLog): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     const url = req.url;
     if (req.method !== 'GET' || url === undefined || !url.startsWith(PREFIX) || url.includes('?')) return false;
@@ -39,6 +41,7 @@ export function cachedReadFastPath(broker: Broker, auth: ClientAuth, answers: To
     const answer = answers.serialized(token);
     res.writeHead(200, answer.headers);
     res.end(answer.text);
+    audit?.tokenRead(client, appId, kind, token);
     return true;
   };
 }

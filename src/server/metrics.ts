@@ -48,6 +48,19 @@ export class Metrics {
   /** Upstream calls and failures by app and kind since start, for `GET /v1/admin/status`. */
   readonly upstream = new UpstreamTally();
 
+  readonly alertDeliveries = new Counter({
+    name: 'tokenhub_alert_deliveries_total',
+    help: 'Alert POSTs to the receivers, by outcome: delivered, retried (an attempt failed, another follows), failed (given up after every attempt), dropped (queue full, receiver removed, or shutdown)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly auditDropped = new Counter({
+    name: 'tokenhub_audit_lines_dropped_total',
+    help: 'Audit lines dropped because the disk did not keep up (16 MiB were waiting)',
+    registers: [this.registry],
+  });
+
   constructor(broker: () => Broker | undefined) {
     new Gauge({
       name: 'tokenhub_token_seconds_left',

@@ -302,3 +302,91 @@ describe('broker limits (real time)', () => {
     assert.equal(provider.requests.length, 4);
   });
 });
+
+describe('broker reload: unregister and register again', () => {
+  let broker: Broker | undefined;
+  afterEach(() => {
+    broker?.close();
+    mock.timers.reset();
+  });
+
+  it('an unregistered app is gone at once and its refresh timers are stopped', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: Date.parse('2026-11-22T00:00:00Z') });
+    const provider = new ScriptedProvider();
+    broker = new Broker({ store: new MemoryStore({ now: () => Date.now() }), now: () => Date.now() });
+    broker.register({ id: 'app', provider, fingerprint: 'scripted:app:0' });
+    await broker.getToken('app', 'access_token');
+    assert.ok(broker.status('app')[0]?.nextRefreshAt, 'a refresh is scheduled');
+    assert.equal(broker.unregister('app'), true);
+    assert.equal(broker.unregister('app'), false);
+    assert.equal(broker.has('app'), false);
+    assert.throws(() => broker!.peek('app', 'access_token'), { code: 'TOKENHUB_APP_NOT_FOUND' });
+    assert.deepEqual(broker.status('app'), []);
+    // Hours later no refresh was made for it.
+    mock.timers.tick(3 * 3600 * S);
+    await until(() => false, 20);
+    assert.equal(provider.requests.length, 1);
+
+  });
+
+  it('registered again under the same fingerprint an app adopts its token from the store; under a new one it fetches', async () => {
+    const provider = new ScriptedProvider();
+    broker = new Broker({ store: new MemoryStore() });
+    broker.register({ id: 'app', provider, fingerprint: 'scripted:app:0' });
+    const first = await broker.getToken('app', 'access_token');
+    broker.unregister('app');
+    const again = new ScriptedProvider();
+    broker.register({ id: 'app', provider: again, fingerprint: 'scripted:app:0' });
+    assert.equal((await broker.getToken('app', 'access_token')).value, first.value);
+    assert.equal(again.requests.length, 0);
+    // Under a new fingerprint (a new secret): fetched afresh.
+    broker.unregister('app');
+    const renewed = new ScriptedProvider();
+    broker.register({ id: 'app', provider: renewed, fingerprint: 'scripted:app:1' });
+    await broker.getToken('app', 'access_token');
+    assert.equal(renewed.requests.length, 1);
+  });
+
+  it('a fetch in flight when its app is unregistered makes no further attempt and reports nothing', async () => {
+    const provider = new ScriptedProvider();
+    const fetched: unknown[] = [];
+    broker = new Broker({ store: new MemoryStore(), backoff: () => 10, observer: { fetched: (e) => fetched.push(e) } });
+    broker.register({ id: 'app', provider, fingerprint: 'scripted:app:0' });
+    let fail!: (err: Error) => void;
+    provider.answer = () => new Promise((_, reject) => (fail = reject));
+    const pending = broker.getToken('app', 'access_token');
+    await until(() => provider.requests.length === 1);
+    broker.unregister('app');
+    fail(new UpstreamError('transient', 'connection reset', { platform: 'scripted' }));
+    await assert.rejects(pending, { code: 'TOKENHUB_PLATFORM_UNAVAILABLE' });
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(provider.requests.length, 1, 'no retry for a removed app');
+    assert.deepEqual(fetched, []);
+  });
+
+  it('tells the observer how each fetch ended: ok, or the failure class, whether a token is still at hand, and grant failures', async () => {
+    const provider = new ScriptedProvider();
+    const fetched: { outcome: string; valid: boolean; grant: boolean; reason: string; error?: { code: string } }[] = [];
+    broker = new Broker({ store: new MemoryStore(), attempts: 1, backoff: () => 0, reportIntervalMs: 0, observer: { fetched: (e) => fetched.push(e) } });
+    broker.register({ id: 'app', provider, fingerprint: 'scripted:app:0' });
+    const token = await broker.getToken('app', 'access_token');
+    provider.answer = () => {
+      throw new UpstreamError('credentials', 'bad secret', { platform: 'scripted', platformCode: 10014 });
+    };
+    // The reported token is served on while no replacement can be had: still valid.
+    await broker.invalidate('app', 'access_token', token.value);
+    provider.answer = () => {
+      throw new UpstreamError('credentials', 'grant revoked', { platform: 'scripted', grant: true });
+    };
+    await broker.invalidate('app', 'access_token', token.value);
+    assert.deepEqual(
+      fetched.map(({ outcome, valid, grant, reason, error }) => ({ outcome, valid, grant, reason, code: error?.code })),
+      [
+        { outcome: 'ok', valid: true, grant: false, reason: 'cold', code: undefined },
+        { outcome: 'credentials', valid: true, grant: false, reason: 'invalidate', code: 'TOKENHUB_PLATFORM_REFUSED' },
+        { outcome: 'credentials', valid: true, grant: true, reason: 'invalidate', code: 'TOKENHUB_PLATFORM_REFUSED' },
+      ],
+    );
+    assert.ok(!JSON.stringify(fetched).includes(token.value), 'never a token value');
+  });
+});

@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { Agent, request } from 'undici';
 import { validateConfig, type LoadedConfig } from '../../src/config.js';
 import type { TokenStore } from '../../src/core/types.js';
-import { createHub, type Hub } from '../../src/hub.js';
+import { createHub, type Hub, type HubOptions } from '../../src/hub.js';
 import { createLogger } from '../../src/logger.js';
 import { startSimulators, type PlatformSim, type RunningSimulators } from '../../src/sim/index.js';
 
@@ -41,6 +41,8 @@ export interface StackOptions {
   simPort?: number;
   /** tokenhub's clock (its broker's and its providers'); give the simulators the same one. */
   now?: () => number;
+  /** More options of the hub (alert delivery timings). */
+  hub?: Omit<HubOptions, 'logger' | 'store' | 'now'>;
 }
 
 const agent = new Agent({ connections: 512, keepAliveTimeout: 10_000 });
@@ -64,7 +66,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     apps,
   });
   const logs = new LogCapture();
-  const hub = createHub(config, { logger: createLogger('debug', logs), ...(options.store ? { store: options.store } : {}), ...(options.now ? { now: options.now } : {}) });
+  const hub = createHub(config, { ...options.hub, logger: createLogger('debug', logs), ...(options.store ? { store: options.store } : {}), ...(options.now ? { now: options.now } : {}) });
   const url = await hub.listen();
   return {
     sims,

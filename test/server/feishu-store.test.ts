@@ -104,13 +104,13 @@ describe('feishu store apps', () => {
       const warned = stack.logs.text
         .split('\n')
         .filter((line) => line.includes('store app without encryptKey'))
-        .map((line) => JSON.parse(line) as { app: string; level: number });
+        .map((line) => JSON.parse(line) as { app: string; level: string });
       const unencrypted = Object.keys(stack.config.apps).filter((id) => {
         const app = stack.config.apps[id]!;
         return 'appType' in app && app.appType === 'store' && app.encryptKey === undefined;
       });
       assert.deepEqual(warned.map((w) => w.app).sort(), unencrypted.sort());
-      assert.ok(warned.every((w) => w.level === 40));
+      assert.ok(warned.every((w) => w.level === 'warn'));
       assert.ok(unencrypted.includes('plain') && !unencrypted.includes('enc'));
     });
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Broker, IssuedToken } from '../../core/broker.js';
 import { TokenHubError, badRequest } from '../../core/errors.js';
 import type { PageSigning } from '../../core/types.js';
+import type { AuditRecord } from '../audit.js';
 import type { ClientAuth } from '../auth.js';
 import { clientOf } from '../auth.js';
 import type { ClientBudget } from '../client-budget.js';
@@ -47,8 +48,8 @@ export interface JsapiRouteOptions {
   auth: ClientAuth;
   /** Each client's budget of signatures. */
   budget: ClientBudget;
-  /** The pages each app signs for (`apps.<id>.jsapiUrls`); an app left out signs any http(s) URL. */
-  jsapiUrls: ReadonlyMap<string, readonly string[]>;
+  /** The pages each app signs for (`apps.<id>.jsapiUrls`); an app left out signs any http(s) URL. A function when a reload may replace them. */
+  jsapiUrls: ReadonlyMap<string, readonly string[]> | (() => ReadonlyMap<string, readonly string[]>);
   now: () => number;
 }
 
@@ -58,7 +59,14 @@ export interface JsapiRouteOptions {
  * call while the ticket is cached; on a cold app every concurrent request waits for one fetch.
  */
 export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { broker, auth, budget, jsapiUrls, now }) => {
-  const allowed = new Map([...jsapiUrls].map(([id, patterns]) => [id, patterns.map(urlPattern)]));
+  // Compiled once per map: a reload brings a new one.
+  const compiled = new WeakMap<ReadonlyMap<string, readonly string[]>, Map<string, RegExp[]>>();
+  const allowed = (id: string): RegExp[] | undefined => {
+    const urls = typeof jsapiUrls === 'function' ? jsapiUrls() : jsapiUrls;
+    let patterns = compiled.get(urls);
+    if (patterns === undefined) compiled.set(urls, (patterns = new Map([...urls].map(([app, list]) => [app, list.map(urlPattern)]))));
+    return patterns.get(id);
+  };
 
   /** The app's signing, once the caller may use it. */
   const signing = (req: FastifyRequest<{ Params: AppParams }>): PageSigning => {
@@ -75,10 +83,12 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     broker.peek(appId, kind, { tenantKey: tenant }) ?? broker.getToken(appId, kind, { tenantKey: tenant });
 
   app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/jsapi/signature', { schema: { params } }, async (req) => {
+    const audit: AuditRecord = (req.audit = { action: 'signature', app: req.params.app });
     const pages = signing(req);
     const body = parse(signatureBody, req.body);
+    Object.assign(audit, { kind: body.kind ?? pages.kinds[0], tenantKey: body.tenant_key });
     const url = pageUrl(body.url);
-    const patterns = allowed.get(req.params.app);
+    const patterns = allowed(req.params.app);
     if (patterns !== undefined && !patterns.some((p) => p.test(url))) {
       throw new TokenHubError('TOKENHUB_URL_NOT_ALLOWED', `url: not among the pages app ${req.params.app} signs for (apps.${req.params.app}.jsapiUrls)`);
     }
@@ -86,6 +96,7 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     if (!pages.kinds.includes(kind)) throw badRequest(`kind: ${kind} does not sign pages of app ${req.params.app} (one of ${pages.kinds.join(', ')})`);
     await budget.take(clientOf(req));
     const issued = await ticket(req.params.app, kind, body.tenant_key);
+    audit.token = issued.value;
     const nonceStr = nonce();
     const signed = pages.sign(kind, issued.value, { url, nonceStr, now: now() });
     return {
@@ -104,11 +115,14 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
   });
 
   app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/jsapi/card-signature', { schema: { params } }, async (req) => {
+    const audit: AuditRecord = (req.audit = { action: 'card-signature', app: req.params.app });
     const cards = signing(req).cards;
     if (cards === undefined) throw badRequest(`app ${req.params.app} is on ${definition(req.params.app)}, which has no card signatures`);
     const fields = parse(cardBody, req.body);
     await budget.take(clientOf(req));
+    audit.kind = cards.kind;
     const issued = await ticket(req.params.app, cards.kind, undefined);
+    audit.token = issued.value;
     const signed = cards.sign(issued.value, withoutUndefined(fields), { nonceStr: nonce(), now: now() });
     return { app: issued.app, platform: issued.platform, kind: cards.kind, ...signed };
   });

@@ -6,6 +6,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { Broker } from '../../core/broker.js';
 import { TokenHubError, badRequest } from '../../core/errors.js';
 import type { BusinessCall } from '../../core/types.js';
+import type { AuditRecord } from '../audit.js';
 import { clientOf, type ClientAuth } from '../auth.js';
 import type { ClientBudget } from '../client-budget.js';
 import type { Metrics } from '../metrics.js';
@@ -50,6 +51,7 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
 
   app.all<{ Params: { app: string } }>('/v1/proxy/:app/*', async (req, reply) => {
     const appId = req.params.app;
+    const audit: AuditRecord = (req.audit = { action: 'proxy', app: appId });
     const { provider } = broker.app(appId);
     auth.authorize(clientOf(req), appId);
 
@@ -65,7 +67,9 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
       const kind = optionalHeader(req.headers, 'x-tokenhub-token-kind', KIND);
       const tenantKey = optionalHeader(req.headers, 'x-tokenhub-tenant-key', TENANT_KEY);
       const tokenKind = kind ?? provider.businessKind;
+      Object.assign(audit, { kind: tokenKind, tenantKey });
       const token = await broker.getToken(appId, tokenKind, { tenantKey });
+      audit.token = token.value;
       const body = await takeBody(req.raw, req.headers, options.bufferLimitBytes);
 
       const send = async (value: string, data: Buffer | Readable | undefined): Promise<Dispatcher.ResponseData> => {
@@ -108,6 +112,7 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
           if (fresh.value !== token.value) {
             metrics.proxyRetries.inc({ app: appId });
             req.log.info({ app: appId, kind: tokenKind }, 'the platform rejected the token: sending the call again with a new one');
+            audit.token = fresh.value;
             const second = await send(fresh.value, body.data);
             outcome = 'retried';
             return relay(reply, second, second.body);
@@ -123,6 +128,7 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
       throw err;
     } finally {
       metrics.proxyRequests.inc({ app: appId, outcome });
+      audit.outcome = outcome;
     }
   });
 };

@@ -60,6 +60,7 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
 ) => {
   /** The answer for `token`, marked when it is a reported one. */
   const answer = (reply: FastifyReply, token: IssuedToken, tenantKey: string | undefined): ReturnType<TokenAnswers['body']> => {
+    if (reply.request.audit) reply.request.audit.token = token.value;
     if (token.reported) void reply.header('x-tokenhub-warning', REPORTED_WARNING);
     answers.countOk(token.app);
     return answers.body(token, tenantKey);
@@ -84,6 +85,7 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
     // Not async: a cached token is answered synchronously, with no promise on the way.
     (req, reply) => {
       const { app: appId, kind } = req.params;
+      req.audit = { action: 'token', app: appId, kind, tenantKey: req.query.tenant_key };
       try {
         const options = tokenRequest(req);
         const cached = broker.peek(appId, kind, options);
@@ -110,6 +112,7 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
     { schema: { params, querystring, response: { 200: tokenResponse } } },
     async (req, reply) => {
       const { app: appId, kind } = req.params;
+      req.audit = { action: 'report', app: appId, kind, tenantKey: req.query.tenant_key };
       try {
         const options = tokenRequest(req);
         const body = invalidateBody.safeParse(req.body);
