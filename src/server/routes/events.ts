@@ -44,7 +44,14 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number
       try {
         const answer = await receiver.receive(
           { method: req.method, raw, headers: req.headers, query: req.query },
-          { state: broker.state(id), now: () => Date.now(), wake: () => broker.wake(id), log },
+          {
+            state: broker.state(id),
+            grants: broker.grants(id),
+            fetchContext: () => broker.context(id),
+            now: () => Date.now(),
+            wake: () => broker.wake(id),
+            log,
+          },
         );
         if (answer.status !== undefined) reply.code(answer.status);
         return answer.body;
