@@ -4,7 +4,7 @@ import { exponentialBackoff } from './backoff.js';
 import { TokenHubError } from './errors.js';
 import { Fetcher } from './fetcher.js';
 import { grantAccess } from './grants.js';
-import { stateKey } from './keys.js';
+import { slotKey, stateKey } from './keys.js';
 import { Coordinator } from './lease.js';
 import { checkMeetable, minTtl } from './min-ttl.js';
 import { resolveLimits, type AppDefinition, type BrokerLimits, type BrokerOptions, type GetTokenOptions } from './options.js';
@@ -152,6 +152,22 @@ export class Broker {
       // A token served on while its replacement failed is replaced now, not when the backoff would have ended.
       if (slot.lastError && slot.current && slot.inflight === undefined) this.#refresher.at(slot, this.#now());
     }
+  }
+
+  /**
+   * Forgets one tenant's tokens (its authorization was deleted): dropped from memory and from the
+   * store, so that the next call fetches anew and, without a grant, is refused. Other instances
+   * serve the copy they hold until it ends.
+   */
+  async forgetTenant(appId: string, tenantKey: string): Promise<void> {
+    const app = this.app(appId);
+    for (const slot of [...this.#table.tenants(appId)]) {
+      if (slot.tenantKey !== tenantKey) continue;
+      clearTimeout(slot.timer);
+      this.#table.drop(slot);
+    }
+    const kinds = app.provider.kinds.filter((kind) => app.provider.tenantScoped(kind));
+    await Promise.all(kinds.map((kind) => this.#store.deleteToken(slotKey(app.fingerprint, kind, tenantKey))));
   }
 
   /** The state of each token of an app that takes no tenant key, for `/v1/apps` and metrics. Never a token value. */

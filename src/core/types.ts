@@ -148,7 +148,11 @@ export interface TokenSource extends TokenSourceRules {
   readonly kindSpecs?: readonly KindSpec[];
   /** Whether `kind` takes a tenant key (store apps' tenant tokens do): read from `kindSpecs`. */
   tenantScoped(kind: string): boolean;
-  /** Fetches one token; every failure is a classified `UpstreamError`. */
+  /**
+   * Fetches one token; every failure of the platform is a classified `UpstreamError`. A verdict of
+   * tokenhub's own (`TOKENHUB_GRANT_NOT_FOUND`: the tenant's grant is not kept) is a `TokenHubError`,
+   * answered to the caller as it is and not retried.
+   */
   fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken>;
   /** Risks in the app's configuration, logged once at start (never a secret in them). */
   readonly warnings?: readonly string[];
