@@ -42,7 +42,7 @@ const TABLE = {
     meaning: 'An events URL got an event or nonce it took within the last 10 minutes; nothing changed.',
     fix: "Nothing, if it is the platform's redelivery; otherwise someone replays captured requests.",
   },
-  TOKENHUB_NOT_FOUND: { status: 404, meaning: 'No such route, or the events URL of an app that takes no events.', fix: 'See docs/api.md.' },
+  TOKENHUB_NOT_FOUND: { status: 404, meaning: 'No such route, the events URL of an app that takes no events, or the authorizations of an app that has none.', fix: 'See docs/api.md.' },
   TOKENHUB_GRANT_NOT_FOUND: {
     status: 404,
     meaning: 'A third-party app keeps no authorization of this tenant: it never authorized the app, or cancelled it.',
