@@ -3,7 +3,7 @@ import type { Logger as PinoLogger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { Broker } from './core/broker.js';
 import { ConfigError } from './core/errors.js';
-import { appFingerprint } from './core/keys.js';
+import { appFingerprint, grantScope } from './core/keys.js';
 import type { TokenStore } from './core/types.js';
 import { refreshRuleIssues, type LoadedConfig } from './config.js';
 import { createLogger } from './logger.js';
@@ -62,6 +62,7 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
       id,
       provider,
       fingerprint: appFingerprint(app.platform, app.appId, app.appSecret),
+      grantScope: grantScope(app.platform, app.appId),
       ...(refreshAheadMs === undefined ? {} : { refreshAheadMs }),
       ...(app.minTtlSeconds === undefined ? {} : { minTtlMs: app.minTtlSeconds * 1000 }),
       ...(app.maxTenants === undefined ? {} : { maxTenants: app.maxTenants }),
