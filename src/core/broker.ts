@@ -212,7 +212,7 @@ export class Broker {
   /** What the app's provider says of what its tokens depend on (a pushed ticket); `undefined` when it says nothing. */
   async health(appId: string): Promise<ProviderHealth | undefined> {
     const { provider } = this.app(appId);
-    return provider.health?.({ state: this.state(appId), now: this.#now });
+    return provider.health?.({ state: this.state(appId), grants: this.grants(appId), now: this.#now });
   }
 
   /**

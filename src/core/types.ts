@@ -191,6 +191,8 @@ export interface EventContext {
   readonly state: StateAccess;
   /** The app's grants (an authorization event's exchanged code is kept here). */
   readonly grants: GrantAccess;
+  /** Forgets a tenant's cached tokens (its authorization was cancelled), as the DELETE route does. */
+  forgetTenant?(tenantKey: string): Promise<void>;
   /**
    * A context for calls to the platform an event leads to (a pushed authorization code exchanged
    * for its grant): the app's tokens, state and grants, and a signal that ends with the hub or a
@@ -228,6 +230,8 @@ export interface PageToSign {
   readonly nonceStr: string;
   /** Epoch milliseconds. */
   readonly now: number;
+  /** The tenant whose ticket signs it (`tenant_key`), for platforms whose page names the tenant (a WeChat authorizer's appid). */
+  readonly tenantKey?: string;
 }
 
 /** A page signed for the platform's JS-SDK. */
@@ -282,6 +286,8 @@ export interface Provider extends TokenSource, BusinessApi {
 /** What {@link Provider.health} may read. */
 export interface HealthContext {
   readonly state: StateAccess;
+  /** The app's grants, to count them (never to read a value out). */
+  readonly grants?: GrantAccess;
   now(): number;
 }
 

@@ -50,6 +50,7 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number
             state: broker.state(id),
             grants: broker.grants(id),
             fetchContext: () => broker.context(id),
+            forgetTenant: (tenantKey) => broker.forgetTenant(id, tenantKey),
             now: () => Date.now(),
             wake: () => broker.wake(id),
             log,

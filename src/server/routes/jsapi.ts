@@ -87,7 +87,7 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     await budget.take(clientOf(req));
     const issued = await ticket(req.params.app, kind, body.tenant_key);
     const nonceStr = nonce();
-    const signed = pages.sign(kind, issued.value, { url, nonceStr, now: now() });
+    const signed = pages.sign(kind, issued.value, { url, nonceStr, now: now(), ...(body.tenant_key === undefined ? {} : { tenantKey: body.tenant_key }) });
     return {
       app: issued.app,
       platform: issued.platform,
