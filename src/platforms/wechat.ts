@@ -95,5 +95,5 @@ export const wechatPlatform = definePlatform<WeChatAppConfig>({
   },
 });
 
-/** The demo component's authorizers, authorized when the demo starts. */
-export const DEMO_AUTHORIZERS = ['wxdemo0authorizer1', 'wxdemo0authorizer2'] as const;
+/** The demo component's authorizers, authorized when the demo starts; the first is the tenant the demo's curl lines name (`demo_tenant`). */
+export const DEMO_AUTHORIZERS = ['demo_tenant', 'wxdemo0authorizer2'] as const;

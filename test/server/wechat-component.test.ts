@@ -1,9 +1,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { request } from 'undici';
 import { AUTHORIZER_GRANT_PREFIX, WECHAT_COMPONENT_STATE, readGrant, readTicket } from '../../src/providers/wechat-component.js';
-import { WECHAT_COMPONENT_ENDPOINTS as E, WeChatComponentSim, type WxPush } from '../../src/sim/index.js';
+import { WECHAT_COMPONENT_ENDPOINTS as E, WeChatComponentSim, startSimulators, type WxPush } from '../../src/sim/index.js';
+import { startHub, type RunningHub } from '../helpers/hubs.js';
+import { deletePrefix, sharedRedisUrl, uniquePrefix } from '../helpers/redis.js';
 import { eventually, startStack, type Stack } from '../helpers/stack.js';
 
 /** A component as the simulator and tokenhub both know it. */
@@ -251,5 +256,101 @@ describe('wechat component (third-party platform)', () => {
     const res = await stack.call('GET', `/v1/proxy/${ID}/cgi-bin/user/info?openid=o1`, { headers: { 'x-tokenhub-tenant-key': 'wxauthorizer_proxy' } });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     assert.equal(res.body.appid, 'wxauthorizer_proxy');
+  });
+});
+
+describe('wechat component: grants across instances and restarts', () => {
+  it('20 rotations of every authorizer across 3 instances on one Redis end with every grant valid at the platform', async () => {
+    const fresh = componentApp();
+    const sim = new WeChatComponentSim({ apps: [fresh], ticketPushIntervalSeconds: 0, refreshTokenRotateEvery: 1 });
+    const sims = await startSimulators({ sims: [sim] });
+    const url = await sharedRedisUrl();
+    const prefix = uniquePrefix();
+    const key = `test-${randomBytes(16).toString('hex')}`;
+    const storeKey = randomBytes(32).toString('base64');
+    const apps = { c: { ...componentConfig(fresh, sims.baseUrl('wechat-open')), reportIntervalSeconds: 0 } };
+    const hubs: RunningHub[] = [];
+    try {
+      for (let i = 0; i < 3; i++) hubs.push(await startHub({ apps, key, config: { store: { type: 'redis', url, keyPrefix: prefix, encryptionKey: storeKey } } }));
+      sim.setEventUrl(`${hubs[0]!.url}/v1/apps/c/events`);
+      assert.equal((await sim.pushTicket()).delivered, true);
+      const authorizers = ['wxr_1', 'wxr_2', 'wxr_3'];
+      for (const a of authorizers) assert.equal((await sim.authorize(a)).delivered, true);
+      const path = (a: string) => `/v1/apps/c/tokens/authorizer_access_token?tenant_key=${a}`;
+      const failures: string[] = [];
+      for (let round = 0; round < 20; round++) {
+        await Promise.all(
+          authorizers.map(async (a) => {
+            const current = await hubs[round % 3]!.call('GET', path(a));
+            if (current.status !== 200) failures.push(JSON.stringify(current.body));
+            // Every instance reports the same token at once: one of them rotates the grant, the others learn of it.
+            const reports = await Promise.all(hubs.map((h) => h.call('POST', `/v1/apps/c/tokens/authorizer_access_token/invalidate?tenant_key=${a}`, { token: current.body.token })));
+            for (const r of reports) if (r.status !== 200) failures.push(JSON.stringify(r.body));
+          }),
+        );
+      }
+      assert.deepEqual(failures, []);
+      for (const a of authorizers) {
+        const stored = await hubs[1]!.hub.broker.grants('c').get(AUTHORIZER_GRANT_PREFIX + a);
+        assert.ok(stored);
+        const grant = readGrant(stored);
+        assert.equal(grant.rejected, undefined, `${a}: the grant was rejected`);
+        assert.equal(grant.refreshToken, sim.refreshTokenOf(a), `${a}: the stored grant is not the platform's current one`);
+        const calls = sim.counters.count(E.authorizerToken, a);
+        assert.ok(calls >= 21, `${a}: ${calls} api_authorizer_token calls`);
+        console.log(`# ${a}: ${calls} api_authorizer_token calls (each a rotation), grant version ${stored.version}`);
+      }
+      for (const h of hubs) assert.ok(!h.logs.text.includes('61023'), 'a 61023 was seen');
+      // And the token every instance serves now is one the platform accepts.
+      for (const h of hubs) for (const a of authorizers) assert.ok(sim.isValid((await h.call('GET', path(a))).body.token));
+    } finally {
+      for (const h of hubs) await h.close();
+      await sims.close();
+      await deletePrefix(url, prefix);
+    }
+  });
+
+  it('a restart with the file store keeps the grants: tokens served and refreshed with 0 re-authorizations', async () => {
+    const fresh = componentApp();
+    const sim = new WeChatComponentSim({ apps: [fresh], ticketPushIntervalSeconds: 0, refreshTokenRotateEvery: 1 });
+    const sims = await startSimulators({ sims: [sim] });
+    const dir = await mkdtemp(join(tmpdir(), 'tokenhub-component-'));
+    const key = `test-${randomBytes(16).toString('hex')}`;
+    const config = { store: { type: 'file', path: dir, encryptionKey: randomBytes(32).toString('base64') } };
+    const apps = { c: { ...componentConfig(fresh, sims.baseUrl('wechat-open')), reportIntervalSeconds: 0 } };
+    try {
+      const first = await startHub({ apps, key, config });
+      sim.setEventUrl(`${first.url}/v1/apps/c/events`);
+      await sim.pushTicket();
+      for (const a of ['wxf_1', 'wxf_2']) await sim.authorize(a);
+      const before = (await first.call('GET', '/v1/apps/c/tokens/authorizer_access_token?tenant_key=wxf_1')).body.token as string;
+      await first.close();
+      const exchanges = sim.counters.count(E.queryAuth);
+
+      const second = await startHub({ apps, key, config });
+      try {
+        sim.setEventUrl(`${second.url}/v1/apps/c/events`);
+        const listed = await second.call('GET', '/v1/apps/c/authorizations');
+        assert.deepEqual(
+          listed.body.authorizations.map((a: { tenantKey: string }) => a.tenantKey),
+          ['wxf_1', 'wxf_2'],
+        );
+        assert.equal((await second.call('GET', '/v1/apps/c/tokens/authorizer_access_token?tenant_key=wxf_1')).body.token, before);
+        // A refresh after the restart uses the kept grant (and stores the one it rotates to).
+        for (const a of ['wxf_1', 'wxf_2']) {
+          const current = (await second.call('GET', `/v1/apps/c/tokens/authorizer_access_token?tenant_key=${a}`)).body.token as string;
+          const res = await second.call('POST', `/v1/apps/c/tokens/authorizer_access_token/invalidate?tenant_key=${a}`, { token: current });
+          assert.equal(res.status, 200, JSON.stringify(res.body));
+          assert.ok(sim.isValid(res.body.token));
+          assert.equal(readGrant((await second.hub.broker.grants('c').get(AUTHORIZER_GRANT_PREFIX + a))!).refreshToken, sim.refreshTokenOf(a));
+        }
+        assert.equal(sim.counters.count(E.queryAuth), exchanges, 're-authorizations after the restart');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await sims.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
