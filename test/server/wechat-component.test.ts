@@ -69,7 +69,7 @@ describe('wechat component (third-party platform)', () => {
 
   before(async () => {
     sim = new WeChatComponentSim({ apps: [app], ticketPushIntervalSeconds: 0, startPushTicketIntervalSeconds: 0 });
-    stack = await startStack({ sims: [sim], apps: { [ID]: componentConfig(app) } });
+    stack = await startStack({ sims: [sim], apps: { [ID]: { ...componentConfig(app), reportIntervalSeconds: 0 } } });
     sim.setEventUrl(stack.url + EVENTS);
   });
   after(() => stack.close());
@@ -233,6 +233,42 @@ describe('wechat component (third-party platform)', () => {
     } finally {
       await s.close();
     }
+  });
+
+  it('61023: the grant is read again, then marked rejected (kept), 502 with the code; a transient failure keeps it as it is; a re-authorization heals it', async () => {
+    await sim.pushTicket();
+    await sim.authorize('wxauthorizer_stale');
+    const path = token('authorizer_access_token', 'wxauthorizer_stale');
+    const first = (await stack.call('GET', path)).body.token as string;
+    const kept = await grantOf('wxauthorizer_stale');
+    sim.faults.set('down');
+    const down = await stack.call('POST', `${path.replace('?', '/invalidate?')}`, { body: { token: first } });
+    sim.faults.set('none');
+    // The reported token is served on (with a warning) or refused 503: either way the grant stays.
+    assert.ok(down.status === 200 ? down.headers['x-tokenhub-warning'] === 'reported-token' : down.status === 503, JSON.stringify(down.body));
+    assert.equal(await grantOf('wxauthorizer_stale'), kept, 'a transient failure changed the grant');
+    // Re-authorized with the push lost: the kept refresh token is dead (61023) and nobody has the new one.
+    sim.setEventUrl(undefined);
+    try {
+      await sim.reauthorize('wxauthorizer_stale');
+    } finally {
+      sim.setEventUrl(stack.url + EVENTS);
+    }
+    // Cold (a reported token would be served on to its end instead): the fetch meets 61023.
+    await stack.hub.broker.forgetTenant(ID, 'wxauthorizer_stale');
+    const refused = await stack.call('GET', path);
+    assert.equal(refused.status, 502, JSON.stringify(refused.body));
+    assert.equal(refused.body.error.platformCode, 61023);
+    assert.equal(await grantOf('wxauthorizer_stale'), kept, 'the refused grant was not kept');
+    const listed = await stack.call('GET', `/v1/apps/${ID}/authorizations`);
+    assert.equal(listed.body.authorizations.find((a: { tenantKey: string }) => a.tenantKey === 'wxauthorizer_stale').state, 'rejected');
+    const calls = sim.counters.count(E.authorizerToken, 'wxauthorizer_stale');
+    await stack.call('GET', path);
+    assert.equal(sim.counters.count(E.authorizerToken, 'wxauthorizer_stale'), calls, 'a rejected grant was used again');
+    // The authorizer authorizes again: the push replaces the grant, and tokens are served.
+    assert.equal((await sim.reauthorize('wxauthorizer_stale')).delivered, true);
+    assert.equal(await grantOf('wxauthorizer_stale'), sim.refreshTokenOf('wxauthorizer_stale'));
+    await eventually(async () => (await stack.call('GET', path)).status === 200, 10_000);
   });
 
   it("the authorizer's jsapi_ticket signs its pages (appId: the authorizer appid), as the simulator's verifier checks", async () => {
