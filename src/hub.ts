@@ -5,7 +5,7 @@ import { Alerts, type AlertsOptions } from './alerts/alerts.js';
 import { AuditLog } from './audit/audit-log.js';
 import { Broker, type AppDefinition } from './core/broker.js';
 import { ConfigError, TokenHubError } from './core/errors.js';
-import { appFingerprint } from './core/keys.js';
+import { appFingerprint, grantScope } from './core/keys.js';
 import type { TokenStore } from './core/types.js';
 import { refreshRuleIssues, type AppConfig, type LoadedConfig } from './config.js';
 import { createLogger } from './logger.js';
@@ -192,6 +192,7 @@ function defineApps(apps: Iterable<readonly [string, AppConfig]>, options: HubOp
       id,
       provider,
       fingerprint: appFingerprint(app.platform, app.appId, app.appSecret),
+      grantScope: grantScope(app.platform, app.appId),
       ...(app.refreshAheadSeconds === undefined ? {} : { refreshAheadMs: app.refreshAheadSeconds * 1000 }),
       ...(app.minTtlSeconds === undefined ? {} : { minTtlMs: app.minTtlSeconds * 1000 }),
       ...(app.maxTenants === undefined ? {} : { maxTenants: app.maxTenants }),

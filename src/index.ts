@@ -23,6 +23,9 @@ export type { ErrorCode, ErrorSpec, FailureClass, TokenHubErrorOptions, Upstream
 // What a hub is built of: the broker's view of providers and stores.
 export type { Broker, BrokerOptions, IssuedToken, SlotStatus, TenantKindStatus } from './core/broker.js';
 export type {
+  Authorization,
+  AuthorizationApi,
+  AuthorizationDetail,
   BusinessAnswer,
   BusinessApi,
   BusinessCall,
@@ -33,6 +36,7 @@ export type {
   FetchReason,
   FetchRequest,
   FetchedToken,
+  GrantAccess,
   IncomingEvent,
   KindSpec,
   Lease,
@@ -40,6 +44,7 @@ export type {
   Provider,
   StateAccess,
   StoreChange,
+  StoredGrant,
   StoredToken,
   Token,
   TokenSource,

@@ -1,7 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { BackoffStrategy } from './backoff.js';
 import { PlatformBudget, type QuotaCounter } from './budget.js';
-import { UpstreamError } from './errors.js';
+import { TokenHubError, UpstreamError } from './errors.js';
 import { describe, overBudget } from './failures.js';
 import { upstreamHost } from './upstream-host.js';
 import type { AppDefinition, BrokerObserver } from './options.js';
@@ -75,6 +75,8 @@ export class Attempts {
         const version = Math.max(fence, (slot.current?.version ?? 0) + 1);
         return { value: fetched.value, expiresAt: startedAt + fetched.expiresInMs, obtainedAt: now(), version };
       } catch (err) {
+        // The provider's own verdict (a tenant whose grant is not kept): told to the caller as it is, not retried.
+        if (err instanceof TokenHubError) throw err;
         const failure = err instanceof UpstreamError ? err : new UpstreamError('transient', describe(err), { platform: app.provider.platform, cause: err });
         failure.host ??= upstreamHost(signal);
         const host = failure.host;

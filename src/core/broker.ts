@@ -3,15 +3,15 @@ import { Attempts } from './attempts.js';
 import { exponentialBackoff } from './backoff.js';
 import { TokenHubError } from './errors.js';
 import { Fetcher } from './fetcher.js';
-import { stateKey } from './keys.js';
+import { grantAccess } from './grants.js';
+import { slotKey, stateKey } from './keys.js';
 import { Coordinator } from './lease.js';
 import { checkMeetable, minTtl } from './min-ttl.js';
 import { resolveLimits, type AppDefinition, type BrokerLimits, type BrokerOptions, type GetTokenOptions } from './options.js';
 import { Refresher } from './refresher.js';
 import { SlotTable } from './slot-table.js';
 import { countTenants, issue, nextFetch, reject, slotStatus, type IssuedToken, type Slot, type SlotStatus, type TenantKindStatus } from './slot.js';
-import { silentLogger, type FetchContext, type Logger, type StateAccess, type StoredToken, type TokenStore } from './types.js';
-import type { ProviderHealth } from './types.js';
+import { silentLogger, type FetchContext, type GrantAccess, type Logger, type ProviderHealth, type StateAccess, type StoredToken, type TokenStore } from './types.js';
 
 export { DEFAULT_BROKER_OPTIONS, type AppDefinition, type BrokerObserver, type BrokerOptions, type FetchOutcome, type GetTokenOptions, type UpstreamCall } from './options.js';
 export type { IssuedToken, SlotStatus, TenantKindStatus } from './slot.js';
@@ -169,6 +169,22 @@ export class Broker {
     }
   }
 
+  /**
+   * Forgets one tenant's tokens (its authorization was deleted): dropped from memory and from the
+   * store, so that the next call fetches anew and, without a grant, is refused. Other instances
+   * serve the copy they hold until it ends.
+   */
+  async forgetTenant(appId: string, tenantKey: string): Promise<void> {
+    const app = this.app(appId);
+    for (const slot of [...this.#table.tenants(appId)]) {
+      if (slot.tenantKey !== tenantKey) continue;
+      clearTimeout(slot.timer);
+      this.#table.drop(slot);
+    }
+    const kinds = app.provider.kinds.filter((kind) => app.provider.tenantScoped(kind));
+    await Promise.all(kinds.map((kind) => this.#store.deleteToken(slotKey(app.fingerprint, kind, tenantKey))));
+  }
+
   /** The state of each token of an app that takes no tenant key, for `/v1/apps` and metrics. Never a token value. */
   status(appId: string): SlotStatus[] {
     const now = this.#now();
@@ -211,7 +227,33 @@ export class Broker {
   /** What the app's provider says of what its tokens depend on (a pushed ticket); `undefined` when it says nothing. */
   async health(appId: string): Promise<ProviderHealth | undefined> {
     const { provider } = this.app(appId);
-    return provider.health?.({ state: this.state(appId), now: this.#now });
+    return provider.health?.({ state: this.state(appId), grants: this.grants(appId), now: this.#now });
+  }
+
+  /**
+   * An app's grants (authorizer refresh tokens, permanent codes): kept without a TTL, written by
+   * compare-and-set, under the app's grant scope, which a new secret does not change.
+   */
+  grants(appId: string): GrantAccess {
+    const app = this.app(appId);
+    return grantAccess(this.#store, app.grantScope ?? app.fingerprint);
+  }
+
+  /**
+   * What a provider gets for calls outside a token fetch (an authorization's code exchanged, a
+   * pre-authorization code, work an event leads to): the app's tokens, state and grants, and a
+   * signal that aborts when the broker closes, after `timeoutMs` (default: the upstream timeout
+   * times the attempts), or with `signal`.
+   *
+   * @example
+   * const context = broker.context('component-main');
+   * const authorization = await provider.authorizations!.authorize(code, context);
+   */
+  context(appId: string, options: { signal?: AbortSignal; timeoutMs?: number } = {}): FetchContext {
+    const app = this.app(appId);
+    const signals = [this.#closing.signal, AbortSignal.timeout(options.timeoutMs ?? this.#opts.upstreamTimeoutMs * this.#opts.attempts)];
+    if (options.signal) signals.push(options.signal);
+    return this.#contextOf(app, AbortSignal.any(signals));
   }
 
   /** Stops every timer; in-flight fetches are aborted. */
@@ -253,13 +295,17 @@ export class Broker {
   }
 
   #context(slot: Slot, signal: AbortSignal): FetchContext {
-    const { app } = slot;
+    return this.#contextOf(slot.app, signal);
+  }
+
+  #contextOf(app: AppDefinition, signal: AbortSignal): FetchContext {
     return {
       signal,
       now: this.#now,
       token: (kind, options = {}) => this.getToken(app.id, kind, { tenantKey: options.tenantKey, minTtlMs: options.minTtlMs }),
       invalidate: (kind, rejected, options = {}) => this.invalidate(app.id, kind, rejected, { tenantKey: options.tenantKey }),
       state: this.state(app.id),
+      grants: this.grants(app.id),
     };
   }
 

@@ -46,7 +46,17 @@ const TABLE = {
     meaning: 'An events URL got an event or nonce it took within the last 10 minutes; nothing changed.',
     fix: "Nothing, if it is the platform's redelivery; otherwise someone replays captured requests.",
   },
-  TOKENHUB_NOT_FOUND: { status: 404, meaning: 'No such route, or the events URL of an app that takes no events.', fix: 'See docs/api.md.' },
+  TOKENHUB_NOT_FOUND: { status: 404, meaning: 'No such route, the events URL of an app that takes no events, or the authorizations of an app that has none.', fix: 'See docs/api.md.' },
+  TOKENHUB_GRANT_NOT_FOUND: {
+    status: 404,
+    meaning: 'A third-party app keeps no authorization of this tenant: it never authorized the app, or cancelled it.',
+    fix: "Have the tenant authorize the app (the install link), or use a tenant key GET /v1/apps/{app}/authorizations lists.",
+  },
+  TOKENHUB_GRANT_CONFLICT: {
+    status: 409,
+    meaning: 'A grant kept changing while tokenhub updated it (other instances wrote it at the same time); the stored one is intact.',
+    fix: 'Retry; if it persists, look for instances that refresh the same grant in a loop.',
+  },
   TOKENHUB_PAYLOAD_TOO_LARGE: { status: 413, meaning: 'The request body is over the limit of its route.', fix: 'Send only the body the route takes.' },
   TOKENHUB_REQUEST_TIMEOUT: { status: 408, meaning: "An events URL's request did not arrive whole in time; the connection is closed.", fix: 'Send the request at once.' },
   TOKENHUB_UNSUPPORTED_MEDIA_TYPE: { status: 415, meaning: 'The body is not application/json.', fix: 'Send Content-Type: application/json.' },

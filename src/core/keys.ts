@@ -16,3 +16,16 @@ export function slotKey(fingerprint: string, kind: string, tenantKey: string | u
 export function stateKey(fingerprint: string, name: string): string {
   return `state:${fingerprint}:${name}`;
 }
+
+/**
+ * The namespace of an app's grants: the platform and the app id, without the secret's hash. A
+ * grant is a tenant's authorization of the app, not of its secret: after a new secret the app
+ * must still find every authorization (lost, each tenant would have to authorize again).
+ */
+export function grantScope(platform: string, appId: string): string {
+  return `${platform}:${appId}`;
+}
+
+export function grantKey(scope: string, name: string): string {
+  return `grant:${scope}:${name}`;
+}

@@ -9,6 +9,8 @@ export interface AppDefinition {
   readonly provider: Provider;
   /** Platform + app id + a hash of the secret: the store namespace of this app. Never holds a secret. */
   readonly fingerprint: string;
+  /** The namespace of the app's grants (`grantScope(platform, appId)`: kept across a new secret). Default: the fingerprint. */
+  readonly grantScope?: string;
   /** Start a background refresh when less than this is left (defaults to the provider's). */
   readonly refreshAheadMs?: number;
   /** Never hand out a token with less than this left (capped at a quarter of the lifetime the platform issues). */

@@ -40,6 +40,8 @@ export interface FetchContext {
   invalidate(kind: string, rejected: string, options?: { tenantKey?: string }): Promise<Token>;
   /** Durable per-app state: refresh tokens, pushed tickets, rate-limit timestamps. Encrypted at rest by stores that support it. */
   readonly state: StateAccess;
+  /** The app's grants: values the platform hands out once (a third-party app's authorizations), kept without a TTL. */
+  readonly grants: GrantAccess;
   readonly signal: AbortSignal;
   now(): number;
 }
@@ -53,6 +55,52 @@ export interface StateAccess {
    */
   add(name: string, value: string, ttlMs: number): Promise<boolean>;
   delete(name: string): Promise<void>;
+}
+
+/**
+ * A value tokenhub cannot get again by itself once lost: an authorizer's refresh token, a corp's
+ * permanent code. Kept without a TTL, encrypted at rest, written by compare-and-set on `version`.
+ */
+export interface StoredGrant {
+  readonly value: string;
+  /** 1 when first written, one more at each write since: what the next write must expect. */
+  readonly version: number;
+}
+
+/**
+ * An app's grants, by name (a provider's own names, such as `authorizer:<appid>`). Every write is a
+ * compare-and-set, so that of two instances that refreshed one grant at the same time one wins
+ * and the other learns it lost, instead of writing an older value over a newer one.
+ *
+ * @example
+ * ```ts
+ * // A refresh token that the platform replaces at each use: the loser of a race re-reads first.
+ * const grant = await context.grants.update('authorizer:wx123', async (current) => {
+ *   if (current === undefined) return undefined; // nothing to refresh: not authorized
+ *   const answer = await refresh(JSON.parse(current.value).refreshToken);
+ *   return JSON.stringify({ refreshToken: answer.refreshToken });
+ * });
+ * ```
+ */
+export interface GrantAccess {
+  get(name: string): Promise<StoredGrant | undefined>;
+  /**
+   * Writes `value` only if the stored version is `expectedVersion` (0: none stored); answers the
+   * new record (version + 1), or undefined when another write came first (nothing written). A
+   * store that fails may or may not have written: read again to know.
+   */
+  put(name: string, value: string, expectedVersion: number): Promise<StoredGrant | undefined>;
+  /** Deletes the grant, only if its version is `expectedVersion` when given; true when one was deleted. */
+  delete(name: string, expectedVersion?: number): Promise<boolean>;
+  /** Every grant whose name starts with `prefix` (all of the app's without one), by name. */
+  list(prefix?: string): Promise<{ name: string; grant: StoredGrant }[]>;
+  /**
+   * Reads the grant, asks `change` for its new value (undefined: leave it as it is) and writes it
+   * by compare-and-set; on a lost race it reads again and asks `change` again with the winner's
+   * grant, so that a call to the platform is always made with the newest value. Answers the grant
+   * as stored afterwards. Throws `TOKENHUB_GRANT_CONFLICT` after `attempts` (default 5) lost races.
+   */
+  update(name: string, change: (current: StoredGrant | undefined) => Promise<string | undefined> | string | undefined, options?: { attempts?: number }): Promise<StoredGrant | undefined>;
 }
 
 /** A token as a platform handed it out. */
@@ -100,7 +148,11 @@ export interface TokenSource extends TokenSourceRules {
   readonly kindSpecs?: readonly KindSpec[];
   /** Whether `kind` takes a tenant key (store apps' tenant tokens do): read from `kindSpecs`. */
   tenantScoped(kind: string): boolean;
-  /** Fetches one token; every failure is a classified `UpstreamError`. */
+  /**
+   * Fetches one token; every failure of the platform is a classified `UpstreamError`. A verdict of
+   * tokenhub's own (`TOKENHUB_GRANT_NOT_FOUND`: the tenant's grant is not kept) is a `TokenHubError`,
+   * answered to the caller as it is and not retried.
+   */
   fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken>;
   /** Risks in the app's configuration, logged once at start (never a secret in them). */
   readonly warnings?: readonly string[];
@@ -137,6 +189,16 @@ export interface IncomingEvent {
 /** What the events URL may use: the app's durable state, the clock, and the broker's wake-up. */
 export interface EventContext {
   readonly state: StateAccess;
+  /** The app's grants (an authorization event's exchanged code is kept here). */
+  readonly grants: GrantAccess;
+  /** Forgets a tenant's cached tokens (its authorization was cancelled), as the DELETE route does. */
+  forgetTenant?(tenantKey: string): Promise<void>;
+  /**
+   * A context for calls to the platform an event leads to (a pushed authorization code exchanged
+   * for its grant): the app's tokens, state and grants, and a signal that ends with the hub or a
+   * timeout, not with the request, so that the work may go on after the push is answered.
+   */
+  fetchContext(): FetchContext;
   now(): number;
   /** Something a pending fetch waited for has arrived (a pushed ticket): retry at once. */
   wake(): void;
@@ -147,6 +209,8 @@ export interface EventContext {
 export interface EventAnswer {
   readonly status?: number;
   readonly body: unknown;
+  /** The answer's content type; by default JSON for an object and `text/plain; charset=utf-8` for a string (`success`, a decrypted echostr). */
+  readonly contentType?: string;
 }
 
 /**
@@ -154,7 +218,7 @@ export interface EventAnswer {
  * (a Feishu store app's app_ticket). Throws `EventRejected` for a forged, broken or replayed event.
  */
 export interface EventReceiver {
-  /** The HTTP methods the platform uses on the URL. */
+  /** The HTTP methods the platform uses on the URL (`GET` for a URL check such as WeCom's `echostr`). */
   readonly methods: readonly ('GET' | 'POST')[];
   receive(event: IncomingEvent, context: EventContext): Promise<EventAnswer>;
 }
@@ -166,6 +230,8 @@ export interface PageToSign {
   readonly nonceStr: string;
   /** Epoch milliseconds. */
   readonly now: number;
+  /** The tenant whose ticket signs it (`tenant_key`), for platforms whose page names the tenant (a WeChat authorizer's appid). */
+  readonly tenantKey?: string;
 }
 
 /** A page signed for the platform's JS-SDK. */
@@ -208,6 +274,8 @@ export interface Provider extends TokenSource, BusinessApi {
   readonly events?: EventReceiver;
   /** Present where pages call the platform's JS-SDK with a ticket-based signature. */
   readonly pages?: PageSigning;
+  /** Present for third-party apps, which tenants authorize: the authorizations routes. */
+  readonly authorizations?: AuthorizationApi;
   /**
    * What the app's tokens depend on beyond its credentials (a pushed ticket, tenants' grants), for
    * the operators' status. Reads only: no upstream call, never a ticket or grant value.
@@ -218,6 +286,8 @@ export interface Provider extends TokenSource, BusinessApi {
 /** What {@link Provider.health} may read. */
 export interface HealthContext {
   readonly state: StateAccess;
+  /** The app's grants, to count them (never to read a value out). */
+  readonly grants?: GrantAccess;
   now(): number;
 }
 
@@ -237,6 +307,56 @@ export interface ProviderHealth {
   };
   /** Tenants' authorizations (grants) kept for the app: how many, and how many the platform rejected. */
   readonly grants?: { readonly count: number; readonly rejected: number };
+  /** Present for third-party apps, which tenants authorize: the authorizations routes. */
+  readonly authorizations?: AuthorizationApi;
+}
+
+/** What may be told about an authorization besides its tenant and time: public facts only. */
+export type AuthorizationDetail = string | number | boolean | readonly (string | number)[];
+
+/**
+ * One tenant's authorization of a third-party app, as the authorizations routes answer it: never
+ * a grant or a token. Details are the provider's (a corp's name, the scopes granted); names that
+ * look like secrets (`…token…`, `…secret…`, `…ticket…`, `…code…`, `…password…`) are dropped by
+ * the routes all the same.
+ */
+export interface Authorization {
+  /** The tenant, as `?tenant_key=` takes it: the authorizer's appid, the authorizing corp's id. */
+  readonly tenantKey: string;
+  /** When it was authorized (or last changed), epoch milliseconds. */
+  readonly authorizedAt: number;
+  /** Where it stands, in the provider's words (`active`, `rejected` once the platform refused the grant). */
+  readonly state?: string;
+  readonly [detail: string]: AuthorizationDetail | undefined;
+}
+
+/**
+ * What a third-party app's tenants authorize, for the authorizations routes. Each call gets a
+ * context with the app's tokens, state and grants; a grant is kept through `context.grants`.
+ *
+ * @example
+ * ```ts
+ * const authorizations: AuthorizationApi = {
+ *   async authorize(code, context) {
+ *     const token = await context.token('component_access_token');
+ *     const info = await exchange(token.value, code, context.signal); // the platform's answer
+ *     await context.grants.update(`authorizer:${info.appid}`, () => JSON.stringify({ refreshToken: info.refreshToken }));
+ *     return { tenantKey: info.appid, authorizedAt: context.now() };
+ *   },
+ *   list: async (context) => (await context.grants.list('authorizer:')).map(({ name }) => ({ tenantKey: name.slice(11), authorizedAt: 0 })),
+ *   revoke: (tenantKey, context) => context.grants.delete(`authorizer:${tenantKey}`),
+ * };
+ * ```
+ */
+export interface AuthorizationApi {
+  /** Exchanges the code of an install redirect for the tenant's grant, kept durably before it answers. */
+  authorize(code: string, context: FetchContext): Promise<Authorization>;
+  /** Every authorization kept. */
+  list(context: FetchContext): Promise<readonly Authorization[]>;
+  /** Forgets a tenant's authorization and its grant (an operator's delete); false when none was kept. */
+  revoke(tenantKey: string, context: FetchContext): Promise<boolean>;
+  /** A pre-authorization code for the install link, where the platform has them. */
+  preAuthCode?(context: FetchContext): Promise<{ readonly preAuthCode: string; readonly expiresInMs: number }>;
 }
 
 /** A business API call on its way to the platform. */
@@ -306,6 +426,25 @@ export interface TokenStore {
   takeQuota(key: string, limit: number, ttlMs: number): Promise<number | undefined>;
   /** The count under `key` (0 when none or expired), for metrics. */
   quotaUsed(key: string): Promise<number>;
+
+  /**
+   * Grants: values that cannot be had again (see {@link StoredGrant}). Never given a TTL, never
+   * dropped but by `deleteGrant`, encrypted at rest like every value, durable before a write is
+   * answered, shared by every holder of the store.
+   */
+  getGrant(key: string): Promise<StoredGrant | undefined>;
+  /**
+   * Compare-and-set, atomically across every holder: writes `value` only when the stored version
+   * equals `expectedVersion` (0: none stored) and answers the new record (that version + 1);
+   * otherwise writes nothing and answers undefined. A deleted grant's version is remembered for a
+   * while, so a write that expects a version from before a delete is refused even after a new
+   * grant took its place (it starts above the deleted one).
+   */
+  putGrant(key: string, value: string, expectedVersion: number): Promise<StoredGrant | undefined>;
+  /** Deletes a grant, only if its version is `expectedVersion` when given; true when one was deleted. */
+  deleteGrant(key: string, expectedVersion?: number): Promise<boolean>;
+  /** Every grant whose key starts with `prefix`, ordered by key. */
+  listGrants(prefix: string): Promise<{ key: string; grant: StoredGrant }[]>;
 
   /** Try to become the one holder allowed to fetch `key` for `ttlMs`. Undefined when another holds it. */
   acquire(key: string, ttlMs: number): Promise<Lease | undefined>;

@@ -109,6 +109,8 @@ export interface PlatformDescriptor<App extends BaseAppConfig = BaseAppConfig> {
   validate?(app: App): readonly AppIssue[];
   /** The provider of one configured app; its `events` answers the events URL where the platform pushes. */
   createProvider(app: App, environment: ProviderEnvironment): Provider;
+  /** The name (path prefix) of the simulator that serves this app, where it is not the platform's (a WeChat component: `wechat-open`). */
+  simulatorName?(app: App): string;
   /** The simulator of platform `name` knowing these apps' credentials. */
   createSimulator(name: string, apps: readonly App[], options: SimulatorOptions): PlatformSim;
   /** The demo's apps of this platform (`npm start`, `tokenhub sim`), their base URLs under `simUrl`. */

@@ -26,6 +26,11 @@ export function platformNamed(name: string): PlatformDescriptor | undefined {
   return platforms.find((d) => d.names.includes(name));
 }
 
+/** The name (path prefix) of the simulator serving a configured app: its platform's unless the descriptor says otherwise. */
+export function simulatorNameOf(app: BaseAppConfig): string {
+  return platformOf(app).simulatorName?.(app) ?? app.platform;
+}
+
 /** The descriptor of a configured app (whose platform the config has checked). */
 export function platformOf(app: BaseAppConfig): PlatformDescriptor {
   const found = platformNamed(app.platform);

@@ -12,6 +12,7 @@ import { cachedReadFastPath } from './fast-path.js';
 import { DEFAULT_SERVER_LIMITS, limitedServer, type ServerLimits } from './limits.js';
 import { TokenAnswers } from './token-answers.js';
 import type { Metrics } from './metrics.js';
+import { authorizationRoutes } from './routes/authorizations.js';
 import { eventRoutes } from './routes/events.js';
 import { healthRoutes } from './routes/health.js';
 import { jsapiRoutes } from './routes/jsapi.js';
@@ -147,6 +148,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.register(tokenRoutes, { broker: options.broker, auth, answers, budget });
   app.register(jsapiRoutes, { broker: options.broker, auth, budget: signatures, jsapiUrls: () => jsapiUrls, now: options.now ?? Date.now });
   app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs });
+  app.register(authorizationRoutes, { broker: options.broker, auth, budget });
   app.register(proxyRoutes, { broker: options.broker, auth, budget, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   const now = options.now ?? Date.now;
   const status = { broker: options.broker, store: new StoreHealth(options.store, { now }), upstream: options.metrics.upstream, version: VERSION, startedAt: now(), now };

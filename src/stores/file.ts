@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { TokenHubError } from '../core/errors.js';
-import { silentLogger, type Lease, type Logger, type StoreChange, type StoredToken, type TokenStore } from '../core/types.js';
+import { silentLogger, type Lease, type Logger, type StoreChange, type StoredGrant, type StoredToken, type TokenStore } from '../core/types.js';
 import { TEMP_SUFFIX, removeFileDurably, writeFileAtomic } from './atomic-file.js';
 import { CHECK_CONTEXT, CHECK_PLAINTEXT, UnreadableValueError, ValueCodec, verifyKeyCheck, type KeyRing } from './crypto.js';
 import { DirLock, type DirLockOptions } from './dir-lock.js';
+import { deleteGrantRecord, grantRecordExpired, liveGrant, putGrantRecord, type GrantRecord } from './grant-records.js';
 import { LocalLeases } from './local-leases.js';
 import { DEFAULT_SWEEP_INTERVAL_MS, pastRetention } from './retention.js';
 import { ChangeWaiters } from './waiters.js';
@@ -29,7 +30,8 @@ export interface FileStoreOptions {
 type Entry =
   | { type: 'token'; key: string; token: StoredToken }
   | { type: 'state'; key: string; value: string; expiresAt: number | null }
-  | { type: 'quota'; key: string; used: number; expiresAt: number };
+  | { type: 'quota'; key: string; used: number; expiresAt: number }
+  | { type: 'grant'; key: string; record: GrantRecord; expiresAt: number | null };
 
 const FORMAT = 1;
 const META_FILE = 'tokenhub.json';
@@ -48,7 +50,9 @@ const QUARANTINE_DIR = 'quarantine';
  * File format (JSON): `{"format":1,"type":…,"key":…,"version":…,"expiresAt":…,"data":…,"sum":…}`,
  * where `data` is the value sealed by {@link ValueCodec} (encrypted when a key is set) and
  * `sum` a SHA-256 over the other fields, which catches a truncated or altered file. A quota
- * count's `data` is the count in plain digits: it holds no secret.
+ * count's `data` is the count in plain digits: it holds no secret. A grant's `version` is its
+ * compare-and-set version and `expiresAt` null; a deleted grant's mark has `data` "" and the
+ * mark's expiry (see `GRANT_TOMBSTONE_MS`), so that a delete is one atomic replacement too.
  *
  * Quota counts are written like the rest, before the take is answered: a process that crashes
  * and restarts within a window goes on from its count instead of zero, so a crash loop cannot
@@ -71,6 +75,8 @@ export class FileStore implements TokenStore {
   readonly #tokens = new Map<string, StoredToken>();
   readonly #state = new Map<string, { value: string; expiresAt: number | null }>();
   readonly #quotas = new Map<string, { used: number; expiresAt: number }>();
+  /** Grants and the marks of deleted ones. */
+  readonly #grants = new Map<string, GrantRecord>();
   readonly #waiters = new ChangeWaiters();
   readonly #leases: LocalLeases;
   /** Per file, the last write queued: writes of one entry run in order, each writing the latest value. */
@@ -193,10 +199,55 @@ export class FileStore implements TokenStore {
     return entry;
   }
 
+  async getGrant(key: string): Promise<StoredGrant | undefined> {
+    await this.#ready();
+    return liveGrant(this.#grants.get(key));
+  }
+
+  /** Answered once the entry is on disk (fsynced): a grant acknowledged survives kill -9. */
+  async putGrant(key: string, value: string, expectedVersion: number): Promise<StoredGrant | undefined> {
+    await this.#ready();
+    // One process holds the directory, and nothing is awaited between the look and the write.
+    const next = putGrantRecord(this.#grants.get(key), value, expectedVersion, this.#now());
+    if (next === undefined) return undefined;
+    this.#grants.set(key, next);
+    // A failed write leaves the new grant in memory (the platform may have replaced the old one
+    // already) and is thrown: the caller reads back to know; the next write of the key retries it.
+    await this.#persistGrant(key);
+    return liveGrant(next);
+  }
+
+  async deleteGrant(key: string, expectedVersion?: number): Promise<boolean> {
+    await this.#ready();
+    const mark = deleteGrantRecord(this.#grants.get(key), expectedVersion, this.#now());
+    if (mark === undefined) return false;
+    this.#grants.set(key, mark);
+    await this.#persistGrant(key);
+    return true;
+  }
+
+  async #persistGrant(key: string): Promise<void> {
+    try {
+      await this.#persist('grant', key);
+    } catch (err) {
+      throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', `cannot write a grant to ${this.#dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+  }
+
+  async listGrants(prefix: string): Promise<{ key: string; grant: StoredGrant }[]> {
+    await this.#ready();
+    const found: { key: string; grant: StoredGrant }[] = [];
+    for (const [key, record] of this.#grants) {
+      const grant = key.startsWith(prefix) ? liveGrant(record) : undefined;
+      if (grant) found.push({ key, grant });
+    }
+    return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
   /**
    * Deletes the entries of tokens past their expiry and retention, of expired state and of
-   * expired quota counts. Runs at open and then every `sweepIntervalMs`; resolves when the files
-   * are gone.
+   * expired quota counts (and the marks of grants deleted a week ago; a grant itself never). Runs
+   * at open and then every `sweepIntervalMs`; resolves when the files are gone.
    */
   async sweep(): Promise<void> {
     if (this.#closed || this.#lock === undefined) return;
@@ -216,6 +267,11 @@ export class FileStore implements TokenStore {
       if (entry.expiresAt > now) continue;
       this.#quotas.delete(key);
       removals.push(this.#persist('quota', key));
+    }
+    for (const [key, record] of this.#grants) {
+      if (!grantRecordExpired(record, now)) continue;
+      this.#grants.delete(key);
+      removals.push(this.#persist('grant', key));
     }
     await Promise.allSettled(removals);
   }
@@ -278,7 +334,7 @@ export class FileStore implements TokenStore {
         this.#log.warn({ dir: this.#dir }, 'store.encryptionKey is not set (encryption: none): tokens, refresh tokens and tickets are stored in plain text');
       }
       this.#sweep = setInterval(() => void this.sweep(), this.#sweepIntervalMs).unref();
-      this.#log.info({ dir: this.#dir, tokens: this.#tokens.size, state: this.#state.size, quotas: this.#quotas.size, encrypted: this.#codec.encrypted, keyId: this.#codec.keyId }, 'file store open');
+      this.#log.info({ dir: this.#dir, tokens: this.#tokens.size, state: this.#state.size, quotas: this.#quotas.size, grants: this.#grants.size, encrypted: this.#codec.encrypted, keyId: this.#codec.keyId }, 'file store open');
     } catch (err) {
       await this.#lock.release();
       throw err;
@@ -364,6 +420,7 @@ export class FileStore implements TokenStore {
       }
       if (entry.type === 'token') this.#tokens.set(entry.key, entry.token);
       else if (entry.type === 'state') this.#state.set(entry.key, { value: entry.value, expiresAt: entry.expiresAt });
+      else if (entry.type === 'grant') this.#grants.set(entry.key, entry.record);
       else this.#quotas.set(entry.key, { used: entry.used, expiresAt: entry.expiresAt });
       if (isStale) stale.push({ type: entry.type, key: entry.key });
     }
@@ -386,6 +443,16 @@ export class FileStore implements TokenStore {
       if (!Number.isSafeInteger(used) || typeof expiresAt !== 'number') throw new Error('a quota entry with a bad count or expiry');
       return { entry: { type, key, used, expiresAt }, stale: false };
     }
+    if (type === 'grant') {
+      if (!Number.isSafeInteger(version) || (version as number) < 1) throw new Error('a grant entry with a bad version');
+      if (data === '') {
+        if (typeof expiresAt !== 'number') throw new Error("a deleted grant's mark without an expiry");
+        return { entry: { type, key, record: { value: undefined, version: version as number, expiresAt }, expiresAt }, stale: false };
+      }
+      if (expiresAt !== null) throw new Error('a grant entry with an expiry');
+      const opened = this.#codec.open(data, key);
+      return { entry: { type, key, record: { value: opened.value, version: version as number, expiresAt: null }, expiresAt: null }, stale: opened.stale };
+    }
     const opened = this.#codec.open(data, key);
     if (type === 'token') {
       const inner = JSON.parse(opened.value) as { value?: unknown; obtainedAt?: unknown };
@@ -405,6 +472,7 @@ export class FileStore implements TokenStore {
     const token = type === 'token' ? this.#tokens.get(key) : undefined;
     const state = type === 'state' ? this.#state.get(key) : undefined;
     const quota = type === 'quota' ? this.#quotas.get(key) : undefined;
+    const grant = type === 'grant' ? this.#grants.get(key) : undefined;
     let fields: [number, string, string, number | null, number | null, string];
     if (token) {
       const data = this.#codec.seal(JSON.stringify({ value: token.value, obtainedAt: token.obtainedAt }), key);
@@ -413,6 +481,8 @@ export class FileStore implements TokenStore {
       fields = [FORMAT, 'state', key, null, state.expiresAt, this.#codec.seal(state.value, key)];
     } else if (quota) {
       fields = [FORMAT, 'quota', key, null, quota.expiresAt, String(quota.used)];
+    } else if (grant) {
+      fields = [FORMAT, 'grant', key, grant.version, grant.expiresAt, grant.value === undefined ? '' : this.#codec.seal(grant.value, key)];
     } else {
       return undefined;
     }

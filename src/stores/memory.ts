@@ -1,4 +1,5 @@
-import type { Lease, StoreChange, StoredToken, TokenStore } from '../core/types.js';
+import type { Lease, StoreChange, StoredGrant, StoredToken, TokenStore } from '../core/types.js';
+import { deleteGrantRecord, grantRecordExpired, liveGrant, putGrantRecord, type GrantRecord } from './grant-records.js';
 import { LocalLeases } from './local-leases.js';
 import { DEFAULT_SWEEP_INTERVAL_MS, pastRetention } from './retention.js';
 import { ChangeWaiters } from './waiters.js';
@@ -20,6 +21,8 @@ export class MemoryStore implements TokenStore {
   readonly #tokens = new Map<string, StoredToken>();
   readonly #state = new Map<string, { value: string; expiresAt: number }>();
   readonly #quotas = new Map<string, { used: number; expiresAt: number }>();
+  /** Grants and the marks of deleted ones (see `GRANT_TOMBSTONE_MS`). */
+  readonly #grants = new Map<string, GrantRecord>();
   readonly #waiters = new ChangeWaiters();
   readonly #leases: LocalLeases;
   readonly #now: () => number;
@@ -105,6 +108,34 @@ export class MemoryStore implements TokenStore {
     return entry;
   }
 
+  async getGrant(key: string): Promise<StoredGrant | undefined> {
+    return liveGrant(this.#grants.get(key));
+  }
+
+  async putGrant(key: string, value: string, expectedVersion: number): Promise<StoredGrant | undefined> {
+    // No await between the look and the write: atomic in one process.
+    const next = putGrantRecord(this.#grants.get(key), value, expectedVersion, this.#now());
+    if (next === undefined) return undefined;
+    this.#grants.set(key, next);
+    return liveGrant(next);
+  }
+
+  async deleteGrant(key: string, expectedVersion?: number): Promise<boolean> {
+    const mark = deleteGrantRecord(this.#grants.get(key), expectedVersion, this.#now());
+    if (mark === undefined) return false;
+    this.#grants.set(key, mark);
+    return true;
+  }
+
+  async listGrants(prefix: string): Promise<{ key: string; grant: StoredGrant }[]> {
+    const found: { key: string; grant: StoredGrant }[] = [];
+    for (const [key, record] of this.#grants) {
+      const grant = key.startsWith(prefix) ? liveGrant(record) : undefined;
+      if (grant) found.push({ key, grant });
+    }
+    return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
   async acquire(key: string, ttlMs: number): Promise<Lease | undefined> {
     return this.#leases.acquire(key, ttlMs, this.#tokens.get(key)?.version ?? 0);
   }
@@ -125,12 +156,16 @@ export class MemoryStore implements TokenStore {
     return { tokens: this.#tokens.size, state: this.#state.size, quotas: this.#quotas.size };
   }
 
-  /** Drops tokens past their expiry and retention, expired state and expired quota counts. Runs by itself every `sweepIntervalMs`. */
+  /**
+   * Drops tokens past their expiry and retention, expired state and expired quota counts (and the
+   * marks of grants deleted a week ago; a grant itself never). Runs by itself every `sweepIntervalMs`.
+   */
   sweep(): void {
     const now = this.#now();
     for (const [key, token] of this.#tokens) if (pastRetention(token, now)) this.#tokens.delete(key);
     for (const [key, entry] of this.#state) if (entry.expiresAt <= now) this.#state.delete(key);
     for (const [key, entry] of this.#quotas) if (entry.expiresAt <= now) this.#quotas.delete(key);
+    for (const [key, record] of this.#grants) if (grantRecordExpired(record, now)) this.#grants.delete(key);
   }
 
   async close(): Promise<void> {

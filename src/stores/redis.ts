@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import { TokenHubError } from '../core/errors.js';
-import { silentLogger, type Lease, type Logger, type StoreChange, type StoredToken, type TokenStore } from '../core/types.js';
+import { silentLogger, type Lease, type Logger, type StoreChange, type StoredGrant, type StoredToken, type TokenStore } from '../core/types.js';
 import { CHECK_CONTEXT, CHECK_PLAINTEXT, ValueCodec, verifyKeyCheck, type KeyRing } from './crypto.js';
+import { GRANT_TOMBSTONE_MS } from './grant-records.js';
 import { TOKEN_RETENTION_MS } from './retention.js';
 import { ChangeWaiters } from './waiters.js';
 
@@ -31,6 +32,14 @@ export interface RedisStoreOptions {
   connectTimeoutMs?: number;
   /** Upper bound of the delay between reconnection attempts. */
   maxReconnectDelayMs?: number;
+  /**
+   * Replicas a grant write waits for (`WAIT`, up to `grantReplicaTimeoutMs`) before it is
+   * answered, so that a failover right after it does not lose it. Default: 1 with sentinels (the
+   * setup that fails over), 0 otherwise. Fewer acknowledgements are logged, not refused: the
+   * grant is written on the master.
+   */
+  grantReplicas?: number | undefined;
+  grantReplicaTimeoutMs?: number | undefined;
 }
 
 export const DEFAULT_REDIS_STORE_OPTIONS = {
@@ -38,6 +47,7 @@ export const DEFAULT_REDIS_STORE_OPTIONS = {
   commandTimeoutMs: 1_000,
   connectTimeoutMs: 5_000,
   maxReconnectDelayMs: 2_000,
+  grantReplicaTimeoutMs: 1_000,
 } as const;
 
 /** While the change channel is down, a waiter looks again this often instead of waiting for a message. */
@@ -46,6 +56,10 @@ const UNSUBSCRIBED_RECHECK_MS = 200;
 const FENCE_RETENTION_MS = 7 * 24 * 3600_000;
 
 type Client = Redis | Cluster;
+
+/** A grant the store holds but cannot open (see `getGrant`). */
+const UNREADABLE = Symbol('unreadable grant');
+const GRANT_KEPT = 'a grant, kept as it is (give the key that wrote it in store.previousEncryptionKeys)';
 
 /** A Lua script, registered on each client with ioredis' `defineCommand` (EVALSHA, reloaded after a Redis restart). */
 interface Script {
@@ -111,7 +125,33 @@ local used = redis.call('INCR', KEYS[1])
 if used == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return used
 `);
-const SCRIPTS = [PUT, ACQUIRE, RELEASE, REWRAP_TOKEN, REWRAP_STATE, TAKE_QUOTA];
+// A grant: a hash of `v` (its version, plain) and `d` (the sealed value), no expiry. Written only
+// over the version the writer read (0: none live); a deleted one keeps `v` alone, with an expiry,
+// so that a new grant starts above it and a write expecting a version from before the delete
+// is refused. Returns the new version, or nil when refused.
+const PUT_GRANT = script('tokenhubPutGrant', 1, `
+local cur = redis.call('HMGET', KEYS[1], 'v', 'd')
+local version = tonumber(cur[1] or '0')
+local expected = tonumber(ARGV[1])
+if cur[2] then
+  if version ~= expected then return false end
+elseif expected ~= 0 then
+  return false
+end
+redis.call('HSET', KEYS[1], 'v', version + 1, 'd', ARGV[2])
+redis.call('PERSIST', KEYS[1])
+return version + 1
+`);
+// ARGV[1] is the expected version, or '' for any.
+const DELETE_GRANT = script('tokenhubDeleteGrant', 1, `
+local cur = redis.call('HMGET', KEYS[1], 'v', 'd')
+if not cur[2] then return 0 end
+if ARGV[1] ~= '' and tonumber(cur[1]) ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HDEL', KEYS[1], 'd')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`);
+const SCRIPTS = [PUT, ACQUIRE, RELEASE, REWRAP_TOKEN, REWRAP_STATE, TAKE_QUOTA, PUT_GRANT, DELETE_GRANT];
 
 /** `client` with tokenhub's scripts defined on it. */
 function withScripts<C extends Client>(client: C): C {
@@ -142,7 +182,8 @@ interface ChangeMessage {
  * - `<prefix>{key}:fence` the fencing counter.
  *
  * State lives in `<prefix>{key}:state`, quota counts in `<prefix>{key}:quota` (a plain integer
- * with the window's expiry: a count is no secret), the key check in `<prefix>check`. Every
+ * with the window's expiry: a count is no secret), grants in `<prefix>{key}:grant` (a hash: `v`
+ * the version, `d` the sealed value; no expiry), the key check in `<prefix>check`. Every
  * write and every lease release is published on `<prefix>changes`: waiters wake on it (no
  * polling) and other instances adopt newer tokens. Commands fail fast while Redis is
  * unreachable (no offline queue, a command timeout), so callers fall back at once; the clients
@@ -162,6 +203,8 @@ export class RedisStore implements TokenStore {
   readonly #codec: ValueCodec;
   readonly #log: Logger;
   readonly #target: string;
+  readonly #grantReplicas: number;
+  readonly #grantReplicaTimeoutMs: number;
   readonly #instance = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
   readonly #waiters = new ChangeWaiters();
   readonly #listeners = new Set<(change: StoreChange) => void>();
@@ -187,6 +230,8 @@ export class RedisStore implements TokenStore {
     }
     this.#codec = new ValueCodec(options.encryption === 'none' ? undefined : options.encryption);
     this.#log = options.logger ?? silentLogger;
+    this.#grantReplicas = options.grantReplicas ?? (options.sentinels === undefined ? 0 : 1);
+    this.#grantReplicaTimeoutMs = options.grantReplicaTimeoutMs ?? DEFAULT_REDIS_STORE_OPTIONS.grantReplicaTimeoutMs;
     const commandTimeout = options.commandTimeoutMs ?? DEFAULT_REDIS_STORE_OPTIONS.commandTimeoutMs;
     const connectTimeout = options.connectTimeoutMs ?? DEFAULT_REDIS_STORE_OPTIONS.connectTimeoutMs;
     const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_REDIS_STORE_OPTIONS.maxReconnectDelayMs;
@@ -305,6 +350,79 @@ export class RedisStore implements TokenStore {
     }
   }
 
+  /**
+   * An unreadable grant (written with a key the store lacks, or damaged) is an error, never taken
+   * for none: it is not written over, and an operator who restores the key has it back.
+   */
+  async getGrant(key: string): Promise<StoredGrant | undefined> {
+    const grant = await this.#readGrant(key);
+    if (grant === UNREADABLE) throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', `the grant under ${key} cannot be read with the configured keys`);
+    return grant;
+  }
+
+  async putGrant(key: string, value: string, expectedVersion: number): Promise<StoredGrant | undefined> {
+    let version: unknown;
+    try {
+      version = await run(this.#client, PUT_GRANT, [this.#grantKey(key)], [expectedVersion, this.#codec.seal(value, key)]);
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+    if (version === null) return undefined;
+    await this.#replicated(key);
+    return { value, version: Number(version) };
+  }
+
+  async deleteGrant(key: string, expectedVersion?: number): Promise<boolean> {
+    let deleted: boolean;
+    try {
+      deleted = Number(await run(this.#client, DELETE_GRANT, [this.#grantKey(key)], [expectedVersion ?? '', GRANT_TOMBSTONE_MS])) === 1;
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+    if (deleted) await this.#replicated(key);
+    return deleted;
+  }
+
+  /**
+   * A SCAN of every master for `<prefix>{<prefix of the keys>*}:grant`: it costs a pass over the
+   * keyspace, which the rare callers (listing an app's authorizations) can afford.
+   */
+  async listGrants(prefix: string): Promise<{ key: string; grant: StoredGrant }[]> {
+    const found: { key: string; grant: StoredGrant }[] = [];
+    const match = `${globEscape(this.#prefix)}{${globEscape(prefix)}*}:grant`;
+    for (const node of this.#masters()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 500).catch((err: unknown) => {
+          throw this.#unavailable(err);
+        });
+        cursor = next;
+        for (const redisKey of keys) {
+          const key = this.#keyOf(redisKey);
+          // The pattern's * may also match past a `}` in the key: keep only exact matches.
+          if (!key.startsWith(prefix) || this.#grantKey(key) !== redisKey) continue;
+          // An unreadable grant (reported once) is left out of the list, not lost.
+          const grant = await this.#readGrant(key);
+          if (grant !== undefined && grant !== UNREADABLE) found.push({ key, grant });
+        }
+      } while (cursor !== '0');
+    }
+    return found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** Waits for the replicas a grant write should reach (see `grantReplicas`); logs when fewer answered. */
+  async #replicated(key: string): Promise<void> {
+    if (this.#grantReplicas === 0 || this.#client instanceof Cluster) return;
+    try {
+      const acknowledged = await this.#client.wait(this.#grantReplicas, this.#grantReplicaTimeoutMs);
+      if (acknowledged < this.#grantReplicas) {
+        this.#log.warn({ key, replicas: acknowledged, wanted: this.#grantReplicas, redis: this.#target }, 'a grant was written on the master but not yet copied to its replicas: a failover now could lose it');
+      }
+    } catch (err) {
+      this.#log.warn({ key, redis: this.#target, err: (err as Error).message }, 'cannot tell whether a grant reached the replicas');
+    }
+  }
+
   async acquire(key: string, ttlMs: number): Promise<Lease | undefined> {
     this.#known.add(key);
     const owner = `${this.#instance}:${randomBytes(8).toString('hex')}`;
@@ -385,33 +503,60 @@ export class RedisStore implements TokenStore {
 
   /** Seals again, with the current key, every entry written in plain text or with a previous key. */
   async #rewrapAll(): Promise<number> {
-    const nodes = this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
     const match = `${globEscape(this.#prefix)}{*}:*`;
     let count = 0;
-    for (const node of nodes) {
+    for (const node of this.#masters()) {
       let cursor = '0';
       do {
         const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 500);
         cursor = next;
         for (const redisKey of keys) {
-          const kind = redisKey.endsWith('}:token') ? 'token' : redisKey.endsWith('}:state') ? 'state' : undefined;
+          // Tokens and grants are hashes with the sealed value in `d`; a deleted grant's mark has none.
+          const kind = redisKey.endsWith('}:token') || redisKey.endsWith('}:grant') ? 'hash' : redisKey.endsWith('}:state') ? 'state' : undefined;
           if (!kind) continue;
-          const key = redisKey.slice(this.#prefix.length + 1, redisKey.lastIndexOf('}:'));
-          const sealed = kind === 'token' ? await this.#client.hget(redisKey, 'd') : await this.#client.get(redisKey);
+          const key = this.#keyOf(redisKey);
+          const sealed = kind === 'hash' ? await this.#client.hget(redisKey, 'd') : await this.#client.get(redisKey);
           if (sealed === null) continue;
           let opened;
           try {
             opened = this.#codec.open(sealed, key);
           } catch (err) {
-            this.#reportUnreadable(key, sealed, err);
+            this.#reportUnreadable(key, sealed, err, redisKey.endsWith('}:grant') ? GRANT_KEPT : undefined);
             continue;
           }
           if (!opened.stale) continue;
-          count += Number(await run(this.#client, kind === 'token' ? REWRAP_TOKEN : REWRAP_STATE, [redisKey], [sealed, this.#codec.seal(opened.value, key)]));
+          count += Number(await run(this.#client, kind === 'hash' ? REWRAP_TOKEN : REWRAP_STATE, [redisKey], [sealed, this.#codec.seal(opened.value, key)]));
         }
       } while (cursor !== '0');
     }
     return count;
+  }
+
+  /** The master nodes whose keys a SCAN must visit: every master of a cluster, else the one server. */
+  #masters(): Redis[] {
+    return this.#client instanceof Cluster ? this.#client.nodes('master') : [this.#client];
+  }
+
+  /** The store key of `<prefix>{key}:<what>`. */
+  #keyOf(redisKey: string): string {
+    return redisKey.slice(this.#prefix.length + 1, redisKey.lastIndexOf('}:'));
+  }
+
+  async #readGrant(key: string): Promise<StoredGrant | undefined | typeof UNREADABLE> {
+    let version: string | null | undefined;
+    let data: string | null | undefined;
+    try {
+      [version, data] = await this.#client.hmget(this.#grantKey(key), 'v', 'd');
+    } catch (err) {
+      throw this.#unavailable(err);
+    }
+    if (version == null || data == null) return undefined;
+    try {
+      return { value: this.#codec.open(data, key).value, version: Number(version) };
+    } catch (err) {
+      this.#reportUnreadable(key, data, err, GRANT_KEPT);
+      return UNREADABLE;
+    }
   }
 
   #decodeToken(key: string, version: string | null, data: string | null): StoredToken | undefined {
@@ -431,11 +576,11 @@ export class RedisStore implements TokenStore {
     return new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', `redis at ${this.#target}: ${(err as Error).message}`, { cause: err });
   }
 
-  #reportUnreadable(key: string, sealed: string, err: unknown): void {
+  #reportUnreadable(key: string, sealed: string, err: unknown, outcome = 'treated as absent'): void {
     const id = `${key}\0${sealed}`;
     if (this.#reported.has(id)) return;
     this.#reported.add(id);
-    this.#log.error({ key, redis: this.#target, err: (err as Error).message }, 'store entry unreadable: treated as absent');
+    this.#log.error({ key, redis: this.#target, err: (err as Error).message }, `store entry unreadable: ${outcome}`);
   }
 
   #onMessage(text: string): void {
@@ -515,6 +660,10 @@ export class RedisStore implements TokenStore {
 
   #quotaKey(key: string): string {
     return `${this.#base(key)}:quota`;
+  }
+
+  #grantKey(key: string): string {
+    return `${this.#base(key)}:grant`;
   }
 }
 

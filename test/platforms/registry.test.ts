@@ -3,9 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { MockAgent } from 'undici';
 import { validateConfig, type AppConfig } from '../../src/config.js';
-import { PLATFORM_NAMES, platformOf, platforms } from '../../src/platforms/index.js';
+import { PLATFORM_NAMES, platformOf, platforms, simulatorNameOf } from '../../src/platforms/index.js';
 import { createProvider } from '../../src/providers/index.js';
 import type { FetchContext } from '../../src/core/types.js';
+import { grantAccess } from '../../src/core/grants.js';
+import { MemoryStore } from '../../src/stores/memory.js';
 
 const client = { name: 'x', key: 'k'.repeat(16), apps: ['*'] };
 const demo = validateConfig({ clients: [client], apps: Object.assign({}, ...platforms.map((p) => p.demoApps('http://127.0.0.1:9'))) });
@@ -44,8 +46,9 @@ describe('platform descriptors', () => {
       assert.equal(provider.events !== undefined, platform.events?.takes(app) ?? false);
     });
 
-    it(`${id}: the simulator serves under the platform's name`, () => {
-      assert.equal(platformOf(app).createSimulator(app.platform, [app], {}).platform, app.platform);
+    it(`${id}: the simulator serves under the platform's name (or the one its descriptor names)`, () => {
+      const name = simulatorNameOf(app);
+      assert.equal(platformOf(app).createSimulator(name, [app], {}).platform, name);
     });
   }
 
@@ -70,6 +73,7 @@ describe('provider HTTP', () => {
       token: () => Promise.reject(new Error('unused')),
       invalidate: () => Promise.reject(new Error('unused')),
       state: { get: async () => undefined, set: async () => {}, add: async () => true, delete: async () => {} },
+      grants: grantAccess(new MemoryStore(), 'unused'),
     };
     const token = await provider.fetch({ kind: 'access_token', tenantKey: undefined, reason: 'cold' }, context);
     assert.equal(token.value, 'from-the-mock');

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { validateConfig } from '../../src/config.js';
 import { DEFAULT_BROKER_OPTIONS } from '../../src/core/broker.js';
 import type { FetchContext } from '../../src/core/types.js';
+import { grantAccess } from '../../src/core/grants.js';
 import { createHub } from '../../src/hub.js';
 import { createProvider } from '../../src/providers/index.js';
 import { WECHAT_FORCE_STATE, WeChatProvider } from '../../src/providers/wechat.js';
@@ -111,6 +112,7 @@ describe('WeChat stable_token (the default)', () => {
         token: () => Promise.reject(new Error('unused')),
         invalidate: () => Promise.reject(new Error('unused')),
         state: { get: async () => undefined, set: async () => {}, add: async () => true, delete: async () => {} },
+      grants: grantAccess(new MemoryStore(), 'unused'),
       };
       const first = await configured.fetch({ kind: 'access_token', tenantKey: undefined, reason: 'cold' }, context);
       clock = clock + first.expiresInMs - ahead;

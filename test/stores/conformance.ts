@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, describe, it } from 'node:test';
+import { grantAccess } from '../../src/core/grants.js';
 import type { StoreChange, StoredToken, TokenStore } from '../../src/core/types.js';
 import { TOKEN_RETENTION_MS } from '../../src/stores/retention.js';
 import { sleep } from '../helpers/stack.js';
@@ -186,6 +187,123 @@ export function storeConformance(options: ConformanceOptions): void {
         assert.equal((await store.putToken('tok:t1', { value: 't-new', version: 1, expiresAt: clock + 7_200_000, obtainedAt: clock })).value, 't-new');
       });
     }
+
+    describe('grants', () => {
+      it('a grant reads back as written, version 1, then one more at each write; an unknown key reads undefined', async () => {
+        const { store } = await fresh();
+        assert.equal(await store.getGrant('grant:a'), undefined);
+        assert.deepEqual(await store.putGrant('grant:a', 'refresh-ünïcode-✓', 0), { value: 'refresh-ünïcode-✓', version: 1 });
+        assert.deepEqual(await store.getGrant('grant:a'), { value: 'refresh-ünïcode-✓', version: 1 });
+        assert.deepEqual(await store.putGrant('grant:a', 'refresh-2', 1), { value: 'refresh-2', version: 2 });
+        assert.deepEqual(await store.getGrant('grant:a'), { value: 'refresh-2', version: 2 });
+        assert.equal(await store.getGrant('grant:b'), undefined);
+      });
+
+      it('putGrant is a compare-and-set: a write expecting another version writes nothing', async () => {
+        const { store } = await fresh();
+        await store.putGrant('grant:a', 'first', 0);
+        assert.equal(await store.putGrant('grant:a', 'as-if-new', 0), undefined, 'a second first write replaced the grant');
+        assert.equal(await store.putGrant('grant:a', 'from-the-future', 2), undefined);
+        assert.equal(await store.putGrant('grant:none', 'expects-one', 1), undefined, 'a write expecting a version created a grant');
+        assert.equal(await store.getGrant('grant:none'), undefined);
+        assert.deepEqual(await store.getGrant('grant:a'), { value: 'first', version: 1 });
+      });
+
+      it('of 20 concurrent writers expecting the same version exactly one wins, at each version', async () => {
+        const s = await fresh();
+        const holders = s.peer ? [s.store, await s.peer()] : [s.store];
+        for (let version = 0; version < 5; version++) {
+          const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => holders[i % holders.length]!.putGrant('grant:race', `v${version + 1}-w${i}`, version)));
+          const won = answers.filter((a) => a !== undefined);
+          assert.equal(won.length, 1, `${won.length} writers won at version ${version}`);
+          assert.equal(won[0]!.version, version + 1);
+          assert.deepEqual(await holders[version % holders.length]!.getGrant('grant:race'), won[0], "the winner's value is the one stored");
+        }
+      });
+
+      it("update re-reads after a lost race: 20 concurrent increments make 20, each made on the value before it", async () => {
+        const s = await fresh();
+        const holders = s.peer ? [s.store, await s.peer()] : [s.store];
+        const seen: string[] = [];
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            grantAccess(holders[i % holders.length]!, 'test').update(
+              'counter',
+              (current) => {
+                seen.push(current?.value ?? 'none');
+                return String(Number(current?.value ?? 0) + 1);
+              },
+              { attempts: 25 },
+            ),
+          ),
+        );
+        assert.deepEqual(await s.store.getGrant('grant:test:counter'), { value: '20', version: 20 });
+        // Every value 0..19 was the base of exactly one winning write; losers saw some again, then re-read.
+        for (let n = 1; n < 20; n++) assert.ok(seen.includes(String(n)), `no update was made on ${n}`);
+      });
+
+      it('deleteGrant deletes, only at the expected version when one is given; a new grant starts above the deleted one', async () => {
+        const { store } = await fresh();
+        await store.putGrant('grant:a', 'g1', 0);
+        await store.putGrant('grant:a', 'g2', 1);
+        assert.equal(await store.deleteGrant('grant:a', 1), false, 'deleted at a version it did not have');
+        assert.deepEqual(await store.getGrant('grant:a'), { value: 'g2', version: 2 });
+        assert.equal(await store.deleteGrant('grant:a', 2), true);
+        assert.equal(await store.getGrant('grant:a'), undefined);
+        assert.equal(await store.deleteGrant('grant:a'), false, 'deleted twice');
+        assert.equal(await store.putGrant('grant:a', 'late', 2), undefined, 'a write from before the delete landed after it');
+        // Authorized anew: starts above the deleted version, so a late write expecting an old one still fails.
+        assert.deepEqual(await store.putGrant('grant:a', 'again', 0), { value: 'again', version: 3 });
+        assert.equal(await store.putGrant('grant:a', 'late', 1), undefined);
+        assert.equal(await store.deleteGrant('grant:b'), false);
+        await store.putGrant('grant:b', 'b', 0);
+        assert.equal(await store.deleteGrant('grant:b'), true, 'deleted without a version');
+      });
+
+      it('listGrants answers the live grants under a prefix, by key, whatever characters the keys hold', async () => {
+        const { store } = await fresh();
+        assert.deepEqual(await store.listGrants('grant:app:'), []);
+        for (const key of ['grant:app:tenant.b', 'grant:app:tenant-a', 'grant:app:*?[x]', 'grant:apq:x', 'grant:app2:y', 'grant:app:gone']) await store.putGrant(key, `v-${key}`, 0);
+        await store.deleteGrant('grant:app:gone');
+        const listed = await store.listGrants('grant:app:');
+        assert.deepEqual(
+          listed.map((l) => l.key),
+          ['grant:app:*?[x]', 'grant:app:tenant-a', 'grant:app:tenant.b'],
+        );
+        assert.deepEqual(listed[1], { key: 'grant:app:tenant-a', grant: { value: 'v-grant:app:tenant-a', version: 1 } });
+        assert.deepEqual((await store.listGrants('grant:app:*')).map((l) => l.key), ['grant:app:*?[x]'], 'a * in the prefix is a character, not a pattern');
+        assert.equal((await store.listGrants('grant:')).length, 5);
+      });
+
+      it('a grant is never dropped for its age, nor by the TTL of what shares its key', async () => {
+        const { store } = await fresh();
+        await store.putGrant('grant:kept', 'kept', 0);
+        await store.setState('grant:kept', 'state-under-the-same-key', 300);
+        await store.putToken('grant:kept', token(1));
+        await sleep(600);
+        assert.deepEqual(await store.getGrant('grant:kept'), { value: 'kept', version: 1 });
+      });
+
+      if (options.createWithClock) {
+        it('on its clock: a grant outlives every retention; a deleted one is remembered for a week, then forgotten', async () => {
+          let clock = 1_900_000_000_000;
+          const s = await options.createWithClock!(() => clock);
+          await s.store.open?.();
+          open.push(s);
+          const { store } = s;
+          await store.putGrant('grant:old', 'from-long-ago', 0);
+          await store.putGrant('grant:gone', 'g', 0);
+          await store.deleteGrant('grant:gone');
+          clock += 7 * 24 * 3600_000 - 1;
+          assert.equal(await store.putGrant('grant:gone', 'late', 1), undefined);
+          clock += 10 * 365 * 24 * 3600_000;
+          await (store as { sweep?: () => unknown }).sweep?.();
+          assert.deepEqual(await store.getGrant('grant:old'), { value: 'from-long-ago', version: 1 });
+          // The mark is gone: the next grant starts at 1 again.
+          assert.deepEqual(await store.putGrant('grant:gone', 'new', 0), { value: 'new', version: 1 });
+        });
+      }
+    });
 
     it('a lease is exclusive until released', async () => {
       const { store } = await fresh();

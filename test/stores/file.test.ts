@@ -120,6 +120,28 @@ describe('file store on disk', () => {
     await third.close();
   });
 
+  it('grants survive a reopen with their versions, and so do the marks of deleted ones', async () => {
+    const dir = await newDir();
+    const keys = { current: randomBytes(32), previous: [] };
+    const first = new FileStore({ path: dir, encryption: keys });
+    await first.open();
+    await first.putGrant('grant:wechat:wx_c:authorizer:wx1', 'refresh-1', 0);
+    await first.putGrant('grant:wechat:wx_c:authorizer:wx1', 'refresh-2', 1);
+    await first.putGrant('grant:wechat:wx_c:authorizer:wx2', 'gone', 0);
+    await first.deleteGrant('grant:wechat:wx_c:authorizer:wx2');
+    await first.close();
+    assert.equal((await readdir(join(dir, 'entries'))).filter((n) => n.startsWith('grant-')).length, 2, 'one file per grant, the deleted one a mark');
+
+    const second = new FileStore({ path: dir, encryption: keys });
+    await second.open();
+    assert.deepEqual(await second.getGrant('grant:wechat:wx_c:authorizer:wx1'), { value: 'refresh-2', version: 2 });
+    assert.equal(await second.getGrant('grant:wechat:wx_c:authorizer:wx2'), undefined);
+    assert.equal(await second.putGrant('grant:wechat:wx_c:authorizer:wx2', 'late', 1), undefined, 'the delete was forgotten');
+    assert.deepEqual(await second.putGrant('grant:wechat:wx_c:authorizer:wx2', 'again', 0), { value: 'again', version: 2 });
+    assert.deepEqual((await second.listGrants('grant:wechat:wx_c:')).map((g) => g.key), ['grant:wechat:wx_c:authorizer:wx1', 'grant:wechat:wx_c:authorizer:wx2']);
+    await second.close();
+  });
+
   it("quota counts survive a reopen, so a crash loop cannot spend a window's budget again; expired ones are deleted at open", async () => {
     const dir = await newDir();
     const keys = { current: randomBytes(32), previous: [] };
@@ -220,8 +242,9 @@ describe('file store on disk', () => {
       await store.putToken('tok:a', token(1, 't-g104SECRETTOKENVALUE'));
       await store.setState('state:refresh', 'REFRESHTOKENVALUE');
       await store.setState('state:ticket', 'APPTICKETVALUE', 60_000);
+      await store.putGrant('grant:component:authorizer:wx1', 'AUTHORIZERREFRESHVALUE', 0);
       const bytes = await everything(dir);
-      for (const secret of ['SECRETTOKENVALUE', 'REFRESHTOKENVALUE', 'APPTICKETVALUE', keyA.toString('base64'), keyA.toString('hex')]) {
+      for (const secret of ['SECRETTOKENVALUE', 'REFRESHTOKENVALUE', 'APPTICKETVALUE', 'AUTHORIZERREFRESHVALUE', keyA.toString('base64'), keyA.toString('hex')]) {
         assert.ok(!bytes.includes(secret), `${secret} is readable on disk`);
       }
       await store.close();
@@ -229,6 +252,7 @@ describe('file store on disk', () => {
       await again.open();
       assert.equal((await again.getToken('tok:a'))?.value, 't-g104SECRETTOKENVALUE');
       assert.equal(await again.getState('state:refresh'), 'REFRESHTOKENVALUE');
+      assert.equal((await again.getGrant('grant:component:authorizer:wx1'))?.value, 'AUTHORIZERREFRESHVALUE');
       await again.close();
     });
 
@@ -275,6 +299,7 @@ describe('file store on disk', () => {
       await old.open();
       await old.putToken('tok:a', token(3, 't-a'));
       await old.setState('state:s', 'refresh-s');
+      await old.putGrant('grant:g', 'permanent-code-g', 0);
       await old.close();
 
       const rotating = new FileStore({ path: dir, encryption: { current: keyB, previous: [keyA] } });
@@ -287,6 +312,7 @@ describe('file store on disk', () => {
       await rotated.open();
       assert.equal((await rotated.getToken('tok:a'))?.value, 't-a');
       assert.equal(await rotated.getState('state:s'), 'refresh-s');
+      assert.deepEqual(await rotated.getGrant('grant:g'), { value: 'permanent-code-g', version: 1 });
       await rotated.close();
     });
 
@@ -332,6 +358,30 @@ describe('file store on disk', () => {
       assert.ok(Date.now() - started < 3_000);
       await store.close();
     });
+  });
+
+  it('every acknowledged grant survives kill -9 in the middle of writing, at its version', async () => {
+    const dir = await newDir();
+    const key = randomBytes(32).toString('base64');
+    const child = runTs(CHILD, ['grants', dir], { STORE_KEY: key });
+    let acked: number;
+    try {
+      await child.waitFor(/^ack 30$/);
+    } finally {
+      await child.kill();
+      acked = Math.max(...child.lines.filter((l) => l.startsWith('ack ')).map((l) => Number(l.slice(4))));
+    }
+    const store = new FileStore({ path: dir, encryption: keyRing({ encryptionKey: key }) ?? 'none' });
+    await store.open();
+    for (let g = 0; g < 5; g++) {
+      // Write i went to grant g = i % 5 as its version ceil(i / 5).
+      const last = acked - ((((acked - g) % 5) + 5) % 5);
+      const stored = await store.getGrant(`grant:g${g}`);
+      const written = Number(stored?.value.slice('refresh-'.length));
+      assert.ok(stored && written >= last && written % 5 === g, `grant:g${g}: ${JSON.stringify(stored)} < ${last}`);
+      assert.equal(stored.version, Math.ceil(written / 5), `grant:g${g}: version ${stored.version} after write ${written}`);
+    }
+    await store.close();
   });
 
   it('every acknowledged write survives kill -9 in the middle of writing', async () => {

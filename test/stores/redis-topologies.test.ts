@@ -60,6 +60,7 @@ describe('redis store on a Redis Cluster', () => {
     for (let i = 0; i < 30; i++) {
       await first.putToken(`tok:app${i}`, token(1, `t-${i}`));
       await first.setState(`state:app${i}`, `refresh-${i}`);
+      await first.putGrant(`grant:app${i}`, `permanent-${i}`, 0);
     }
     await first.close();
     const rotating = new RedisStore({ cluster: cluster.nodes, keyPrefix, encryption: { current: keyB, previous: [keyA] } });
@@ -70,7 +71,10 @@ describe('redis store on a Redis Cluster', () => {
     for (let i = 0; i < 30; i++) {
       assert.equal((await rotated.getToken(`tok:app${i}`))?.value, `t-${i}`);
       assert.equal(await rotated.getState(`state:app${i}`), `refresh-${i}`);
+      assert.deepEqual(await rotated.getGrant(`grant:app${i}`), { value: `permanent-${i}`, version: 1 });
     }
+    // The grants of every node, listed.
+    assert.equal((await rotated.listGrants('grant:app')).length, 30);
     await rotated.close();
     const client = new Cluster(cluster.nodes);
     try {
@@ -84,6 +88,7 @@ describe('redis store on a Redis Cluster', () => {
       assert.ok(values.includes(`e1:${keyId(keyB)}:`));
       assert.ok(!values.includes(`e1:${keyId(keyA)}:`), 'an entry is still under the old key');
       assert.ok(!values.includes('refresh-'));
+      assert.ok(!values.includes('permanent-'));
     } finally {
       client.disconnect();
     }
@@ -112,6 +117,8 @@ describe('redis store behind Redis Sentinel', () => {
       await eventually(async () => (await store.getToken('tok:a'))?.value === 't-before-failover');
       // Replication is asynchronous: give it a moment before the master dies.
       await new Promise((r) => setTimeout(r, 300));
+      // A grant is answered only once a replica has it: the master may die at once.
+      assert.deepEqual(await store.putGrant('grant:a', 'g-before-failover', 0), { value: 'g-before-failover', version: 1 });
       await sentinel.master.kill('SIGKILL');
       await eventually(async () => {
         try {
@@ -123,6 +130,7 @@ describe('redis store behind Redis Sentinel', () => {
       }, 30_000, 200);
       assert.equal((await store.getToken('tok:a'))?.value, 't-before-failover');
       assert.equal((await store.getToken('tok:b'))?.value, 't-after');
+      assert.deepEqual(await store.getGrant('grant:a'), { value: 'g-before-failover', version: 1 });
     } finally {
       await store.close();
     }

@@ -94,6 +94,80 @@ describe('redis store', () => {
     }
   });
 
+  it('a grant is a hash at <prefix>{key}:grant (v plain, d sealed) without an expiry; a deleted one keeps v alone for a week', async () => {
+    const keyPrefix = prefix();
+    const store = new RedisStore({ url, keyPrefix, encryption: { current: randomBytes(32), previous: [] } });
+    await store.open();
+    const raw = new Redis(url);
+    try {
+      await store.putGrant('grant:wecom:ww_suite:corp:wwcorp1', 'PERMANENTCODE', 0);
+      await store.putGrant('grant:wecom:ww_suite:corp:wwcorp1', 'PERMANENTCODE2', 1);
+      const redisKey = `${keyPrefix}{grant:wecom:ww_suite:corp:wwcorp1}:grant`;
+      const hash = await raw.hgetall(redisKey);
+      assert.deepEqual(Object.keys(hash).sort(), ['d', 'v']);
+      assert.equal(hash.v, '2');
+      assert.match(hash.d!, /^e1:/);
+      assert.equal(await raw.pttl(redisKey), -1, 'a grant has an expiry');
+      assert.equal(await store.deleteGrant('grant:wecom:ww_suite:corp:wwcorp1'), true);
+      assert.deepEqual(await raw.hgetall(redisKey), { v: '2' });
+      const ttl = await raw.pttl(redisKey);
+      assert.ok(ttl > 6 * 24 * 3600_000 && ttl <= 7 * 24 * 3600_000, `pttl ${ttl}`);
+      // Written again: the mark's expiry goes with it.
+      assert.deepEqual(await store.putGrant('grant:wecom:ww_suite:corp:wwcorp1', 'AGAIN', 0), { value: 'AGAIN', version: 3 });
+      assert.equal(await raw.pttl(redisKey), -1);
+    } finally {
+      raw.disconnect();
+      await store.close();
+    }
+  });
+
+  it('an unreadable grant is an error, never taken for none: not written over, left out of the list, back with its key', async () => {
+    const keyPrefix = prefix();
+    const keyA = randomBytes(32);
+    const writer = new RedisStore({ url, keyPrefix: `${keyPrefix}a:`, encryption: { current: keyA, previous: [] } });
+    const logs = new LogCapture();
+    const keyB = randomBytes(32);
+    const reader = new RedisStore({ url, keyPrefix, encryption: { current: keyB, previous: [] }, logger: createLogger('info', logs) });
+    await Promise.all([writer.open(), reader.open()]);
+    const raw = new Redis(url);
+    try {
+      // A grant sealed with a key the reader lacks, put where the reader looks.
+      await writer.putGrant('grant:x:t1', 'PERMANENT', 0);
+      const sealed = await raw.hget(`${keyPrefix}a:{grant:x:t1}:grant`, 'd');
+      await raw.hset(`${keyPrefix}{grant:x:t1}:grant`, 'v', '4', 'd', sealed!);
+      await reader.putGrant('grant:x:t2', 'readable', 0);
+      await assert.rejects(reader.getGrant('grant:x:t1'), { code: 'TOKENHUB_STORE_UNAVAILABLE', message: /cannot be read with the configured keys/ });
+      assert.equal(await reader.putGrant('grant:x:t1', 'over-it', 0), undefined);
+      assert.deepEqual((await reader.listGrants('grant:x:')).map((g) => g.key), ['grant:x:t2']);
+      assert.match(logs.text, /"key":"grant:x:t1".*store entry unreadable: a grant, kept as it is/);
+      assert.equal(await raw.hget(`${keyPrefix}{grant:x:t1}:grant`, 'd'), sealed, 'the unreadable grant was changed');
+      const restored = new RedisStore({ url, keyPrefix, encryption: { current: keyB, previous: [keyA] } });
+      await restored.open();
+      assert.deepEqual(await restored.getGrant('grant:x:t1'), { value: 'PERMANENT', version: 4 });
+      await restored.close();
+    } finally {
+      raw.disconnect();
+      await Promise.all([writer.close(), reader.close()]);
+    }
+  });
+
+  it('a grant write waits for grantReplicas, and says so when none answer in time', async () => {
+    const keyPrefix = prefix();
+    const logs = new LogCapture();
+    // The test Redis has no replica: WAIT 1 times out.
+    const store = new RedisStore({ url, keyPrefix, encryption: 'none', grantReplicas: 1, grantReplicaTimeoutMs: 200, logger: createLogger('info', logs) });
+    await store.open();
+    try {
+      const started = Date.now();
+      assert.deepEqual(await store.putGrant('grant:a', 'g', 0), { value: 'g', version: 1 });
+      assert.ok(Date.now() - started >= 150, 'the write did not wait for a replica');
+      assert.match(logs.text, /a grant was written on the master but not yet copied to its replicas/);
+      assert.deepEqual(await store.getGrant('grant:a'), { value: 'g', version: 1 });
+    } finally {
+      await store.close();
+    }
+  });
+
   describe('encryption at rest', () => {
     const keyA = randomBytes(32);
     const keyB = randomBytes(32);
@@ -105,8 +179,10 @@ describe('redis store', () => {
       await store.putToken('tok:feishu:cli_a:0f1e2d:tenant_access_token', token(1, 't-g104TOKENVALUE'));
       await store.setState('state:qingtui:a:refresh_token', 'REFRESHVALUE');
       await store.setState('state:feishu:a:app_ticket', 'TICKETVALUE', 60_000);
+      await store.putGrant('grant:wechat:wx_c:authorizer:wx1', 'AUTHORIZERREFRESHVALUE', 0);
       const dump = await dumpPrefix(url, keyPrefix);
-      for (const secret of ['TOKENVALUE', 'REFRESHVALUE', 'TICKETVALUE', keyA.toString('base64'), keyA.toString('hex')]) assert.ok(!dump.includes(secret), secret);
+      for (const secret of ['TOKENVALUE', 'REFRESHVALUE', 'TICKETVALUE', 'AUTHORIZERREFRESHVALUE', keyA.toString('base64'), keyA.toString('hex')]) assert.ok(!dump.includes(secret), secret);
+      assert.equal((await store.getGrant('grant:wechat:wx_c:authorizer:wx1'))?.value, 'AUTHORIZERREFRESHVALUE');
       assert.ok(dump.includes(`e1:${keyId(keyA)}:`));
       assert.equal((await store.getToken('tok:feishu:cli_a:0f1e2d:tenant_access_token'))?.value, 't-g104TOKENVALUE');
       await store.close();
@@ -136,6 +212,9 @@ describe('redis store', () => {
       const old = new RedisStore({ url, keyPrefix, encryption: { current: keyA, previous: [] } });
       await old.open();
       await old.putToken('tok:a', token(4, 't-a'));
+      await old.putGrant('grant:g', 'PERMANENTCODE', 0);
+      await old.putGrant('grant:gone', 'DELETED', 0);
+      await old.deleteGrant('grant:gone');
       await old.close();
       assert.ok(!(await dumpPrefix(url, keyPrefix)).includes('PLAINVALUE'), 'the plain entry was left in plain text');
 
@@ -149,6 +228,7 @@ describe('redis store', () => {
       await rotated.open();
       assert.equal((await rotated.getToken('tok:a'))?.value, 't-a');
       assert.equal((await rotated.getToken('tok:a'))?.version, 4);
+      assert.deepEqual(await rotated.getGrant('grant:g'), { value: 'PERMANENTCODE', version: 1 });
       assert.equal(await rotated.getState('state:plain'), 'PLAINVALUE');
       const raw = new Redis(url);
       const ttl = await raw.pttl(`${keyPrefix}{state:plain}:state`);

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Broker } from '../../core/broker.js';
-import { TokenHubError } from '../../core/errors.js';
+import { TokenHubError, UpstreamError, toCallerError } from '../../core/errors.js';
 import { EventRejected } from '../../core/events.js';
 import { bodyDeadline } from '../limits.js';
 
@@ -14,10 +14,12 @@ interface EventParams {
 }
 
 /**
- * `POST /v1/apps/{app}/events`: the events URL of an app whose platform pushes events (its
- * provider has an event receiver). No client key: the platform cannot send one. The receiver
- * checks each event against the raw body (verification token, signature, decryption) and
- * refuses it (4xx, nothing kept) when anything is off; a replay is a 409 that changes nothing.
+ * `POST /v1/apps/{app}/events` (and `GET`, where the receiver lists it: a URL check such as
+ * WeCom's `echostr`): the events URL of an app whose platform pushes events (its provider has an
+ * event receiver). No client key: the platform cannot send one. The receiver checks each event
+ * against the raw body, whatever its content type (JSON, XML), and the query (verification token,
+ * signature, decryption) and refuses it (4xx, nothing kept) when anything is off; a replay is a
+ * 409 that changes nothing. Its answer is JSON, or text (`success`) with the content type it names.
  */
 export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number }> = async (app, { broker, timeoutMs }) => {
   // The signature covers the exact bytes sent, so the body stays raw (in this plugin only).
@@ -25,8 +27,8 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: EVENT_BODY_LIMIT }, (_req, body, done) => done(null, body));
 
   app.route<{ Params: EventParams; Querystring: Record<string, string | undefined> }>({
-    // POST only so far: a receiver that takes GET (WeCom's URL check) adds it here.
-    method: ['POST'],
+    // Each receiver says which of these it takes; the others are a 404 for its app.
+    method: ['GET', 'POST'],
     url: '/v1/apps/:app/events',
     bodyLimit: EVENT_BODY_LIMIT,
     config: { public: true },
@@ -44,15 +46,26 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number
       try {
         const answer = await receiver.receive(
           { method: req.method, raw, headers: req.headers, query: req.query },
-          { state: broker.state(id), now: () => Date.now(), wake: () => broker.wake(id), log },
+          {
+            state: broker.state(id),
+            grants: broker.grants(id),
+            fetchContext: () => broker.context(id),
+            forgetTenant: (tenantKey) => broker.forgetTenant(id, tenantKey),
+            now: () => Date.now(),
+            wake: () => broker.wake(id),
+            log,
+          },
         );
         if (answer.status !== undefined) reply.code(answer.status);
+        if (answer.contentType !== undefined) reply.type(answer.contentType);
         return answer.body;
       } catch (err) {
         if (err instanceof EventRejected) {
           log.warn({ reason: err.message }, 'event refused');
           throw new TokenHubError(REFUSED[err.status], `event refused: ${err.message}`);
         }
+        // A call the event led to (a pushed code exchanged) failed: its caller's error; the platform pushes again on a 5xx.
+        if (err instanceof TokenHubError || err instanceof UpstreamError) throw toCallerError(err, 1_000);
         // The platform pushes again when it hears no 200.
         throw new TokenHubError('TOKENHUB_STORE_UNAVAILABLE', 'the store does not answer: the event was not kept', { cause: err, retryAfterSeconds: 1 });
       }

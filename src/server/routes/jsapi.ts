@@ -98,7 +98,7 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     const issued = await ticket(req.params.app, kind, body.tenant_key);
     audit.token = issued.value;
     const nonceStr = nonce();
-    const signed = pages.sign(kind, issued.value, { url, nonceStr, now: now() });
+    const signed = pages.sign(kind, issued.value, { url, nonceStr, now: now(), ...(body.tenant_key === undefined ? {} : { tenantKey: body.tenant_key }) });
     return {
       app: issued.app,
       platform: issued.platform,

@@ -1,0 +1,465 @@
+import type { Dispatcher } from 'undici';
+import { TokenHubError, UpstreamError, badRequest, type FailureClass } from '../core/errors.js';
+import type {
+  Authorization,
+  AuthorizationApi,
+  BusinessAnswer,
+  EventAnswer,
+  EventContext,
+  EventReceiver,
+  FetchContext,
+  FetchRequest,
+  FetchedToken,
+  HealthContext,
+  KindSpec,
+  PageSigning,
+  PageToSign,
+  Provider,
+  ProviderHealth,
+  StateAccess,
+  StoredGrant,
+  TokenSourceRules,
+} from '../core/types.js';
+import { errcodeIn, tokenInQuery } from './business.js';
+import { errcodeError, errcodeOf, tokenFields, type Classified } from './errcode.js';
+import { callPlatform, endpoint, jsonObject, type UpstreamResponse } from './http.js';
+import { pageSigning, wxConfig } from './jsapi.js';
+import { kindsOf } from './kinds.js';
+import { PushChecker, type OpenedPush } from './third-party/push.js';
+import { withToken } from './tickets.js';
+import { WECHAT_BASE_URL, WECHAT_CODES, WECHAT_TOKEN_INVALID_CODES } from './wechat.js';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+
+/** Names of a component's durable state. */
+export const WECHAT_COMPONENT_STATE = {
+  /** The newest pushed `component_verify_ticket`: `{"ticket":…,"at":<its CreateTime, epoch ms>}`. */
+  ticket: 'component_verify_ticket',
+  /** Set when `api_start_push_ticket` was called; expires after the interval. */
+  startPushAt: 'component_start_push_at',
+} as const;
+
+/** The grant of one authorizer is kept under this name and its appid. */
+export const AUTHORIZER_GRANT_PREFIX = 'authorizer:';
+
+/** What is kept per authorizer: the refresh token (the grant) and public facts of the authorization. */
+export interface AuthorizerGrant {
+  readonly refreshToken: string;
+  /** Epoch ms of the authorization (install or re-authorization). */
+  readonly authorizedAt: number;
+  /** The permission sets (权限集 ids) granted. */
+  readonly funcInfo: readonly number[];
+  /** The platform answered 61023 to it: kept (never deleted for it), no longer used until a new authorization. */
+  readonly rejected?: { readonly at: number; readonly platformCode: number };
+}
+
+interface StoredTicket {
+  readonly ticket: string;
+  /** CreateTime of its push, epoch ms. */
+  readonly at: number;
+  /** The platform refused it (61005, 61006): kept so that older pushes stay ignored, never used. */
+  readonly refused?: true;
+}
+
+/** A component's kinds: its own token from the pushed ticket; each authorizer's token from its grant; the authorizer's JS-SDK ticket. */
+export const WECHAT_COMPONENT_KINDS: readonly KindSpec[] = [
+  { name: 'component_access_token', tenantScoped: false },
+  { name: 'authorizer_access_token', tenantScoped: true, derivedFrom: 'component_access_token' },
+  { name: 'jsapi_ticket', tenantScoped: true, derivedFrom: 'authorizer_access_token' },
+];
+
+/**
+ * Every token the platform issues here is replaced by the next call, the old one living on a few
+ * minutes (unverified; modelled on the OA's classic `cgi-bin/token`): refresh in the last minutes.
+ */
+export const WECHAT_COMPONENT_RULES: TokenSourceRules = { refreshAheadMs: 4 * MINUTE };
+
+export const DEFAULT_WECHAT_COMPONENT_OPTIONS = {
+  /** `api_start_push_ticket` at most this often per component. */
+  startPushIntervalMs: MINUTE,
+  /** The ticket lives 12 h (documented). */
+  ticketTtlMs: 12 * 60 * MINUTE,
+  /** `Retry-After` while the ticket is pending. */
+  pendingRetryMs: 2 * SECOND,
+  /** Pushed every 10 min: three missed pushes mean the events URL is not reached. */
+  ticketStaleMs: 30 * MINUTE,
+} as const;
+
+const TICKET_EXPIRED = 61005;
+const TICKET_INVALID = 61006;
+const REFRESH_TOKEN_INVALID = 61023;
+const CODE_INVALID = 61009;
+const CODE_EXPIRED = 61010;
+
+/**
+ * What the component APIs' codes mean. On calls made with the component token, 40001 means that
+ * token (not the secret); on `api_component_token` it keeps the OA's meaning.
+ */
+const COMPONENT_CODES: ReadonlyMap<number, FailureClass> = new Map<number, FailureClass>([
+  ...WECHAT_CODES,
+  [40001, 'token-invalid'],
+  [61003, 'credentials'], // not authorized by this account
+  [61004, 'credentials'], // caller IP not registered
+  [REFRESH_TOKEN_INVALID, 'credentials'],
+]);
+const TOKEN_CALL_CODES: ReadonlyMap<number, FailureClass> = new Map<number, FailureClass>([...WECHAT_CODES, [61004, 'credentials']]);
+/** The authorizer's ticket endpoint: as an OA's, 40001 is the token sent. */
+const TICKET_CODES: ReadonlyMap<number, FailureClass> = new Map<number, FailureClass>([...WECHAT_CODES, [40001, 'token-invalid']]);
+
+export interface WeChatComponentProviderOptions {
+  dispatcher?: Dispatcher | undefined;
+  /** `component_appid`. */
+  appId: string;
+  /** `component_appsecret`. */
+  appSecret: string;
+  /** The message settings' Token. */
+  token: string;
+  /** The message settings' EncodingAESKey (43 letters and digits). */
+  encodingAESKey: string;
+  baseUrl?: string | undefined;
+  startPushIntervalMs?: number;
+  ticketTtlMs?: number;
+  pendingRetryMs?: number;
+  ticketStaleMs?: number;
+}
+
+/**
+ * A WeChat Open Platform third-party platform (第三方平台, `appType: component`): the
+ * `component_access_token` from the `component_verify_ticket` the platform pushes to the events
+ * URL; per authorizer (an Official Account or Mini Program that authorized the component, its
+ * appid the tenant key) an `authorizer_access_token` from the grant kept at authorization, the
+ * `authorizer_refresh_token`, replaced by compare-and-set whenever the platform hands out a new
+ * one; and the authorizer's `jsapi_ticket`, as for an OA.
+ *
+ * @example
+ * ```ts
+ * const provider = new WeChatComponentProvider({ appId: 'wxcomponent', appSecret, token, encodingAESKey });
+ * ```
+ */
+export class WeChatComponentProvider implements Provider {
+  readonly platform = 'wechat';
+  readonly kindSpecs = WECHAT_COMPONENT_KINDS;
+  readonly kinds = kindsOf(WECHAT_COMPONENT_KINDS).kinds;
+  readonly tenantScoped = kindsOf(WECHAT_COMPONENT_KINDS).tenantScoped;
+  readonly refreshAheadMs = WECHAT_COMPONENT_RULES.refreshAheadMs;
+  /** A business call is the authorizer's (`X-Tokenhub-Tenant-Key`: its appid). */
+  readonly businessKind = 'authorizer_access_token';
+  readonly #appId: string;
+  readonly #appSecret: string;
+  readonly #baseUrl: string;
+  readonly #dispatcher: Dispatcher | undefined;
+  readonly #checker: PushChecker;
+  readonly #startPushIntervalMs: number;
+  readonly #ticketTtlMs: number;
+  readonly #pendingRetryMs: number;
+  readonly #ticketStaleMs: number;
+
+  constructor(options: WeChatComponentProviderOptions) {
+    this.#appId = options.appId;
+    this.#appSecret = options.appSecret;
+    this.#baseUrl = options.baseUrl ?? WECHAT_BASE_URL;
+    this.#dispatcher = options.dispatcher;
+    this.#checker = new PushChecker({ token: options.token, encodingAESKey: options.encodingAESKey, receiveIds: [options.appId] });
+    const d = DEFAULT_WECHAT_COMPONENT_OPTIONS;
+    this.#startPushIntervalMs = options.startPushIntervalMs ?? d.startPushIntervalMs;
+    this.#ticketTtlMs = options.ticketTtlMs ?? d.ticketTtlMs;
+    this.#pendingRetryMs = options.pendingRetryMs ?? d.pendingRetryMs;
+    this.#ticketStaleMs = options.ticketStaleMs ?? d.ticketStaleMs;
+  }
+
+  readonly attachToken = tokenInQuery;
+  readonly isTokenRejected = ({ body }: BusinessAnswer): boolean => errcodeIn(body, WECHAT_TOKEN_INVALID_CODES);
+  readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
+
+  /** An authorizer's pages, signed as an OA's: `wx.config{appId: the authorizer appid, …}`. */
+  readonly pages: PageSigning = {
+    kinds: ['jsapi_ticket'],
+    sign: (kind: string, ticket: string, page: PageToSign) => {
+      if (page.tenantKey === undefined) throw badRequest("tenant_key: required: an authorizer's pages are signed with its own ticket (the authorizer appid)");
+      return pageSigning({ jsapi_ticket: { call: 'wx.config', unit: 'seconds', ids: { appId: page.tenantKey }, config: wxConfig } }).sign(kind, ticket, page);
+    },
+  };
+
+  /** The events URL (授权事件接收 URL): tickets and authorization events, checked before anything is kept. */
+  readonly events: EventReceiver = {
+    methods: ['POST'],
+    receive: (event, context) => this.#checker.accept(event, context, (push) => this.#handle(push, context)),
+  };
+
+  readonly authorizations: AuthorizationApi = {
+    authorize: (code, context) => this.#exchange(code, context),
+    list: async (context) => (await context.grants.list(AUTHORIZER_GRANT_PREFIX)).map(({ name, grant }) => authorizationOf(name.slice(AUTHORIZER_GRANT_PREFIX.length), readGrant(grant))),
+    revoke: (tenantKey, context) => context.grants.delete(grantName(tenantKey)),
+    preAuthCode: (context) =>
+      withToken(this.platform, context, 'component_access_token', undefined, async (token) => {
+        const { res, body } = await this.#component('api_create_preauthcode', token, { component_appid: this.#appId }, context.signal);
+        const { value, expiresInMs } = tokenFields(this.platform, res, body, 'pre_auth_code', 'expires_in');
+        return { preAuthCode: value, expiresInMs };
+      }),
+  };
+
+  async health(context: HealthContext): Promise<ProviderHealth> {
+    const stored = readTicket(await context.state.get(WECHAT_COMPONENT_STATE.ticket));
+    const ticket =
+      stored === undefined
+        ? { name: WECHAT_COMPONENT_STATE.ticket, present: false }
+        : (() => {
+            const ageSeconds = Math.max(0, Math.floor((context.now() - stored.at) / SECOND));
+            return { name: WECHAT_COMPONENT_STATE.ticket, present: stored.refused !== true, ageSeconds, stale: ageSeconds * SECOND > this.#ticketStaleMs, ...(stored.refused ? { refused: true } : {}) };
+          })();
+    if (context.grants === undefined) return { ticket };
+    const grants = await context.grants.list(AUTHORIZER_GRANT_PREFIX);
+    return { ticket, grants: { count: grants.length, rejected: grants.filter(({ grant }) => readGrant(grant).rejected !== undefined).length } };
+  }
+
+  async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
+    if (request.kind === 'component_access_token') return this.#componentToken(context);
+    const tenantKey = request.tenantKey;
+    if (tenantKey === undefined) throw new UpstreamError('credentials', `a ${request.kind} needs a tenant_key (the authorizer appid)`, { platform: this.platform });
+    if (request.kind === 'jsapi_ticket') return withToken(this.platform, context, 'authorizer_access_token', tenantKey, (token) => this.#jsapiTicket(token, context.signal));
+    return withToken(this.platform, context, 'component_access_token', undefined, (token) => this.#authorizerToken(tenantKey, token, context));
+  }
+
+  async #handle(push: OpenedPush, context: EventContext): Promise<EventAnswer> {
+    const { fields } = push;
+    const success: EventAnswer = { body: 'success', contentType: 'text/plain; charset=utf-8' };
+    switch (fields.InfoType) {
+      case 'component_verify_ticket': {
+        const ticket = fields.ComponentVerifyTicket;
+        if (!ticket) throw badRequest('component_verify_ticket without its ComponentVerifyTicket');
+        const createdAt = /^\d+$/.test(fields.CreateTime ?? '') ? Number(fields.CreateTime) * SECOND : push.signedAt;
+        const outcome = await this.#keepTicket(ticket, createdAt, context.state);
+        context.log.info({ outcome }, outcome === 'new' ? 'component_verify_ticket received' : 'component_verify_ticket not newer than the one kept: ignored');
+        if (outcome === 'new') context.wake();
+        return success;
+      }
+      case 'authorized':
+      case 'updateauthorized': {
+        const code = fields.AuthorizationCode;
+        if (!code) throw badRequest(`${fields.InfoType} without its AuthorizationCode`);
+        const authorization = await this.#exchange(code, context.fetchContext());
+        context.log.info({ tenantKey: authorization.tenantKey, infoType: fields.InfoType }, 'authorization kept');
+        context.wake();
+        return success;
+      }
+      case 'unauthorized': {
+        const tenantKey = fields.AuthorizerAppid;
+        if (!tenantKey) throw badRequest('unauthorized without its AuthorizerAppid');
+        const deleted = await context.grants.delete(grantName(tenantKey));
+        await context.forgetTenant?.(tenantKey);
+        context.log.info({ tenantKey, deleted }, 'authorization cancelled: grant deleted');
+        return success;
+      }
+      default:
+        context.log.info({ infoType: fields.InfoType }, 'event ignored');
+        return success;
+    }
+  }
+
+  /** Keeps a pushed ticket unless it is the one kept or older (by CreateTime). */
+  async #keepTicket(ticket: string, createdAt: number, state: StateAccess): Promise<'new' | 'duplicate' | 'older'> {
+    const stored = readTicket(await state.get(WECHAT_COMPONENT_STATE.ticket));
+    if (stored?.ticket === ticket) return 'duplicate';
+    if (stored !== undefined && createdAt < stored.at) return 'older';
+    await state.set(WECHAT_COMPONENT_STATE.ticket, JSON.stringify({ ticket, at: createdAt } satisfies StoredTicket), this.#ticketTtlMs);
+    return 'new';
+  }
+
+  async #componentToken(context: FetchContext): Promise<FetchedToken> {
+    const stored = readTicket(await context.state.get(WECHAT_COMPONENT_STATE.ticket));
+    if (stored === undefined || stored.refused) return this.#pending(context, stored === undefined ? 'no component_verify_ticket has arrived yet' : 'the platform refused the kept component_verify_ticket');
+    const res = await this.#post('/cgi-bin/component/api_component_token', undefined, { component_appid: this.#appId, component_appsecret: this.#appSecret, component_verify_ticket: stored.ticket }, context.signal);
+    try {
+      return tokenFields(this.platform, res, answer(this.platform, res, classifier(context.now(), TOKEN_CALL_CODES)), 'component_access_token', 'expires_in');
+    } catch (err) {
+      if (!(err instanceof UpstreamError) || (err.platformCode !== TICKET_EXPIRED && err.platformCode !== TICKET_INVALID)) throw err;
+      if (readTicket(await context.state.get(WECHAT_COMPONENT_STATE.ticket))?.ticket === stored.ticket) {
+        await context.state.set(WECHAT_COMPONENT_STATE.ticket, JSON.stringify({ ...stored, refused: true } satisfies StoredTicket), this.#ticketTtlMs);
+      }
+      return this.#pending(context, `the platform refused the component_verify_ticket (errcode ${String(err.platformCode)})`, Number(err.platformCode));
+    }
+  }
+
+  /** Asks the platform to push a ticket (at most once per interval, across instances) and reports the token pending. */
+  async #pending(context: FetchContext, why: string, platformCode?: number): Promise<never> {
+    if (await context.state.add(WECHAT_COMPONENT_STATE.startPushAt, String(context.now()), this.#startPushIntervalMs)) {
+      const res = await this.#post('/cgi-bin/component/api_start_push_ticket', undefined, { component_appid: this.#appId, component_secret: this.#appSecret }, context.signal);
+      try {
+        answer(this.platform, res, classifier(context.now(), TOKEN_CALL_CODES));
+      } catch (err) {
+        // Asked too often: the pushes are on their way all the same.
+        if (!(err instanceof UpstreamError) || err.failure !== 'rate-limited') throw err;
+      }
+    }
+    throw new UpstreamError('pending', `${why}; tokenhub asked the platform to push one (api_start_push_ticket) to the app's events URL (POST /v1/apps/{app}/events) and waits for it`, {
+      platform: this.platform,
+      retryAfterMs: this.#pendingRetryMs,
+      ...(platformCode === undefined ? {} : { platformCode }),
+    });
+  }
+
+  /**
+   * The authorizer's token from its grant. The grant is read, used and, when the platform handed
+   * out a new refresh token, replaced by compare-and-set; a lost race re-reads it and calls again
+   * with the winner's. 61023 is believed only after one more read: another instance may have
+   * rotated the grant between our read and our call.
+   */
+  async #authorizerToken(tenantKey: string, componentToken: string, context: FetchContext): Promise<FetchedToken> {
+    const name = grantName(tenantKey);
+    let fetched: FetchedToken | undefined;
+    let used: StoredGrant | undefined;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await context.grants.update(name, async (current) => {
+          if (current === undefined) throw grantNotFound(tenantKey);
+          used = current;
+          const kept = readGrant(current);
+          if (kept.rejected !== undefined) throw grantRejected(tenantKey, kept.rejected.platformCode);
+          const { res, body } = await this.#component(
+            'api_authorizer_token',
+            componentToken,
+            { component_appid: this.#appId, authorizer_appid: tenantKey, authorizer_refresh_token: kept.refreshToken },
+            context.signal,
+          );
+          fetched = tokenFields(this.platform, res, body, 'authorizer_access_token', 'expires_in');
+          const next = body.authorizer_refresh_token;
+          if (typeof next !== 'string' || next === '' || next === kept.refreshToken) return undefined;
+          return JSON.stringify({ ...kept, refreshToken: next } satisfies AuthorizerGrant);
+        });
+        return fetched!;
+      } catch (err) {
+        if (!(err instanceof UpstreamError) || err.platformCode !== REFRESH_TOKEN_INVALID || used === undefined) throw err;
+        const now = await context.grants.get(name);
+        if (now === undefined) throw grantNotFound(tenantKey);
+        if (attempt === 1 && now.version !== used.version) continue;
+        await this.#reject(name, used, context);
+        throw err;
+      }
+    }
+  }
+
+  /** Marks the grant the platform refused as rejected, unless it changed meanwhile; never deletes it. */
+  async #reject(name: string, refused: StoredGrant, context: FetchContext): Promise<void> {
+    const kept = readGrant(refused);
+    await context.grants.put(name, JSON.stringify({ ...kept, rejected: { at: context.now(), platformCode: REFRESH_TOKEN_INVALID } } satisfies AuthorizerGrant), refused.version);
+  }
+
+  /** A code (install redirect or `authorized` push) exchanged for the authorizer's grant, kept before the answer. */
+  async #exchange(code: string, context: FetchContext): Promise<Authorization> {
+    const info = await withToken(this.platform, context, 'component_access_token', undefined, async (token) => {
+      try {
+        return (await this.#component('api_query_auth', token, { component_appid: this.#appId, authorization_code: code }, context.signal)).body;
+      } catch (err) {
+        if (err instanceof UpstreamError && (err.platformCode === CODE_INVALID || err.platformCode === CODE_EXPIRED)) {
+          throw new TokenHubError('TOKENHUB_BAD_REQUEST', `the platform refused the authorization code: ${err.message}`, { platform: this.platform, platformCode: err.platformCode, cause: err });
+        }
+        throw err;
+      }
+    });
+    const auth = info.authorization_info as Record<string, unknown> | undefined;
+    const tenantKey = auth?.authorizer_appid;
+    const refreshToken = auth?.authorizer_refresh_token;
+    if (typeof tenantKey !== 'string' || tenantKey === '' || typeof refreshToken !== 'string' || refreshToken === '') {
+      throw new UpstreamError('transient', 'api_query_auth answered without authorizer_appid or authorizer_refresh_token', { platform: this.platform });
+    }
+    const grant: AuthorizerGrant = { refreshToken, authorizedAt: context.now(), funcInfo: funcInfoOf(auth?.func_info) };
+    // A new authorization replaces whatever was kept (a rejected or an older grant).
+    await context.grants.update(grantName(tenantKey), () => JSON.stringify(grant));
+    return authorizationOf(tenantKey, grant);
+  }
+
+  async #jsapiTicket(token: string, signal: AbortSignal): Promise<FetchedToken> {
+    const res = await callPlatform(this.platform, {
+      dispatcher: this.#dispatcher,
+      method: 'GET',
+      url: endpoint(this.#baseUrl, '/cgi-bin/ticket/getticket', { access_token: token, type: 'jsapi' }),
+      signal,
+    });
+    return tokenFields(this.platform, res, answer(this.platform, res, classifier(Date.now(), TICKET_CODES)), 'ticket', 'expires_in');
+  }
+
+  /** A component API called with the component token: the answer's body, every failure classified. */
+  async #component(api: string, token: string, json: Record<string, unknown>, signal: AbortSignal): Promise<{ res: UpstreamResponse; body: Record<string, unknown> }> {
+    const res = await this.#post(`/cgi-bin/component/${api}`, { component_access_token: token }, json, signal);
+    return { res, body: answer(this.platform, res, classifier(Date.now(), COMPONENT_CODES)) };
+  }
+
+  #post(path: string, query: Record<string, string> | undefined, json: unknown, signal: AbortSignal): Promise<UpstreamResponse> {
+    return callPlatform(this.platform, { dispatcher: this.#dispatcher, method: 'POST', url: endpoint(this.#baseUrl, path, query), json, signal });
+  }
+}
+
+function grantName(tenantKey: string): string {
+  return AUTHORIZER_GRANT_PREFIX + tenantKey;
+}
+
+function grantNotFound(tenantKey: string): TokenHubError {
+  return new TokenHubError('TOKENHUB_GRANT_NOT_FOUND', `no authorization of authorizer ${tenantKey} is kept: it never authorized the component, or cancelled it`);
+}
+
+function grantRejected(tenantKey: string, platformCode: number): UpstreamError {
+  return new UpstreamError('credentials', `the platform rejected the refresh token of authorizer ${tenantKey} (errcode ${platformCode}): it must authorize the component again`, {
+    platform: 'wechat',
+    platformCode,
+  });
+}
+
+/** The answer's JSON, or the classified failure its errcode or status says. */
+function answer(platform: string, res: UpstreamResponse, classify: (code: number) => Classified): Record<string, unknown> {
+  if (res.status >= 500) throw new UpstreamError('transient', `answered HTTP ${res.status}`, { platform, httpStatus: res.status });
+  const body = jsonObject(platform, res);
+  const code = errcodeOf(body);
+  if (code !== undefined && code !== 0) throw errcodeError(platform, res.status, code, body, classify);
+  return body;
+}
+
+/** 45011 says "retry next minute". */
+function classifier(now: number, codes: ReadonlyMap<number, FailureClass>): (code: number) => Classified {
+  return (code) => {
+    const failure = codes.get(code) ?? 'credentials';
+    return code === 45011 ? { failure, retryAfterMs: MINUTE - (now % MINUTE) + SECOND } : { failure };
+  };
+}
+
+function funcInfoOf(value: unknown): number[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((item) => {
+    const id = (item as { funcscope_category?: { id?: unknown } } | null)?.funcscope_category?.id;
+    return typeof id === 'number' ? [id] : [];
+  });
+}
+
+function authorizationOf(tenantKey: string, grant: AuthorizerGrant): Authorization {
+  return {
+    tenantKey,
+    authorizedAt: grant.authorizedAt,
+    state: grant.rejected === undefined ? 'active' : 'rejected',
+    funcInfo: [...grant.funcInfo],
+    ...(grant.rejected === undefined ? {} : { rejectedAt: new Date(grant.rejected.at).toISOString(), platformCode: grant.rejected.platformCode }),
+  };
+}
+
+/** The kept grant; one that is not ours to read is an error, never "not authorized". */
+export function readGrant(grant: StoredGrant): AuthorizerGrant {
+  const parsed = JSON.parse(grant.value) as Partial<AuthorizerGrant>;
+  if (typeof parsed.refreshToken !== 'string') throw new TokenHubError('TOKENHUB_INTERNAL', 'a kept authorizer grant has no refresh token');
+  return {
+    refreshToken: parsed.refreshToken,
+    authorizedAt: typeof parsed.authorizedAt === 'number' ? parsed.authorizedAt : 0,
+    funcInfo: Array.isArray(parsed.funcInfo) ? parsed.funcInfo.filter((n): n is number => typeof n === 'number') : [],
+    ...(parsed.rejected === undefined ? {} : { rejected: parsed.rejected }),
+  };
+}
+
+/** The kept ticket, if any. */
+export function readTicket(value: string | undefined): StoredTicket | undefined {
+  if (value === undefined || value === '') return undefined;
+  try {
+    const parsed = JSON.parse(value) as Partial<StoredTicket>;
+    if (typeof parsed.ticket !== 'string' || typeof parsed.at !== 'number') return undefined;
+    return { ticket: parsed.ticket, at: parsed.at, ...(parsed.refused === true ? { refused: true as const } : {}) };
+  } catch {
+    return undefined;
+  }
+}
