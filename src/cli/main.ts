@@ -27,16 +27,19 @@ program
       const config = await loadConfigFile(file);
       logger = createLogger(config.log.level);
       hub = createHub(config, { logger });
+      // Before the ready line: a signal sent on reading it must find its handler (SIGHUP's default ends the process).
+      const log = logger;
+      const running = hub;
+      onShutdown(() => running.close(), {
+        info: (msg, fields) => log.info(fields, msg),
+        warn: (msg, fields) => log.warn(fields, msg),
+        flush: () => log.flush(),
+      });
       const url = await hub.listen();
       logger.info({ url, apps: Object.keys(config.apps).length, clients: config.clients.length, store: config.store.type }, 'tokenhub ready');
     } catch (err) {
       fail(err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`);
     }
-    onShutdown(() => hub.close(), {
-      info: (msg, fields) => logger.info(fields, msg),
-      warn: (msg, fields) => logger.warn(fields, msg),
-      flush: () => logger.flush(),
-    });
   });
 
 program
