@@ -26,13 +26,13 @@ export function derivedKinds(specs: readonly KindSpec[]): ReadonlyMap<string, De
  * return withToken(this.platform, context, 'access_token', undefined, (token) => this.#ticket(token, context.signal));
  * ```
  */
-export async function withToken(
+export async function withToken<T = FetchedToken>(
   platform: string,
   context: FetchContext,
   from: string,
   tenantKey: string | undefined,
-  call: (token: string) => Promise<FetchedToken>,
-): Promise<FetchedToken> {
+  call: (token: string) => Promise<T>,
+): Promise<T> {
   const options = tenantKey === undefined ? {} : { tenantKey };
   const token = await dependency(platform, from, () => context.token(from, options));
   try {
