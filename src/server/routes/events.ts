@@ -52,6 +52,7 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number
             fetchContext: () => broker.context(id),
             now: () => Date.now(),
             wake: () => broker.wake(id),
+            forgetTenant: (tenantKey) => broker.forgetTenant(id, tenantKey),
             log,
           },
         );

@@ -87,7 +87,8 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     await budget.take(clientOf(req));
     const issued = await ticket(req.params.app, kind, body.tenant_key);
     const nonceStr = nonce();
-    const signed = pages.sign(kind, issued.value, { url, nonceStr, now: now() });
+    const ids = body.tenant_key === undefined || pages.tenantIds === undefined ? undefined : await pages.tenantIds(body.tenant_key, broker.grants(req.params.app));
+    const signed = pages.sign(kind, issued.value, { url, nonceStr, now: now(), ...(ids === undefined ? {} : { ids }) });
     return {
       app: issued.app,
       platform: issued.platform,
