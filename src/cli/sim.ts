@@ -1,5 +1,5 @@
 import { validateConfig, type AppConfig, type LoadedConfig } from '../config.js';
-import { platformOf, platforms } from '../platforms/index.js';
+import { platformOf, platforms, simulatorNameOf } from '../platforms/index.js';
 import { startSimulators, type PlatformSim, type RunningSimulators } from '../sim/index.js';
 
 /**
@@ -20,7 +20,7 @@ export function demoConfig(clientKey: string, simUrl: string): LoadedConfig {
 /** One simulator per platform name, knowing the given apps' credentials. */
 export function simulatorsFor(apps: Iterable<AppConfig>, options: { lifetime?: number } = {}): PlatformSim[] {
   const byName = new Map<string, AppConfig[]>();
-  for (const app of apps) byName.set(app.platform, [...(byName.get(app.platform) ?? []), app]);
+  for (const app of apps) byName.set(simulatorNameOf(app), [...(byName.get(simulatorNameOf(app)) ?? []), app]);
   return [...byName].map(([name, list]) => platformOf(list[0]!).createSimulator(name, list, options.lifetime ? { lifetime: options.lifetime } : {}));
 }
 
@@ -30,7 +30,7 @@ export async function runSim(options: { host: string; port: number; lifetime: nu
   const sims = await startSimulators({ host: options.host, port: options.port, sims: simulatorsFor(Object.values(config.apps), { lifetime: options.lifetime }) });
   console.log(`platform simulators on ${sims.url}`);
   for (const [id, app] of Object.entries(config.apps)) {
-    console.log(`  ${id.padEnd(14)} ${app.platform.padEnd(8)} baseUrl ${sims.baseUrl(app.platform)}  appId ${app.appId}  appSecret ${app.appSecret}`);
+    console.log(`  ${id.padEnd(14)} ${app.platform.padEnd(8)} baseUrl ${sims.baseUrl(simulatorNameOf(app))}  appId ${app.appId}  appSecret ${app.appSecret}`);
   }
   // Pushed events go to a tokenhub on its default address, with the demo's app ids.
   for (const line of await connectEvents(config, sims, 'http://127.0.0.1:8700', { pushNow: false })) console.log(line);
@@ -47,7 +47,7 @@ export async function connectEvents(config: LoadedConfig, sims: RunningSimulator
   for (const [id, app] of Object.entries(config.apps)) {
     const events = platformOf(app).events;
     if (events === undefined || !events.takes(app)) continue;
-    lines.push(`  ${id.padEnd(14)} ${await events.connect(sims.sim(app.platform), app, `${tokenhubUrl}/v1/apps/${id}/events`, options)}`);
+    lines.push(`  ${id.padEnd(14)} ${await events.connect(sims.sim(simulatorNameOf(app)), app, `${tokenhubUrl}/v1/apps/${id}/events`, options)}`);
   }
   return lines;
 }

@@ -32,3 +32,8 @@ export function platformOf(app: BaseAppConfig): PlatformDescriptor {
   if (found === undefined) throw new RangeError(`platform: ${app.platform} is not a platform`);
   return found;
 }
+
+/** The name of the simulator an app's calls go to: its platform's, unless its descriptor names another (a third-party app's). */
+export function simulatorNameOf(app: BaseAppConfig): string {
+  return platformOf(app).simulatorName?.(app) ?? app.platform;
+}

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { MockAgent } from 'undici';
 import { validateConfig, type AppConfig } from '../../src/config.js';
-import { PLATFORM_NAMES, platformOf, platforms } from '../../src/platforms/index.js';
+import { PLATFORM_NAMES, platformOf, platforms, simulatorNameOf } from '../../src/platforms/index.js';
 import { createProvider } from '../../src/providers/index.js';
 import type { FetchContext } from '../../src/core/types.js';
 import { grantAccess } from '../../src/core/grants.js';
@@ -46,8 +46,8 @@ describe('platform descriptors', () => {
       assert.equal(provider.events !== undefined, platform.events?.takes(app) ?? false);
     });
 
-    it(`${id}: the simulator serves under the platform's name`, () => {
-      assert.equal(platformOf(app).createSimulator(app.platform, [app], {}).platform, app.platform);
+    it(`${id}: the simulator serves under the platform's name (or the one its descriptor gives the app)`, () => {
+      assert.equal(platformOf(app).createSimulator(simulatorNameOf(app), [app], {}).platform, simulatorNameOf(app));
     });
   }
 
