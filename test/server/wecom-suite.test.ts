@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
+import { validateConfig } from '../../src/config.js';
+import type { UpstreamError } from '../../src/core/errors.js';
+import { takeTenantQuota } from '../../src/providers/tenant-quota.js';
+import { wecomTicketLimits } from '../../src/providers/wecom.js';
 import { WECOM_SUITE_STATE, readGrant, readTicket } from '../../src/providers/wecom-suite.js';
+import { MemoryStore } from '../../src/stores/memory.js';
 import { WECOM_SUITE_ENDPOINTS, WeComSuiteSim, seal, startSimulators, xml, type WxPush } from '../../src/sim/index.js';
 import { startHub, type RunningHub } from '../helpers/hubs.js';
 import { deletePrefix, sharedRedisUrl, uniquePrefix } from '../helpers/redis.js';
@@ -248,6 +253,16 @@ describe('wecom suites over HTTP, pushed by the simulator', () => {
     assert.equal(await ticketOf(id), first.ticket);
   });
 
+  it("proxies a corp's business call with its token, the corp named by X-Tokenhub-Tenant-Key", async () => {
+    const id: Id = 'pages';
+    await sim.pushTicket(suiteIdOf(id));
+    await sim.createAuth('wwproxy_corp', { suiteId: suiteIdOf(id) });
+    const res = await stack.call('GET', `/v1/proxy/${id}/cgi-bin/user/get?userid=u1`, { headers: { 'x-tokenhub-tenant-key': 'wwproxy_corp' } });
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.corpid, 'wwproxy_corp');
+    assert.deepEqual(res.body.query, { userid: 'u1' });
+  });
+
   it("signs a corp's pages: wx.config with the corp id, wx.agentConfig with the agent id of its grant, both verified by the simulator", async () => {
     const id: Id = 'pages';
     await sim.pushTicket(suiteIdOf(id));
@@ -266,6 +281,35 @@ describe('wecom suites over HTTP, pushed by the simulator', () => {
     const verdict = sim.verifyJsapi({ api: 'agentConfig', corpid: 'wwpages_corp', agentid: agent.body.agentId, timestamp: agent.body.timestamp, nonceStr: agent.body.nonceStr, signature: agent.body.signature, url });
     assert.deepEqual(verdict, { ok: true });
     assert.equal(sim.ticketsIssued('wwpages_corp'), 2);
+  });
+});
+
+describe('wecom suite config and quotas', () => {
+  const base = { platform: 'wecom', appType: 'suite', appId: 'wwsuite', appSecret: 'secret' };
+  const load = (app: Record<string, unknown>) => validateConfig({ clients: [{ name: 'c', key: 'k'.repeat(16), apps: ['*'] }], apps: { s: app } });
+
+  it('refuses a suite without token or encodingAESKey, a malformed key, and suite options on a self-built app, naming each', () => {
+    assert.throws(() => load(base), /apps\.s\.token: required for suites.*apps\.s\.encodingAESKey: required for suites/s);
+    assert.throws(() => load({ ...base, token: 't', encodingAESKey: 'too-short' }), /apps\.s\.encodingAESKey: must be the 43 letters and digits/);
+    assert.throws(() => load({ platform: 'wecom', appId: 'ww', appSecret: 's', token: 't' }), /apps\.s\.token: only for appType: suite/);
+    assert.equal(load({ ...base, token: 't', encodingAESKey: 'a'.repeat(43) }).apps.s!.platform, 'wecom');
+  });
+
+  it("counts a corp's ticket fetches against half of WeCom's hourly limits, across holders of one state", async () => {
+    const store = new MemoryStore();
+    const state = { get: (n: string) => store.getState(n), set: (n: string, v: string, t?: number) => store.setState(n, v, t), add: (n: string, v: string, t: number) => store.addState(n, v, t), delete: (n: string) => store.deleteState(n) };
+    const now = Date.UTC(2026, 0, 1, 10, 30);
+    const limits = wecomTicketLimits('wwcorp');
+    const taken = await Promise.allSettled(Array.from({ length: 60 }, () => takeTenantQuota(state, limits, 'jsapi_ticket', 'wwcorp', now, 'wecom')));
+    assert.equal(taken.filter((t) => t.status === 'fulfilled').length, 50, '100 an hour per app, half in any clock hour');
+    const refused = taken.find((t): t is PromiseRejectedResult => t.status === 'rejected')!.reason as UpstreamError;
+    assert.equal(refused.failure, 'rate-limited');
+    assert.equal(refused.retryAfterMs, 30 * 60_000);
+    // Another corp, and the next hour, count afresh; access tokens never count.
+    await takeTenantQuota(state, limits, 'jsapi_ticket', 'wwother', now, 'wecom');
+    await takeTenantQuota(state, limits, 'agent_jsapi_ticket', 'wwcorp', now + 30 * 60_000, 'wecom');
+    await takeTenantQuota(state, limits, 'access_token', 'wwcorp', now, 'wecom');
+    await store.close();
   });
 });
 
