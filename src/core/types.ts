@@ -191,8 +191,6 @@ export interface EventContext {
   readonly state: StateAccess;
   /** The app's grants (an authorization event's exchanged code is kept here). */
   readonly grants: GrantAccess;
-  /** Forgets a tenant's cached tokens (its authorization was cancelled), as the DELETE route does. */
-  forgetTenant?(tenantKey: string): Promise<void>;
   /**
    * A context for calls to the platform an event leads to (a pushed authorization code exchanged
    * for its grant): the app's tokens, state and grants, and a signal that ends with the hub or a
@@ -202,6 +200,8 @@ export interface EventContext {
   now(): number;
   /** Something a pending fetch waited for has arrived (a pushed ticket): retry at once. */
   wake(): void;
+  /** Forgets a tenant's cached tokens (its authorization was cancelled), in memory and in the store. */
+  forgetTenant(tenantKey: string): Promise<void>;
   readonly log: Logger;
 }
 
@@ -232,6 +232,8 @@ export interface PageToSign {
   readonly now: number;
   /** The tenant whose ticket signs it (`tenant_key`), for platforms whose page names the tenant (a WeChat authorizer's appid). */
   readonly tenantKey?: string;
+  /** The ids of the tenant the page is signed for, from {@link PageSigning.tenantIds}, where the platform has them. */
+  readonly ids?: Readonly<Record<string, string>>;
 }
 
 /** A page signed for the platform's JS-SDK. */
@@ -259,6 +261,11 @@ export interface PageSigning {
   readonly kinds: readonly string[];
   /** Signs `page` with `ticket`, a ticket of `kind`. Throws a `TokenHubError` when the app lacks an id the page needs. */
   sign(kind: string, ticket: string, page: PageToSign): SignedPage;
+  /**
+   * Where a tenant's pages name ids of the tenant's own (a WeCom suite: the corp id, and the agent
+   * id its grant holds): read before signing for `tenantKey`, and given to `sign` as `page.ids`.
+   */
+  tenantIds?(tenantKey: string, grants: GrantAccess): Promise<Readonly<Record<string, string>>>;
   /** Where the platform has card signatures (WeChat `cardSign`): the card ticket's kind and the signer. */
   readonly cards?: {
     readonly kind: string;

@@ -4,7 +4,7 @@ import type { UpstreamLimit } from '../core/budget.js';
 import type { BusinessAnswer, FetchContext, FetchRequest, FetchedToken, KindSpec, PageSigning, Provider, TokenSourceRules } from '../core/types.js';
 import { errcodeIn, tokenInQuery } from './business.js';
 import { kindsOf } from './kinds.js';
-import { pageSigning, wxConfig } from './jsapi.js';
+import { pageSigning, wxConfig, type PageLayout, type SignedValues } from './jsapi.js';
 import { withToken } from './tickets.js';
 import { byTable, readErrcodeToken } from './errcode.js';
 import { callPlatform, endpoint } from './http.js';
@@ -105,22 +105,7 @@ export class WeComProvider implements Provider {
     this.kindSpecs = wecomKinds(options.agentId);
     ({ kinds: this.kinds, tenantScoped: this.tenantScoped } = kindsOf(this.kindSpecs));
     this.limits = wecomTicketLimits(options.corpId);
-    const corpId = options.corpId;
-    const agentId = options.agentId;
-    this.pages = pageSigning({
-      // The corp's ticket signs wx.config, whose appId is the corp id.
-      jsapi_ticket: { call: 'wx.config', unit: 'seconds', ids: { appId: corpId }, config: wxConfig },
-      ...(agentId === undefined
-        ? {}
-        : {
-            agent_jsapi_ticket: {
-              call: 'wx.agentConfig',
-              unit: 'seconds',
-              ids: { appId: corpId, agentId },
-              config: (ids, { timestamp, nonceStr, signature }) => ({ corpid: ids.appId!, agentid: ids.agentId!, timestamp, nonceStr, signature }),
-            },
-          }),
-    });
+    this.pages = pageSigning(wecomPageLayouts(options.corpId, options.agentId));
   }
 
   readonly attachToken = tokenInQuery;
@@ -128,8 +113,8 @@ export class WeComProvider implements Provider {
   readonly businessUrl = (path: string): URL => endpoint(this.#baseUrl, path);
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
-    if (request.kind === 'jsapi_ticket' || request.kind === 'agent_jsapi_ticket') {
-      const kind = request.kind;
+    const kind = request.kind;
+    if (isWeComTicketKind(kind)) {
       // The ticket of the same agent as the token (for suites: the corp token from get_corp_token).
       return withToken(this.platform, context, 'access_token', undefined, (token) => this.#ticket(kind, token, context));
     }
@@ -142,14 +127,52 @@ export class WeComProvider implements Provider {
     return readErrcodeToken(this.platform, res, { tokenField: 'access_token', expiresField: 'expires_in', classify: classify });
   }
 
-  async #ticket(kind: 'jsapi_ticket' | 'agent_jsapi_ticket', token: string, context: FetchContext): Promise<FetchedToken> {
-    const url =
-      kind === 'jsapi_ticket'
-        ? endpoint(this.#baseUrl, '/cgi-bin/get_jsapi_ticket', { access_token: token })
-        : endpoint(this.#baseUrl, '/cgi-bin/ticket/get', { access_token: token, type: 'agent_config' });
-    const res = await callPlatform(this.platform, { dispatcher: this.#dispatcher, method: 'GET', url, signal: context.signal });
-    return readErrcodeToken(this.platform, res, { tokenField: 'ticket', expiresField: 'expires_in', classify: classify });
+  #ticket(kind: WeComTicketKind, token: string, context: FetchContext): Promise<FetchedToken> {
+    return fetchWeComTicket(this.platform, { baseUrl: this.#baseUrl, dispatcher: this.#dispatcher, signal: context.signal }, kind, token);
   }
+}
+
+/** The ticket kinds of WeCom: the corp's (`wx.config`) and the agent's (`wx.agentConfig`). */
+export type WeComTicketKind = 'jsapi_ticket' | 'agent_jsapi_ticket';
+
+/** Whether `kind` is one of WeCom's JS-SDK ticket kinds. */
+export function isWeComTicketKind(kind: string): kind is WeComTicketKind {
+  return TICKETS.includes(kind);
+}
+
+/**
+ * Fetches a corp's or an agent's JS-SDK ticket with `token` (a self-built app's token, or a
+ * suite's corp token from `get_corp_token`): one implementation for both.
+ */
+export async function fetchWeComTicket(
+  platform: string,
+  where: { baseUrl: string; dispatcher: Dispatcher | undefined; signal: AbortSignal },
+  kind: WeComTicketKind,
+  token: string,
+): Promise<FetchedToken> {
+  const url =
+    kind === 'jsapi_ticket'
+      ? endpoint(where.baseUrl, '/cgi-bin/get_jsapi_ticket', { access_token: token })
+      : endpoint(where.baseUrl, '/cgi-bin/ticket/get', { access_token: token, type: 'agent_config' });
+  const res = await callPlatform(platform, { dispatcher: where.dispatcher, method: 'GET', url, signal: where.signal });
+  return readErrcodeToken(platform, res, { tokenField: 'ticket', expiresField: 'expires_in', classify: classify });
+}
+
+/** How a corp's pages are signed: the corp ticket for `wx.config` (appId = the corp id), the agent ticket for `wx.agentConfig`. */
+export function wecomPageLayouts(corpId: string, agentId: string | undefined): Record<string, PageLayout> {
+  return {
+    jsapi_ticket: { call: 'wx.config', unit: 'seconds', ids: { appId: corpId }, config: wxConfig },
+    ...(agentId === undefined
+      ? {}
+      : {
+          agent_jsapi_ticket: {
+            call: 'wx.agentConfig',
+            unit: 'seconds',
+            ids: { appId: corpId, agentId },
+            config: (ids: Readonly<Record<string, string>>, { timestamp, nonceStr, signature }: SignedValues) => ({ corpid: ids.appId!, agentid: ids.agentId!, timestamp, nonceStr, signature }),
+          },
+        }),
+  };
 }
 
 const classify = byTable(WECOM_CODES);

@@ -46,9 +46,8 @@ describe('platform descriptors', () => {
       assert.equal(provider.events !== undefined, platform.events?.takes(app) ?? false);
     });
 
-    it(`${id}: the simulator serves under the platform's name (or the one its descriptor names)`, () => {
-      const name = simulatorNameOf(app);
-      assert.equal(platformOf(app).createSimulator(name, [app], {}).platform, name);
+    it(`${id}: the simulator serves under the platform's name (or the one its descriptor gives the app)`, () => {
+      assert.equal(platformOf(app).createSimulator(simulatorNameOf(app), [app], {}).platform, simulatorNameOf(app));
     });
   }
 

@@ -98,7 +98,8 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     const issued = await ticket(req.params.app, kind, body.tenant_key);
     audit.token = issued.value;
     const nonceStr = nonce();
-    const signed = pages.sign(kind, issued.value, { url, nonceStr, now: now(), ...(body.tenant_key === undefined ? {} : { tenantKey: body.tenant_key }) });
+    const ids = body.tenant_key === undefined || pages.tenantIds === undefined ? undefined : await pages.tenantIds(body.tenant_key, broker.grants(req.params.app));
+    const signed = pages.sign(kind, issued.value, { url, nonceStr, now: now(), ...(ids === undefined ? {} : { ids }), ...(body.tenant_key === undefined ? {} : { tenantKey: body.tenant_key }) });
     return {
       app: issued.app,
       platform: issued.platform,
