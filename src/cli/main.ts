@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createLogger } from '../logger.js';
 import { PLATFORM_NAMES } from '../platforms/index.js';
 import { checkConfig, checkReport } from './check.js';
+import { exportGrants, importGrants } from './grants.js';
 import { runDemo } from './demo.js';
 import { runSim } from './sim.js';
 import { DEFAULT_STATUS_URL, runStatus } from './status.js';
@@ -104,6 +105,26 @@ program
     process.exit(0);
   });
 
+const grants = program.command('grants').description("back up and restore the apps' grants (authorizer refresh tokens, permanent codes), encrypted with the store's key");
+grants
+  .command('export')
+  .description('write every grant of the configured store to a file sealed with store.encryptionKey')
+  .option('-c, --config <file>', 'config file (YAML or JSON); or set TOKENHUB_CONFIG')
+  .requiredOption('-o, --out <file>', 'the backup file to write (mode 600)')
+  .action(async (opts: { config?: string; out: string }) => {
+    const count = await exportGrants(await configFor(opts.config), opts.out).catch(failWith);
+    process.stdout.write(`tokenhub: ${count} grants written to ${opts.out}\n`);
+  });
+grants
+  .command('import')
+  .description('write the grants of a backup where the store has none of that name (the store\'s own are newer)')
+  .option('-c, --config <file>', 'config file (YAML or JSON); or set TOKENHUB_CONFIG')
+  .requiredOption('-i, --in <file>', 'the backup file to read')
+  .action(async (opts: { config?: string; in: string }) => {
+    const result = await importGrants(await configFor(opts.config), opts.in).catch(failWith);
+    process.stdout.write(`tokenhub: ${result.restored} grants restored, ${result.kept} kept (the store had them), ${result.skipped} of apps no longer configured\n`);
+  });
+
 program
   .command('hash-key')
   .description('print the keySha256 of a client key (so that the config need not hold the key), or make a new key')
@@ -124,6 +145,17 @@ function parsePositive(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive whole number');
   return n;
+}
+
+/** The config named by `--config` or TOKENHUB_CONFIG, or the one-line reason it cannot be had. */
+async function configFor(given: string | undefined): Promise<Awaited<ReturnType<typeof loadConfigFile>>> {
+  const file = given ?? process.env.TOKENHUB_CONFIG;
+  if (!file) fail('no config: pass --config FILE or set TOKENHUB_CONFIG');
+  return loadConfigFile(file).catch(failWith);
+}
+
+function failWith(err: unknown): never {
+  fail(err instanceof ConfigError ? err.message : (err as Error).message);
 }
 
 function fail(reason: string): never {
