@@ -159,7 +159,8 @@ export class Broker {
    * so the next caller fetches at once instead of hearing the last failure again.
    */
   wake(appId: string): void {
-    this.app(appId);
+    // A tenant refused a moment ago (its grant revoked) may be authorized again now: ask at once.
+    this.#table.forgetRefusals(this.app(appId));
     for (const slot of this.#table.all()) {
       if (slot.app.id !== appId) continue;
       slot.backoffUntil = 0;

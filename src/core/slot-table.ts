@@ -101,6 +101,11 @@ export class SlotTable {
     this.#tenants.delete(app.id);
     for (const slot of lru?.values() ?? []) slot.retired = true;
     lru?.clear();
+    this.forgetRefusals(app);
+  }
+
+  /** Forgets the notes of an app's refused tenant keys: what they waited for (an authorization) may have come. */
+  forgetRefusals(app: AppDefinition): void {
     // Every key of the app starts so (the key of kind '' without a tenant).
     const prefix = slotKey(app.fingerprint, '', undefined);
     for (const key of [...this.#refused.keys()]) if (key.startsWith(prefix)) this.#refused.delete(key);

@@ -277,6 +277,24 @@ describe('broker limits (real time)', () => {
     assert.ok(!JSON.stringify(broker.tenantStatus('isv')).includes('"a"'));
   });
 
+  it('a tenant key the platform refused is not asked about again until the app is woken (an authorization came)', async () => {
+    const provider = new TenantProvider();
+    let authorized = false;
+    provider.answer = (request) => {
+      if (request.kind === 'tenant_token' && !authorized) throw new UpstreamError('credentials', 'grant revoked', { platform: 'scripted', platformCode: 40084 });
+      return { value: `tok-${provider.requests.length}`, expiresInMs: 7200 * S };
+    };
+    broker = new Broker({ store: new MemoryStore() });
+    broker.register({ id: 'isv', provider, fingerprint: 'scripted:isv:0' });
+    await assert.rejects(broker.getToken('isv', 'tenant_token', { tenantKey: 'corp1' }), { statusCode: 502 });
+    await assert.rejects(broker.getToken('isv', 'tenant_token', { tenantKey: 'corp1' }), { statusCode: 502 });
+    assert.equal(provider.requests.length, 1, 'the refusal is noted: no second call');
+    authorized = true;
+    broker.wake('isv');
+    assert.ok((await broker.getToken('isv', 'tenant_token', { tenantKey: 'corp1' })).value.startsWith('tok-'));
+    assert.equal(provider.requests.length, 2);
+  });
+
   it("never exceeds a platform's stated limit; reports may spend only half of it", async () => {
     const provider = new TenantProvider();
     provider.limits = [{ name: 'minute', limit: 4, windowMs: 60_000 }];
