@@ -314,8 +314,6 @@ export interface ProviderHealth {
   };
   /** Tenants' authorizations (grants) kept for the app: how many, and how many the platform rejected. */
   readonly grants?: { readonly count: number; readonly rejected: number };
-  /** Present for third-party apps, which tenants authorize: the authorizations routes. */
-  readonly authorizations?: AuthorizationApi;
 }
 
 /** What may be told about an authorization besides its tenant and time: public facts only. */

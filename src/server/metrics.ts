@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ProviderHealth } from '../core/types.js';
 import type { Broker, BrokerObserver } from '../core/broker.js';
 import { UpstreamTally } from './upstream-tally.js';
 
@@ -90,6 +91,33 @@ export class Metrics {
       collect() {
         this.reset();
         for (const b of broker()?.budgets() ?? []) this.set({ app: b.app, window: b.window }, b.limit);
+      },
+    });
+    // Pushed tickets (store and third-party apps): a ticket that ages past its platform's pushes means they stopped arriving.
+    const tickets = async (): Promise<{ app: string; ticket: NonNullable<ProviderHealth['ticket']> }[]> => {
+      const b = broker();
+      if (b === undefined) return [];
+      const found = await Promise.all(b.apps().map(async (a) => ({ app: a.id, ticket: (await b.health(a.id).catch(() => undefined))?.ticket })));
+      return found.filter((f): f is { app: string; ticket: NonNullable<ProviderHealth['ticket']> } => f.ticket !== undefined);
+    };
+    new Gauge({
+      name: 'tokenhub_push_ticket_age_seconds',
+      help: 'Age of the ticket the platform last pushed to the app (app_ticket, component_verify_ticket, suite_ticket); absent while none is kept',
+      labelNames: ['app', 'ticket'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const { app, ticket } of await tickets()) if (ticket.present && ticket.ageSeconds !== undefined) this.set({ app, ticket: ticket.name }, ticket.ageSeconds);
+      },
+    });
+    new Gauge({
+      name: 'tokenhub_push_ticket_stale',
+      help: '1 when the app has no usable pushed ticket or it is older than its pushes should let it become (pushes stopped arriving), else 0',
+      labelNames: ['app', 'ticket'] as const,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const { app, ticket } of await tickets()) this.set({ app, ticket: ticket.name }, !ticket.present || ticket.refused === true || ticket.stale === true ? 1 : 0);
       },
     });
     collectDefaultMetrics({ register: this.registry, prefix: 'tokenhub_' });

@@ -392,6 +392,20 @@ describe('feishu store apps', () => {
       }
     });
 
+    it('the pushed ticket is shown in /v1/apps and /metrics: its age, and stale (1) for an app that has none', async () => {
+      const list = await stack.call('GET', '/v1/apps');
+      const busy = list.body.apps.find((a: { id: string }) => a.id === 'busy');
+      assert.equal(busy.pushTicket.name, 'app_ticket');
+      assert.equal(busy.pushTicket.present, true);
+      assert.ok(busy.pushTicket.ageSeconds >= 0 && busy.pushTicket.ageSeconds < 600, JSON.stringify(busy.pushTicket));
+      assert.ok(!JSON.stringify(list.body).includes((await stack.hub.broker.state('busy').get(FEISHU_STORE_STATE.ticket)) ?? '\0'), 'never the ticket');
+      const metrics = (await stack.call('GET', '/metrics', { key: null })).body as string;
+      assert.match(metrics, /^tokenhub_push_ticket_age_seconds\{app="busy",ticket="app_ticket"\} \d+/m);
+      assert.match(metrics, /^tokenhub_push_ticket_stale\{app="busy",ticket="app_ticket"\} 0$/m);
+      assert.match(metrics, /^tokenhub_push_ticket_stale\{app="guarded",ticket="app_ticket"\} 1$/m, 'an app no ticket reached');
+      assert.equal(list.body.apps.find((a: { id: string }) => a.id === 'custom').pushTicket, undefined, 'a custom app has no pushed ticket');
+    });
+
     it("each tenant has its own JS-SDK ticket, fetched with that tenant's token, and its pages are signed with it", async () => {
       const appId = STORE_APPS.busy!.appId;
       const before = sim.counters.count(FEISHU_ENDPOINTS.ticket, appId);

@@ -129,18 +129,23 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
 
   app.get('/v1/apps', async (req: FastifyRequest) => {
     const client = clientOf(req);
+    const apps = broker.apps().filter((a) => mayUse(client, a.id));
     return {
-    apps: broker
-      .apps()
-      .filter((a) => mayUse(client, a.id))
-      .map((a) => ({
-        id: a.id,
-        platform: a.provider.platform,
-        kinds: a.provider.kinds,
-        defaultKind: a.provider.businessKind,
-        tenantScopedKinds: a.provider.kinds.filter((k) => a.provider.tenantScoped(k)),
-        tokens: [...broker.status(a.id), ...broker.tenantStatus(a.id)],
-      })),
+      apps: await Promise.all(
+        apps.map(async (a) => {
+          // What the tokens depend on (a pushed ticket's age; stale when pushes stopped): never a ticket or grant.
+          const health = await broker.health(a.id).catch(() => undefined);
+          return {
+            id: a.id,
+            platform: a.provider.platform,
+            kinds: a.provider.kinds,
+            defaultKind: a.provider.businessKind,
+            tenantScopedKinds: a.provider.kinds.filter((k) => a.provider.tenantScoped(k)),
+            tokens: [...broker.status(a.id), ...broker.tenantStatus(a.id)],
+            ...(health?.ticket === undefined ? {} : { pushTicket: health.ticket }),
+          };
+        }),
+      ),
     };
   });
 };
