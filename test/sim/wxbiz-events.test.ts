@@ -3,19 +3,9 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { decrypt, getSignature } from '@wecom/crypto';
 import { cdata, plainSignature, seal, xml } from '../../src/sim/index.js';
+import { WECOM_URL_CHECK as VECTOR } from '../providers/third-party/vectors.js';
 import { parseXml } from './wx-receiver.js';
 
-// The official WeCom vector (PLATFORMS.md, "Third-party apps: message crypto").
-const VECTOR = {
-  token: 'QDG6eK',
-  encodingAESKey: 'jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C',
-  receiveId: 'wx5823bf96d3bd56c7',
-  echostr: 'P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==',
-  timestamp: '1409659589',
-  nonce: '263014780',
-  signature: '5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3',
-  plaintext: '1616140317555161061',
-};
 
 describe('WXBizMsgCrypt pushes of the simulators', () => {
   it('@wecom/crypto opens the official vector', () => {
