@@ -224,10 +224,11 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def in_threads(n: int, call: Callable[[], Any], while_running: Optional[Callable[[], None]] = None) -> List[Any]:
+def in_threads(n: int, call: Callable[[], Any], while_running: Optional[Callable[[], None]] = None, wait: bool = True) -> Any:
     """
     `call` from `n` threads released at once; their results (or exceptions) in order.
-    `while_running` runs in this thread once they are started.
+    `while_running` runs in this thread once they are started. With `wait=False`, answers at once
+    a function that waits for the results.
     """
     barrier = threading.Barrier(n)
     results: List[Any] = [None] * n
@@ -239,14 +240,18 @@ def in_threads(n: int, call: Callable[[], Any], while_running: Optional[Callable
         except BaseException as err:  # noqa: BLE001 - handed back to the test
             results[i] = err
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
     for t in threads:
         t.start()
     if while_running is not None:
         while_running()
-    for t in threads:
-        t.join(60)
-    return results
+
+    def finished() -> List[Any]:
+        for t in threads:
+            t.join(60)
+        return results
+
+    return finished() if wait else finished
 
 
 class FakeClock:

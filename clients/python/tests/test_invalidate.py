@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
+import time
 import unittest
 
-from support import CountingProxy, Setup, Simulators, in_threads, needs_tokenhub  # first: puts ../tokenhub_client on sys.path
+from support import CountingProxy, Setup, Simulators, in_threads, needs_tokenhub, wait_for  # first: puts ../tokenhub_client on sys.path
 from tokenhub_client import TokenHubClient
 
 
@@ -47,6 +48,26 @@ class InvalidateTest(unittest.TestCase):
         self.assertEqual(hub.invalidate(Setup.store_app, KIND, old, tenant_key=self.tenant), fresh[0])
         self.assertEqual(self.proxy.total(), 2)
         self.assertEqual(self.upstream() - before, 1)
+
+    def test_get_token_during_a_report_waits_for_its_answer_instead_of_asking_again(self) -> None:
+        hub = self.client()
+        old = hub.get_token(Setup.store_app, KIND, tenant_key=self.tenant)
+        self.sims.revoke("feishu", old)
+        report = f"{self.path}/invalidate"
+        self.proxy.gate.clear()  # the report waits at the proxy until the getters are waiting too
+        reported = in_threads(1, lambda: hub.invalidate(Setup.store_app, KIND, old, tenant_key=self.tenant), wait=False)
+        wait_for(lambda: self.proxy.count("POST", report) == 1)
+
+        def release_the_report() -> None:
+            time.sleep(0.3)
+            self.proxy.gate.set()
+
+        got = in_threads(5, lambda: hub.get_token(Setup.store_app, KIND, tenant_key=self.tenant), release_the_report)
+        fresh = reported()[0]
+        self.assertNotEqual(fresh, old)
+        self.assertEqual(got, [fresh] * 5)
+        self.assertEqual(self.proxy.count("POST", report), 1)
+        self.assertEqual(self.proxy.count("GET", self.path), 1, "only the first get_token asked tokenhub")
 
     def test_a_stale_report_from_another_client_gets_the_current_token_and_refreshes_nothing(self) -> None:
         a, b = self.client(), self.client()
