@@ -35,9 +35,18 @@ from typing import Any, Callable, Dict, List, Optional
 # The package beside tests/, ahead of any installed copy: the tests test this tree.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
+from tokenhub_client import TokenHubClient  # noqa: E402 - after the path is set
+
 REQUIRED = ("TOKENHUB_URL", "TOKENHUB_KEY", "TOKENHUB_SIM_URL")
 MISSING = [name for name in REQUIRED if not os.environ.get(name)]
 SKIP_REASON = f"no tokenhub: set {', '.join(MISSING)} (clients/python/README.md, Tests)"
+
+
+#: The token kind the tests ask for: Feishu's tenant token.
+KIND = "tenant_access_token"
+#: The Feishu simulator's counters of tenant token calls (src/sim/feishu.ts FEISHU_ENDPOINTS).
+CUSTOM_TENANT_CALLS = "tenant_access_token/internal"
+STORE_TENANT_CALLS = "tenant_access_token"
 
 
 def needs_tokenhub(cls):  # type: ignore[no-untyped-def]
@@ -102,95 +111,21 @@ class Simulators:
         return post_json(f"{self.url}/_sim/{platform}/jsapi/verify", config)
 
 
-class CountingProxy:
-    """
-    Forwards every request to tokenhub and counts them by method and path (query left out), so
-    that a test can tell how many requests the client made. `fail` makes it answer 502 with an
-    HTML page instead, as a broken reverse proxy would; while `gate` is clear, requests wait.
-    """
+class LocalServer:
+    """A loopback HTTP server answering every request with `answer(handler)`, or never (None)."""
 
-    def __init__(self, target: str) -> None:
-        self.target = urllib.parse.urlsplit(target)
-        self.requests: "collections.Counter[str]" = collections.Counter()
-        self.fail = False
-        self.gate = threading.Event()
-        self.gate.set()
-        self._lock = threading.Lock()
-        proxy = self
+    def __init__(self, answer: Optional[Callable[[http.server.BaseHTTPRequestHandler], None]] = None) -> None:
+        self._stop = threading.Event()
+        stop = self._stop
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                proxy._forward(self)
-
-            do_POST = do_GET
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def count(self, method: str, path: str) -> int:
-        with self._lock:
-            return self.requests[f"{method} {path}"]
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self.requests.values())
-
-    def close(self) -> None:
-        self.gate.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _forward(self, handler: http.server.BaseHTTPRequestHandler) -> None:
-        with self._lock:
-            self.requests[f"{handler.command} {handler.path.split('?', 1)[0]}"] += 1
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else None
-        self.gate.wait(30)
-        if self.fail:
-            page = b"<html><body>502 Bad Gateway</body></html>"
-            handler.send_response(502)
-            handler.send_header("Content-Type", "text/html")
-            handler.send_header("Content-Length", str(len(page)))
-            handler.end_headers()
-            handler.wfile.write(page)
-            return
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}
-        upstream = http.client.HTTPConnection(self.target.hostname, self.target.port, timeout=30)
-        try:
-            upstream.request(handler.command, handler.path, body=body, headers=headers)
-            res = upstream.getresponse()
-            data = res.read()
-            handler.send_response(res.status)
-            for name, value in res.getheaders():
-                if name.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive"):
-                    handler.send_header(name, value)
-            handler.send_header("Content-Length", str(len(data)))
-            handler.end_headers()
-            handler.wfile.write(data)
-        finally:
-            upstream.close()
-
-
-class LocalServer:
-    """A loopback HTTP server answering every request with `answer(handler)`, or never (`hang`)."""
-
-    def __init__(self, answer: Optional[Callable[[http.server.BaseHTTPRequestHandler], None]] = None) -> None:
-        self._stop = threading.Event()
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
                 if answer is None:
-                    server._stop.wait(30)
-                    return
-                answer(self)
+                    stop.wait(30)
+                else:
+                    answer(self)
 
             do_POST = do_GET
 
@@ -206,6 +141,80 @@ class LocalServer:
         self._stop.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def reply(handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes, headers: Optional[Dict[str, str]] = None) -> None:
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+class CountingProxy(LocalServer):
+    """
+    Forwards every request to tokenhub and counts them by method and path (query left out), so
+    that a test can tell how many requests the client made. `fail` makes it answer 502 with an
+    HTML page instead, as a broken reverse proxy would; while `gate` is clear, requests wait.
+    """
+
+    def __init__(self, target: str) -> None:
+        self.target = urllib.parse.urlsplit(target)
+        self.requests: "collections.Counter[str]" = collections.Counter()
+        self.fail = False
+        self.gate = threading.Event()
+        self.gate.set()
+        self._lock = threading.Lock()
+        super().__init__(self._forward)
+
+    def count(self, method: str, path: str) -> int:
+        with self._lock:
+            return self.requests[f"{method} {path}"]
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.requests.values())
+
+    def close(self) -> None:
+        self.gate.set()
+        super().close()
+
+    def _forward(self, handler: http.server.BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.requests[f"{handler.command} {handler.path.split('?', 1)[0]}"] += 1
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else None
+        self.gate.wait(30)
+        if self.fail:
+            reply(handler, 502, b"<html><body>502 Bad Gateway</body></html>", {"Content-Type": "text/html"})
+            return
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}
+        upstream = http.client.HTTPConnection(self.target.hostname, self.target.port, timeout=30)
+        try:
+            upstream.request(handler.command, handler.path, body=body, headers=headers)
+            res = upstream.getresponse()
+            passed = {
+                name: value
+                for name, value in res.getheaders()
+                if name.lower() not in ("connection", "transfer-encoding", "content-length", "keep-alive")
+            }
+            reply(handler, res.status, res.read(), passed)
+        finally:
+            upstream.close()
+
+
+class HubTestCase(unittest.TestCase):
+    """A test against tokenhub: a counting proxy in front of it, the simulators' control API."""
+
+    def setUp(self) -> None:
+        self.proxy = CountingProxy(Setup.url)
+        self.addCleanup(self.proxy.close)
+        self.sims = Simulators(Setup.sim_url)
+
+    def client(self, **options: Any) -> TokenHubClient:
+        """A client that talks to tokenhub through the counting proxy."""
+        return TokenHubClient(self.proxy.url, Setup.key, **options)
 
 
 def wait_for(check: Callable[[], bool], timeout: float = 10.0) -> None:

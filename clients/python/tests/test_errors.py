@@ -8,11 +8,10 @@ import secrets
 import traceback
 import unittest
 
-from support import LocalServer, Setup, Simulators, closed_port_url, needs_tokenhub  # first: puts ../tokenhub_client on sys.path
+from support import KIND, LocalServer, Setup, Simulators, closed_port_url, needs_tokenhub, reply  # first: puts ../tokenhub_client on sys.path
 from tokenhub_client import TokenHubClient, TokenHubClientError
 
 
-KIND = "tenant_access_token"
 SECRET_KEY = "a-client-key-that-must-stay-secret-0123"
 
 
@@ -112,13 +111,7 @@ class UnreachableTokenhubTest(unittest.TestCase):
 
     def test_someone_elses_page_is_a_bad_response_with_its_status_and_retry_after(self) -> None:
         def bad_gateway(handler: http.server.BaseHTTPRequestHandler) -> None:
-            page = b"<html>Bad Gateway</html>"
-            handler.send_response(502)
-            handler.send_header("Content-Type", "text/html")
-            handler.send_header("Retry-After", "7")
-            handler.send_header("Content-Length", str(len(page)))
-            handler.end_headers()
-            handler.wfile.write(page)
+            reply(handler, 502, b"<html>Bad Gateway</html>", {"Content-Type": "text/html", "Retry-After": "7"})
 
         server = LocalServer(bad_gateway)
         self.addCleanup(server.close)
@@ -132,19 +125,13 @@ class UnreachableTokenhubTest(unittest.TestCase):
 
         def elsewhere(handler: http.server.BaseHTTPRequestHandler) -> None:
             seen.append(handler.headers.get("Authorization"))
-            handler.send_response(200)
-            handler.send_header("Content-Length", "2")
-            handler.end_headers()
-            handler.wfile.write(b"{}")
+            reply(handler, 200, b"{}")
 
         target = LocalServer(elsewhere)
         self.addCleanup(target.close)
 
         def redirect(handler: http.server.BaseHTTPRequestHandler) -> None:
-            handler.send_response(307)
-            handler.send_header("Location", target.url + handler.path)
-            handler.send_header("Content-Length", "0")
-            handler.end_headers()
+            reply(handler, 307, b"", {"Location": target.url + handler.path})
 
         server = LocalServer(redirect)
         self.addCleanup(server.close)

@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import secrets
 import time
-import unittest
 
-from support import CountingProxy, Setup, Simulators, in_threads, needs_tokenhub, wait_for  # first: puts ../tokenhub_client on sys.path
-from tokenhub_client import TokenHubClient
-
-
-KIND = "tenant_access_token"
-STORE_TENANT_CALLS = "tenant_access_token"
+from support import KIND, STORE_TENANT_CALLS, HubTestCase, Setup, in_threads, needs_tokenhub, wait_for  # first: puts ../tokenhub_client on sys.path
 
 
 @needs_tokenhub
-class InvalidateTest(unittest.TestCase):
+class InvalidateTest(HubTestCase):
     def setUp(self) -> None:
-        self.proxy = CountingProxy(Setup.url)
-        self.addCleanup(self.proxy.close)
-        self.sims = Simulators(Setup.sim_url)
+        super().setUp()
         # A tenant of its own for each test: its token is current at tokenhub and was never reported,
         # so that tokenhub's spacing of refreshes on reports does not carry over between runs.
         self.tenant = f"py_inv_{secrets.token_hex(6)}"
         self.path = f"/v1/apps/{Setup.store_app}/tokens/{KIND}"
-
-    def client(self) -> TokenHubClient:
-        return TokenHubClient(self.proxy.url, Setup.key)
 
     def upstream(self) -> int:
         return self.sims.count("feishu", STORE_TENANT_CALLS, Setup.store_app_id)

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import time
-import unittest
 
-from support import CountingProxy, Setup, Simulators, in_threads, needs_tokenhub, wait_for  # first: puts ../tokenhub_client on sys.path
-from tokenhub_client import TokenHubClient, TokenHubClientError
-
+from support import HubTestCase, Setup, in_threads, needs_tokenhub, wait_for  # first: puts ../tokenhub_client on sys.path
+from tokenhub_client import TokenHubClientError
 
 PAGE = "https://app.example.com/page?x=1"
 
 
 @needs_tokenhub
-class SignatureTest(unittest.TestCase):
+class SignatureTest(HubTestCase):
     def setUp(self) -> None:
-        self.proxy = CountingProxy(Setup.url)
-        self.addCleanup(self.proxy.close)
-        self.sims = Simulators(Setup.sim_url)
-        self.hub = TokenHubClient(self.proxy.url, Setup.key)
+        super().setUp()
+        self.hub = self.client()
 
     def test_a_page_signature_verifies_at_the_platform_and_its_fragment_is_dropped(self) -> None:
         sig = self.hub.jsapi_signature(Setup.feishu_app, PAGE + "#section")

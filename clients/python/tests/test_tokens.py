@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import secrets
 import time
-import unittest
 
-from support import CountingProxy, FakeClock, Setup, Simulators, in_threads, needs_tokenhub  # first: puts ../tokenhub_client on sys.path
-from tokenhub_client import TokenHubClient, TokenHubClientError, TokenInfo
-
-
-KIND = "tenant_access_token"
-# The simulator's counter names (src/sim/feishu.ts FEISHU_ENDPOINTS).
-CUSTOM_TENANT_CALLS = "tenant_access_token/internal"
-STORE_TENANT_CALLS = "tenant_access_token"
+from support import CUSTOM_TENANT_CALLS, KIND, STORE_TENANT_CALLS, FakeClock, HubTestCase, Setup, in_threads, needs_tokenhub  # first: puts ../tokenhub_client on sys.path
+from tokenhub_client import TokenHubClientError, TokenInfo
 
 
 @needs_tokenhub
-class GetTokenTest(unittest.TestCase):
+class GetTokenTest(HubTestCase):
     def setUp(self) -> None:
-        self.proxy = CountingProxy(Setup.url)
-        self.addCleanup(self.proxy.close)
-        self.sims = Simulators(Setup.sim_url)
+        super().setUp()
         self.app = Setup.feishu_app
         self.token_path = f"/v1/apps/{self.app}/tokens/{KIND}"
-
-    def client(self, **options) -> TokenHubClient:  # type: ignore[no-untyped-def]
-        return TokenHubClient(self.proxy.url, Setup.key, **options)
 
     def test_20_threads_cold_make_one_request_to_tokenhub_and_one_upstream_call(self) -> None:
         # A tenant tokenhub has never seen: cold at the client and at tokenhub alike.

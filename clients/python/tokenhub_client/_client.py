@@ -253,15 +253,7 @@ class TokenHubClient:
 
         def sign() -> Dict[str, Any]:
             answer = self._transport.call("POST", path, body)
-            if (
-                not isinstance(answer, dict)
-                or not isinstance(answer.get("signature"), str)
-                or not isinstance(answer.get("nonceStr"), str)
-                or not _is_number(answer.get("timestamp"))
-                or not isinstance(answer.get("url"), str)
-            ):
-                raise bad_response(f"the JS-SDK signature of {app}")
-            return answer
+            return _signed(answer, ("signature", "nonceStr", "url"), f"the JS-SDK signature of {app}")
 
         # Each caller gets its own copy: the answer is shared by every thread that waited for it.
         return copy.deepcopy(self._signing.run(("signature", app, kind, tenant_key, page), sign))
@@ -306,14 +298,7 @@ class TokenHubClient:
         }
         body = {name: value for name, value in fields.items() if value is not None}
         answer = self._transport.call("POST", path, body)
-        if (
-            not isinstance(answer, dict)
-            or not isinstance(answer.get("cardSign"), str)
-            or not isinstance(answer.get("nonceStr"), str)
-            or not _is_number(answer.get("timestamp"))
-        ):
-            raise bad_response(f"the card signature of {app}")
-        return answer
+        return _signed(answer, ("cardSign", "nonceStr"), f"the card signature of {app}")
 
     def apps(self) -> List[Dict[str, Any]]:
         """The apps this client may use (``GET /v1/apps``): ``id``, ``platform``, ``kinds``, ``defaultKind``, …"""
@@ -402,6 +387,15 @@ class TokenHubClient:
             ):
                 self._cache[slot] = entry
         return entry
+
+
+def _signed(answer: Any, texts: Tuple[str, ...], what: str) -> Dict[str, Any]:
+    """A signature answer with its text fields and a numeric ``timestamp``, or a bad-response error."""
+    if not isinstance(answer, dict) or not _is_number(answer.get("timestamp")):
+        raise bad_response(what)
+    if not all(isinstance(answer.get(name), str) for name in texts):
+        raise bad_response(what)
+    return answer
 
 
 def _segment(name: str, value: object) -> str:
