@@ -1,7 +1,7 @@
 #!/bin/sh
 # Writes the secret files deploy/compose.yaml mounts (default: deploy/secrets/), each only if missing:
 # tokenhub_store_key (32 random bytes, base64), tokenhub_app_key, tokenhub_ops_key, redis_password,
-# and redis.acl (the Redis users: tokenhub by the SHA-256 of redis_password, and an anonymous
+# and redis_acl (the Redis users: tokenhub by the SHA-256 of redis_password, and an anonymous
 # default user that may only PING, for the health check). feishu_app_secret is the platform's:
 # write it yourself (printf %s 'SECRET' > deploy/secrets/feishu_app_secret).
 set -eu
@@ -31,7 +31,7 @@ random 24 | write tokenhub_app_key
 random 24 | write tokenhub_ops_key
 random 32 | write redis_password
 password=$(cat "$dir/redis_password")
-write redis.acl <<ACL
+write redis_acl <<ACL
 user default on nopass resetchannels -@all +ping
 user tokenhub on #$(printf %s "$password" | sha256) resetkeys ~tokenhub:* resetchannels &tokenhub:* -@all +@read +@write +@scripting +@pubsub +@connection +scan +info
 ACL
