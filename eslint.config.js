@@ -19,6 +19,11 @@ export default tseslint.config(
     languageOptions: { globals: globals.browser, sourceType: 'module' },
   },
   {
+    // deploy/healthcheck.js runs as a plain Node script, installed without its .js.
+    files: ['deploy/**/*.js'],
+    languageOptions: { globals: globals.node, sourceType: 'script' },
+  },
+  {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     // Tests read JSON answers whose shape they assert; typing each one would add nothing.
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

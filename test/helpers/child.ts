@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-/** A child process run through tsx, its stdout read line by line. */
+/** A child process, its stdout (and stderr, each line prefixed `stderr: `) read line by line. */
 export interface Child {
   readonly process: ChildProcess;
   /** Every line it printed so far. */
@@ -15,7 +15,12 @@ export interface Child {
 }
 
 export function runTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return runCommand(process.execPath, ['--import', 'tsx', script, ...args], { ...process.env, ...env });
+}
+
+/** Any executable as a child process, with exactly the environment `env` (as `user` when given), its output read line by line. */
+export function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, user?: { uid: number; gid: number }): Child {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...user });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   const onLine = (line: string): void => {
