@@ -7,13 +7,13 @@ import { grantAccess } from './grants.js';
 import { slotKey, stateKey } from './keys.js';
 import { Coordinator } from './lease.js';
 import { checkMeetable, minTtl } from './min-ttl.js';
-import { resolveLimits, type AppDefinition, type BrokerLimits, type BrokerOptions, type GetTokenOptions } from './options.js';
+import { resolveLimits, type AppDefinition, type BrokerLimits, type BrokerObserver, type BrokerOptions, type GetTokenOptions } from './options.js';
 import { Refresher } from './refresher.js';
 import { SlotTable } from './slot-table.js';
 import { countTenants, issue, nextFetch, reject, slotStatus, type IssuedToken, type Slot, type SlotStatus, type TenantKindStatus } from './slot.js';
 import { silentLogger, type FetchContext, type GrantAccess, type Logger, type ProviderHealth, type StateAccess, type StoredToken, type TokenStore } from './types.js';
 
-export { DEFAULT_BROKER_OPTIONS, type AppDefinition, type BrokerObserver, type BrokerOptions, type FetchOutcome, type GetTokenOptions, type UpstreamCall } from './options.js';
+export { DEFAULT_BROKER_OPTIONS, type AppDefinition, type BrokerObserver, type BrokerOptions, type FetchOutcome, type GetTokenOptions, type TenantChange, type UpstreamCall } from './options.js';
 export type { IssuedToken, SlotStatus, TenantKindStatus } from './slot.js';
 
 /**
@@ -29,6 +29,7 @@ export class Broker {
   readonly #apps = new Map<string, AppDefinition>();
   readonly #store: TokenStore;
   readonly #log: Logger;
+  readonly #observer: BrokerObserver;
   readonly #now: () => number;
   readonly #opts: BrokerLimits;
   readonly #table: SlotTable;
@@ -43,6 +44,7 @@ export class Broker {
     const opts = (this.#opts = resolveLimits(options));
     const store = (this.#store = options.store);
     const log = (this.#log = options.logger ?? silentLogger);
+    this.#observer = options.observer ?? {};
     const now = (this.#now = options.now ?? Date.now);
     const random = options.random ?? Math.random;
     const backoff = options.backoff ?? exponentialBackoff(undefined, random);
@@ -168,6 +170,17 @@ export class Broker {
       // A token served on while its replacement failed is replaced now, not when the backoff would have ended.
       if (slot.lastError && slot.current && slot.inflight === undefined) this.#refresher.at(slot, this.#now());
     }
+    this.#observer.woken?.(appId);
+  }
+
+  /**
+   * A tenant's authorization was kept anew (an install, a re-authorization, a grant reset): its
+   * waits end (see `wake`), and observers are told (an alert of its rejected grant recovers).
+   */
+  async authorized(appId: string, tenantKey: string): Promise<void> {
+    const app = this.app(appId);
+    this.wake(appId);
+    this.#observer.tenant?.({ app: appId, platform: app.provider.platform, tenantKey, change: 'authorized' });
   }
 
   /**
@@ -184,6 +197,7 @@ export class Broker {
     }
     const kinds = app.provider.kinds.filter((kind) => app.provider.tenantScoped(kind));
     await Promise.all(kinds.map((kind) => this.#store.deleteToken(slotKey(app.fingerprint, kind, tenantKey))));
+    this.#observer.tenant?.({ app: appId, platform: app.provider.platform, tenantKey, change: 'forgotten' });
   }
 
   /** The state of each token of an app that takes no tenant key, for `/v1/apps` and metrics. Never a token value. */

@@ -202,6 +202,8 @@ export interface EventContext {
   wake(): void;
   /** Forgets a tenant's cached tokens (its authorization was cancelled), in memory and in the store. */
   forgetTenant(tenantKey: string): Promise<void>;
+  /** A tenant's authorization was kept anew (installed, authorized again, its grant reset): its waits end (as `wake`). */
+  authorized(tenantKey: string): Promise<void>;
   readonly log: Logger;
 }
 

@@ -64,6 +64,7 @@ async function dependency(platform: string, kind: string, work: () => Promise<To
       cause: err,
       ...(err.platformCode === undefined ? {} : { platformCode: err.platformCode }),
       ...(err.retryAfterSeconds === undefined ? {} : { retryAfterMs: err.retryAfterSeconds * SECOND }),
+      ...(cause?.waitingFor === undefined ? {} : { waitingFor: cause.waitingFor }),
     });
   }
 }

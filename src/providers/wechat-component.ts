@@ -83,6 +83,7 @@ export const DEFAULT_WECHAT_COMPONENT_OPTIONS = {
 const TICKET_EXPIRED = 61005;
 const TICKET_INVALID = 61006;
 const REFRESH_TOKEN_INVALID = 61023;
+const NOT_AUTHORIZED = 61003;
 const CODE_INVALID = 61009;
 const CODE_EXPIRED = 61010;
 
@@ -93,7 +94,7 @@ const CODE_EXPIRED = 61010;
 const COMPONENT_CODES: ReadonlyMap<number, FailureClass> = new Map<number, FailureClass>([
   ...WECHAT_CODES,
   [40001, 'token-invalid'],
-  [61003, 'credentials'], // not authorized by this account
+  [NOT_AUTHORIZED, 'credentials'], // not authorized by this account
   [61004, 'credentials'], // caller IP not registered
   [REFRESH_TOKEN_INVALID, 'credentials'],
 ]);
@@ -222,7 +223,7 @@ export class WeChatComponentProvider implements Provider {
         if (!code) throw badRequest(`${fields.InfoType} without its AuthorizationCode`);
         const authorization = await this.#exchange(code, context.fetchContext());
         context.log.info({ tenantKey: authorization.tenantKey, infoType: fields.InfoType }, 'authorization kept');
-        context.wake();
+        await context.authorized(authorization.tenantKey);
         return success;
       }
       case 'unauthorized': {
@@ -288,12 +289,15 @@ export class WeChatComponentProvider implements Provider {
         });
         return fetched!;
       } catch (err) {
-        if (!(err instanceof UpstreamError) || err.platformCode !== REFRESH_TOKEN_INVALID || used === undefined) throw err;
+        if (!(err instanceof UpstreamError)) throw err;
+        // The authorizer no longer authorizes the component (its `unauthorized` push was missed): its grant's failure.
+        if (err.platformCode === NOT_AUTHORIZED) throw grantRejected(tenantKey, NOT_AUTHORIZED, err);
+        if (err.platformCode !== REFRESH_TOKEN_INVALID || used === undefined) throw err;
         const now = await context.grants.get(name);
         if (now === undefined) throw grantNotFound(tenantKey);
         if (attempt === 1 && now.version !== used.version) continue;
         await this.#reject(name, used, context);
-        throw err;
+        throw grantRejected(tenantKey, REFRESH_TOKEN_INVALID, err);
       }
     }
   }
@@ -357,10 +361,13 @@ function grantNotFound(tenantKey: string): TokenHubError {
   return new TokenHubError('TOKENHUB_GRANT_NOT_FOUND', `no authorization of authorizer ${tenantKey} is kept: it never authorized the component, or cancelled it`);
 }
 
-function grantRejected(tenantKey: string, platformCode: number): UpstreamError {
+/** The platform refused an authorizer's grant: a failure of the grant (alerted as `grant.rejected`), not of the component's credentials. */
+function grantRejected(tenantKey: string, platformCode: number, cause?: unknown): UpstreamError {
   return new UpstreamError('credentials', `the platform rejected the refresh token of authorizer ${tenantKey} (errcode ${platformCode}): it must authorize the component again`, {
     platform: 'wechat',
     platformCode,
+    grant: true,
+    ...(cause === undefined ? {} : { cause }),
   });
 }
 

@@ -225,7 +225,7 @@ export class WeComSuiteProvider implements Provider {
         try {
           const [corpId] = await this.#exchange(f.AuthCode, context.fetchContext());
           context.log.info({ tenantKey: corpId, infoType: f.InfoType }, 'authorization kept');
-          context.wake();
+          await context.authorized(corpId);
         } catch (err) {
           // A code WeCom refuses will not be taken on a redelivery either: nothing to wait for.
           if (!(err instanceof TokenHubError) || err.platformCode !== AUTH_CODE_INVALID) throw err;
@@ -355,10 +355,12 @@ function grantName(corpId: string): string {
   return WECOM_SUITE_GRANT_PREFIX + corpId;
 }
 
+/** WeCom refused a corp's grant: a failure of the grant (alerted as `grant.rejected`), not of the suite's credentials. */
 function revokedError(platform: string, corpId: string, code: number, cause?: unknown): UpstreamError {
   return new UpstreamError('credentials', `WeCom no longer takes the permanent code of corp ${corpId} (${code}): the corp must authorize the suite again`, {
     platform,
     platformCode: code,
+    grant: true,
     ...(cause === undefined ? {} : { cause }),
   });
 }

@@ -175,6 +175,7 @@ export class PushedTicket {
     throw new UpstreamError('pending', `${why}; ${arrival}`, {
       platform,
       retryAfterMs: this.#pendingRetryMs,
+      waitingFor: this.#spec.name,
       ...(platformCode === undefined ? {} : { platformCode }),
     });
   }
