@@ -429,6 +429,28 @@ export function storeConformance(options: ConformanceOptions): void {
         assert.equal(theirs.length, 1, 'heard after unsubscribing');
       });
 
+      it("a delete is told to the other holders as deleted (a token one held in memory), not to its maker", async () => {
+        const s = await fresh();
+        const peer = await s.peer!();
+        const mine: StoreChange[] = [];
+        const theirs: StoreChange[] = [];
+        const un1 = s.store.subscribe((c) => mine.push(c));
+        const un2 = peer.subscribe((c) => theirs.push(c));
+        await s.store.putToken('tok:gone', token(1));
+        const put = Date.now();
+        while (theirs.length === 0 && Date.now() - put < 1_000) await sleep(10);
+        theirs.length = 0;
+        await s.store.deleteToken('tok:gone');
+        await s.store.deleteToken('tok:never-there');
+        const started = Date.now();
+        while (theirs.length < 2 && Date.now() - started < 1_000) await sleep(10);
+        assert.deepEqual(theirs, [{ key: 'tok:gone', deleted: true }, { key: 'tok:never-there', deleted: true }]);
+        assert.deepEqual(mine, []);
+        assert.equal(await peer.getToken('tok:gone'), undefined);
+        un1();
+        un2();
+      });
+
       it('a lease taken by one holder excludes the others, and its release wakes their waiters', async () => {
         const s = await fresh();
         const peer = await s.peer!();
