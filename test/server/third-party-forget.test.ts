@@ -3,62 +3,74 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { WECHAT_COMPONENT_ENDPOINTS, WECOM_SUITE_ENDPOINTS, WeChatComponentSim, WeComSuiteSim, startSimulators, type RunningSimulators } from '../../src/sim/index.js';
+import { WECHAT_COMPONENT_ENDPOINTS, WECOM_SUITE_ENDPOINTS, WeChatComponentSim, WeComSuiteSim, startSimulators } from '../../src/sim/index.js';
 import { startHub, type RunningHub } from '../helpers/hubs.js';
 import { deletePrefix, sharedRedisUrl, uniquePrefix } from '../helpers/redis.js';
 
 const key = `test-${randomBytes(16).toString('hex')}`;
 const storeKey = randomBytes(32).toString('base64');
 
-/** Three hubs on one Redis (a prefix of their own), each with `apps`. */
-async function threeHubs(apps: Record<string, Record<string, unknown>>): Promise<{ hubs: RunningHub[]; close(): Promise<void> }> {
+interface Three {
+  hubs: RunningHub[];
+  close(): Promise<void>;
+}
+
+/**
+ * The simulator, and three hubs on one Redis (a prefix of their own) with its app `id`; the
+ * platform pushes to one URL, which a load balancer gives to hub A here; a ticket pushed.
+ */
+async function threeHubs(sim: WeComSuiteSim | WeChatComponentSim, id: string, app: (baseUrl: string) => Record<string, unknown>): Promise<Three> {
+  const sims = await startSimulators({ sims: [sim] });
   const url = await sharedRedisUrl();
   const prefix = uniquePrefix();
   const hubs: RunningHub[] = [];
+  const apps = { [id]: app(sims.baseUrl(sim.platform)) };
   for (let i = 0; i < 3; i++) hubs.push(await startHub({ apps, key, config: { store: { type: 'redis', url, keyPrefix: prefix, encryptionKey: storeKey } } }));
+  sim.setEventUrl(`${hubs[0]!.url}/v1/apps/${id}/events`);
+  assert.equal((await sim.pushTicket()).delivered, true);
   return {
     hubs,
     async close() {
       for (const hub of hubs) await hub.close();
+      await sims.close();
       await deletePrefix(url, prefix);
     },
   };
+}
+
+/** Every hub serves each of `paths` (so holds it in memory): the one token of the first path, fetched for all. */
+async function servedEverywhere(three: Three, paths: string[]): Promise<string> {
+  const tokens = new Set<string>();
+  for (const hub of three.hubs) {
+    for (const [i, path] of paths.entries()) {
+      const answer = await hub.call('GET', path);
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      if (i === 0) tokens.add(answer.body.token);
+    }
+  }
+  assert.equal(tokens.size, 1);
+  return [...tokens][0]!;
 }
 
 describe('a cancellation or re-authorization pushed to one instance, on every instance at once', () => {
   describe('WeCom suite', () => {
     const s = { suiteId: 'wwsuite_forget', suiteSecret: `suite-secret-${randomBytes(6).toString('hex')}`, token: 'token-forget', encodingAESKey: 'c'.repeat(43) };
     const sim = new WeComSuiteSim({ apps: [s], providerCorpId: 'wwprovider_forget', ticketPushIntervalSeconds: 0 });
-    let sims: RunningSimulators;
-    let three: Awaited<ReturnType<typeof threeHubs>>;
+    let three: Three;
     const path = (kind: string, corp: string) => `/v1/apps/suite/tokens/${kind}?tenant_key=${corp}`;
     const corpCalls = (corp: string) => sim.counters.count(WECOM_SUITE_ENDPOINTS.corpToken, corp);
 
     before(async () => {
-      sims = await startSimulators({ sims: [sim] });
-      three = await threeHubs({ suite: { platform: 'wecom', appType: 'suite', appId: s.suiteId, appSecret: s.suiteSecret, token: s.token, encodingAESKey: s.encodingAESKey, baseUrl: sims.baseUrl('wecom-suite') } });
-      // The platform pushes to one URL: a load balancer gives every push to hub A here.
-      sim.setEventUrl(`${three.hubs[0]!.url}/v1/apps/suite/events`);
-      assert.equal((await sim.pushTicket()).delivered, true);
+      three = await threeHubs(sim, 'suite', (baseUrl) => ({ platform: 'wecom', appType: 'suite', appId: s.suiteId, appSecret: s.suiteSecret, token: s.token, encodingAESKey: s.encodingAESKey, baseUrl }));
     });
-    after(async () => {
-      await three.close();
-      await sims.close();
-    });
+    after(() => three.close());
 
     /** Every hub holds the corp's token and ticket in memory, one of each fetched for all. */
     async function cachedEverywhere(corp: string): Promise<string> {
       assert.equal((await sim.createAuth(corp)).delivered, true);
-      const tokens = new Set<string>();
-      for (const hub of three.hubs) {
-        const answer = await hub.call('GET', path('access_token', corp));
-        assert.equal(answer.status, 200, JSON.stringify(answer.body));
-        tokens.add(answer.body.token);
-        assert.equal((await hub.call('GET', path('jsapi_ticket', corp))).status, 200);
-      }
-      assert.equal(tokens.size, 1);
+      const token = await servedEverywhere(three, [path('access_token', corp), path('jsapi_ticket', corp)]);
       assert.equal(corpCalls(corp), 1);
-      return [...tokens][0]!;
+      return token;
     }
 
     it('cancel_auth pushed to A: B and C answer 404 for the corp at once, with no call to WeCom', async () => {
@@ -116,33 +128,20 @@ describe('a cancellation or re-authorization pushed to one instance, on every in
   describe('WeChat component', () => {
     const c = { appId: 'wxcomp_forget', appSecret: `component-secret-${randomBytes(6).toString('hex')}`, token: 'component-token-forget', encodingAESKey: 'd'.repeat(43) };
     const sim = new WeChatComponentSim({ apps: [c], ticketPushIntervalSeconds: 0 });
-    let sims: RunningSimulators;
-    let three: Awaited<ReturnType<typeof threeHubs>>;
+    let three: Three;
     const path = (a: string) => `/v1/apps/open/tokens/authorizer_access_token?tenant_key=${a}`;
     const calls = (a: string) => sim.counters.count(WECHAT_COMPONENT_ENDPOINTS.authorizerToken, a);
 
     before(async () => {
-      sims = await startSimulators({ sims: [sim] });
-      three = await threeHubs({ open: { platform: 'wechat', appType: 'component', ...c, baseUrl: sims.baseUrl('wechat-open') } });
-      sim.setEventUrl(`${three.hubs[0]!.url}/v1/apps/open/events`);
-      assert.equal((await sim.pushTicket()).delivered, true);
+      three = await threeHubs(sim, 'open', (baseUrl) => ({ platform: 'wechat', appType: 'component', ...c, baseUrl }));
     });
-    after(async () => {
-      await three.close();
-      await sims.close();
-    });
+    after(() => three.close());
 
     async function cachedEverywhere(a: string): Promise<string> {
       assert.equal((await sim.authorize(a)).delivered, true);
-      const tokens = new Set<string>();
-      for (const hub of three.hubs) {
-        const answer = await hub.call('GET', path(a));
-        assert.equal(answer.status, 200, JSON.stringify(answer.body));
-        tokens.add(answer.body.token);
-      }
-      assert.equal(tokens.size, 1);
+      const token = await servedEverywhere(three, [path(a)]);
       assert.equal(calls(a), 1);
-      return [...tokens][0]!;
+      return token;
     }
 
     it('unauthorized pushed to A: B and C answer 404 for the authorizer at once, with no call to the platform', async () => {
