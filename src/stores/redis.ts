@@ -192,10 +192,10 @@ interface ChangeMessage {
  * with the window's expiry: a count is no secret), grants in `<prefix>{key}:grant` (a hash: `v`
  * the version, `d` the sealed value; no expiry), the key check in `<prefix>check`. Every
  * token write and delete and every lease release is published on `<prefix>changes`: waiters
- * wake on it (no polling), other instances adopt newer tokens and drop deleted ones. Commands fail fast while Redis is
- * unreachable (no offline queue, a command timeout), so callers fall back at once; the clients
- * reconnect by themselves, and on reconnection every token this instance uses is announced to
- * its listeners again, in case a change went unheard.
+ * wake on it (no polling), other instances adopt newer tokens and drop deleted ones. Commands
+ * fail fast while Redis is unreachable (no offline queue, a command timeout), so callers fall
+ * back at once; the clients reconnect by themselves, and on reconnection every token this
+ * instance uses is announced to its listeners again, in case a change went unheard.
  *
  * @example
  * const store = new RedisStore({ url: 'redis://127.0.0.1:6379', keyPrefix: 'tokenhub:', encryption: { current: key, previous: [] } });
