@@ -147,7 +147,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
   app.register(tokenRoutes, { broker: options.broker, auth, answers, budget });
   app.register(jsapiRoutes, { broker: options.broker, auth, budget: signatures, jsapiUrls: () => jsapiUrls, now: options.now ?? Date.now });
-  app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs });
+  app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs, now: options.now ?? Date.now });
   app.register(authorizationRoutes, { broker: options.broker, auth, budget });
   app.register(proxyRoutes, { broker: options.broker, auth, budget, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   const now = options.now ?? Date.now;

@@ -79,7 +79,7 @@ export const authorizationRoutes: FastifyPluginAsync<AuthorizationRouteOptions> 
     }
     req.log.info({ app: req.params.app, tenantKey: authorization.tenantKey }, 'authorization kept');
     // A tenant refused a moment ago for want of a grant is served at once, not after the refusal's backoff.
-    broker.wake(req.params.app);
+    await broker.authorized(req.params.app, authorization.tenantKey);
     return reply.code(201).send(answer(authorization, req.log));
   });
 

@@ -21,7 +21,7 @@ interface EventParams {
  * signature, decryption) and refuses it (4xx, nothing kept) when anything is off; a replay is a
  * 409 that changes nothing. Its answer is JSON, or text (`success`) with the content type it names.
  */
-export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number }> = async (app, { broker, timeoutMs }) => {
+export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number; now: () => number }> = async (app, { broker, timeoutMs, now }) => {
   // The signature covers the exact bytes sent, so the body stays raw (in this plugin only).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: EVENT_BODY_LIMIT }, (_req, body, done) => done(null, body));
@@ -51,7 +51,9 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number
             grants: broker.grants(id),
             fetchContext: () => broker.context(id),
             forgetTenant: (tenantKey) => broker.forgetTenant(id, tenantKey),
-            now: () => Date.now(),
+            authorized: (tenantKey) => broker.authorized(id, tenantKey),
+            // The hub's clock: a push's signed time is checked against it, a ticket's age counted by it.
+            now,
             wake: () => broker.wake(id),
             log,
           },
