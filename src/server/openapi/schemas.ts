@@ -260,10 +260,15 @@ export function standaloneSchema(schema: z.ZodType, io: 'input' | 'output' = 'ou
   return clean(z.toJSONSchema(schema, { ...OPTIONS, io }) as Record<string, unknown>);
 }
 
-/** Every component, by name, each referring to the others by `#/components/schemas/<name>`. */
+let components: string | undefined;
+
+/** Every component, by name, each referring to the others by `#/components/schemas/<name>`: a copy of its own for each server. */
 export function componentSchemas(): Record<string, Record<string, unknown>> {
-  const { schemas } = z.toJSONSchema(COMPONENTS, { ...OPTIONS, uri: (id) => `#/components/schemas/${id}` });
-  return Object.fromEntries(Object.entries(schemas).map(([id, schema]) => [id, clean(schema as Record<string, unknown>)]));
+  // Made once: every server of the process has the same, and tests build hundreds.
+  components ??= JSON.stringify(
+    Object.fromEntries(Object.entries(z.toJSONSchema(COMPONENTS, { ...OPTIONS, uri: (id) => `#/components/schemas/${id}` }).schemas).map(([id, schema]) => [id, clean(schema as Record<string, unknown>)])),
+  );
+  return JSON.parse(components) as Record<string, Record<string, unknown>>;
 }
 
 const OPTIONS = {
