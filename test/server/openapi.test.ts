@@ -59,6 +59,8 @@ describe('the OpenAPI document', () => {
       }
     }
     assert.deepEqual(missing, [], 'routes missing from the document');
+    const undescribed = Object.entries<Record<string, any>>(doc.paths).flatMap(([path, item]) => Object.entries<any>(item).filter(([, op]) => op['x-undescribed']).map(([m]) => `${m} ${path}`));
+    assert.deepEqual(undescribed, [], 'routes without docs (schema.docs): give them their answers and errors');
     const described = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, item]) => Object.keys(item).map((m) => `${m} ${path}`));
     assert.deepEqual(described.filter((k) => !expected.has(k)), [], 'operations of no route');
     // The routes the brief names are all there (a route dropped from the server would pass the check above).

@@ -1,6 +1,6 @@
 import type { SwaggerOptions } from '@fastify/swagger';
 import { VERSION } from '../version.js';
-import { operationOf } from './operation.js';
+import { OPTIONAL_BODY, operationOf } from './operation.js';
 import { componentSchemas } from './schemas.js';
 
 /** The methods an OpenAPI 3.1 Path Item has a field for; a route's other methods (WebDAV's, on the proxy) cannot be described. */
@@ -78,7 +78,10 @@ function finish(document: Record<string, unknown>): Record<string, unknown> {
           return [status, { $ref: `#/components/responses/${name}` }];
         }),
       );
-      kept[method] = { ...operation, ...(id !== undefined && shared(id) ? { operationId: `${id}${method[0]!.toUpperCase()}${method.slice(1)}` } : {}), responses };
+      const { [OPTIONAL_BODY]: optional, requestBody, ...rest } = operation;
+      // A GET or HEAD body means nothing in HTTP; elsewhere a body may be optional.
+      const body = requestBody === undefined || method === 'get' || method === 'head' ? {} : { requestBody: optional === true ? { ...requestBody, required: false } : requestBody };
+      kept[method] = { ...rest, ...(id !== undefined && shared(id) ? { operationId: `${id}${method[0]!.toUpperCase()}${method.slice(1)}` } : {}), ...body, responses };
     }
     paths[path] = kept;
   }
@@ -89,5 +92,7 @@ function finish(document: Record<string, unknown>): Record<string, unknown> {
 
 interface Operation {
   operationId?: string;
+  requestBody?: Record<string, unknown>;
+  [OPTIONAL_BODY]?: boolean;
   responses: Record<string, { headers?: Record<string, { schema?: { enum?: string[] } }> }>;
 }

@@ -9,11 +9,12 @@ import { ATTENTION_REASONS } from '../attention.js';
  * tests validate real answers against them (test/server/openapi-answers.test.ts). An object whose
  * fields are fixed is strict: a field added to an answer and not here fails those tests.
  */
-export const COMPONENTS = z.registry<{ id: string; description?: string }>();
+export const COMPONENTS = z.registry<{ id: string }>();
 
 function named<T extends z.ZodType>(id: string, schema: T, description?: string): T {
-  COMPONENTS.add(schema, { id, ...(description === undefined ? {} : { description }) });
-  return schema;
+  const described = description === undefined ? schema : schema.describe(description);
+  COMPONENTS.add(described, { id });
+  return described;
 }
 
 /** An ISO 8601 time in UTC, as `Date.prototype.toISOString` writes it. */
@@ -122,9 +123,8 @@ export const PageSignature = named(
       call: z.string().describe('The JS-SDK call the page makes with `config`'),
       config: z.record(z.string(), z.union([z.string(), z.number()])).describe("That call's argument, in the platform's field names"),
     })
-    .catchall(z.string())
-    .describe('Further ids the page names (under the contract names: appId, agentId, corpId, …) are strings.'),
-  "What a page's JS-SDK config needs, signed with the cached ticket (which never leaves tokenhub).",
+    .catchall(z.string()),
+  "What a page's JS-SDK config needs, signed with the cached ticket (which never leaves tokenhub); the ids the page names are strings under the contract's names (appId, agentId, corpId).",
 );
 
 export const CardSignature = named(

@@ -39,7 +39,7 @@ const docs: OperationDocs = {
       'x-tokenhub-tenant-key': { type: 'string', pattern: TENANT_KEY_PATTERN, description: 'The tenant whose token to send, for a tenant-scoped kind' },
     },
   },
-  body: { schema: { description: 'Any body, streamed to the platform as it is' }, type: ['*/*'] },
+  body: { schema: { description: 'Any body, streamed to the platform as it is' }, type: ['*/*'], required: false },
   answers: {
     default: {
       description: "The platform's answer, unchanged (its X-Tokenhub-* headers removed). An answer of tokenhub's own carries X-Tokenhub-Error; without it, any status is the platform's.",
