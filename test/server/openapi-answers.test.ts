@@ -153,6 +153,7 @@ describe('real answers match the OpenAPI document', () => {
       }
     }
     assert.ok(served >= 25, `${served} kinds served`);
+    console.log(`# tokens of ${served} (app, kind) pairs over ${json.apps.length - 2} apps, each through Fastify and (untenanted) the fast path`);
     const now = await send('GET', '/v1/apps', { status: 200 });
     assert.ok(now.json.apps.some((a: any) => a.tokens.some((t: any) => t.tenantScoped === true && t.valid > 0)), 'no tenant-scoped kind counted');
 
@@ -216,6 +217,7 @@ describe('real answers match the OpenAPI document', () => {
       }
     }
     assert.ok(signed >= 8, `${signed} signatures`);
+    console.log(`# ${signed} page signatures`);
     const sign = '/v1/apps/wechat-main/jsapi/signature';
     assert.equal(code(await send('POST', sign, { body: { url: 'https://elsewhere.example.com/' }, status: 403 })), 'TOKENHUB_URL_NOT_ALLOWED');
     assert.equal(code(await send('POST', sign, { body: { url: 'ftp://app.example.com/x' }, status: 400 })), 'TOKENHUB_BAD_REQUEST');
