@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-/** A child process run through tsx, its stdout read line by line. */
+/** A child process, its stdout and stderr read line by line. */
 export interface Child {
   readonly process: ChildProcess;
   /** Every line it printed so far. */
@@ -14,8 +14,14 @@ export interface Child {
   exited: Promise<number | null>;
 }
 
+/** A TypeScript file run through tsx. */
 export function runTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return runChild(process.execPath, ['--import', 'tsx', script, ...args], { env });
+}
+
+/** `command` with `args`, its environment this process's plus `env`. */
+export function runChild(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Child {
+  const child = spawn(command, args, { env: { ...process.env, ...options.env }, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   const onLine = (line: string): void => {
