@@ -51,6 +51,7 @@ if (digest === undefined) {
 } else if (digest === built) {
   say('dist/ is current, not rebuilt');
 } else if (hasTypeScript()) {
+  say('building dist/');
   execFileSync(process.execPath, ['scripts/build.js'], { stdio: 'inherit' });
 } else {
   say('TypeScript is not installed (--omit=dev): building dist/ in a temporary copy with the dev dependencies of package-lock.json');

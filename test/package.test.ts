@@ -47,6 +47,23 @@ console.log(JSON.stringify({
 }));
 `;
 
+/** Type-checks `files` in `cwd` as a strict TypeScript consumer of either module system would (Node's types from this checkout). */
+async function typecheck(cwd: string, files: string[]): Promise<void> {
+  const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
+  const types = ['--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node'];
+  await run(process.execPath, [TSC, ...args, ...types, ...files], { cwd }).catch((err: { stdout?: string }) => {
+    assert.fail(`tsc: ${err.stdout ?? String(err)}`);
+  });
+}
+
+/** An empty project `name` in the test's directory, with only a package.json. */
+async function emptyProject(name: string): Promise<string> {
+  const path = join(dir, name);
+  await mkdir(path);
+  await writeFile(join(path, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }));
+  return path;
+}
+
 /** Runs `npm pack` with `args` in the repository; the tarball's path. */
 async function pack(args: string[]): Promise<string> {
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir, ...args], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
@@ -119,11 +136,7 @@ describe('tokenhub/client from the packed package, with no dependency installed'
   });
 
   it('its types resolve for TypeScript consumers of either module system', async () => {
-    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
-    const types = ['--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node'];
-    await run(process.execPath, [TSC, ...args, ...types, 'typed.mts', 'typed.cts'], { cwd: app }).catch((err: { stdout?: string }) => {
-      assert.fail(`tsc: ${err.stdout ?? String(err)}`);
-    });
+    await typecheck(app, ['typed.mts', 'typed.cts']);
   });
 });
 
@@ -209,9 +222,7 @@ export const sim = new FeishuSim(simOptions);
 describe('every export of the packed package, installed with --omit=dev', () => {
   let project: string;
   before(async () => {
-    project = join(dir, 'project');
-    await mkdir(project);
-    await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+    project = await emptyProject('project');
     // --prefer-offline: the dependencies come from npm's cache where they are (npm ci filled it), else the registry.
     await run('npm', ['install', tarball, '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: project, maxBuffer: 16 * 1024 * 1024 });
     await writeFile(join(project, 'load-all.mjs'), LOAD_ALL);
@@ -251,15 +262,12 @@ describe('every export of the packed package, installed with --omit=dev', () => 
   });
 
   it('the types of tokenhub and tokenhub/sim resolve for TypeScript consumers', async () => {
-    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
-    const types = ['--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node'];
-    await run(process.execPath, [TSC, ...args, ...types, 'typed.mts'], { cwd: project }).catch((err: { stdout?: string }) => {
-      assert.fail(`tsc: ${err.stdout ?? String(err)}`);
-    });
+    await typecheck(project, ['typed.mts']);
   });
 
-  it('npx tokenhub runs with no build tools installed', async () => {
-    const { stdout } = await run(join(project, 'node_modules', '.bin', 'tokenhub'), ['--help'], { cwd: project });
+  it('npx --no-install tokenhub runs the installed binary, with no build tools installed', async () => {
+    // --no-install: npx must find the local one; it fails rather than fetch a registry package of that name.
+    const { stdout } = await run('npx', ['--no-install', 'tokenhub', '--help'], { cwd: project });
     assert.match(stdout, /\bserve\b/);
   });
 
@@ -322,9 +330,7 @@ describe('every export of the packed package, installed with --omit=dev', () => 
     describe('@tokenhub/client packed and installed alone', () => {
       let app: string;
       before(async () => {
-        app = join(dir, 'client-app');
-        await mkdir(app);
-        await writeFile(join(app, 'package.json'), JSON.stringify({ name: 'client-consumer', version: '1.0.0', private: true }));
+        app = await emptyProject('client-app');
         await run('npm', ['install', clientTarball, '--no-audit', '--no-fund', '--loglevel=error'], { cwd: app });
         const load = { esm: `import { TokenHubClient, TokenHubClientError } from '@tokenhub/client';`, cjs: `const { TokenHubClient, TokenHubClientError } = require('@tokenhub/client');` };
         await writeFile(join(app, 'esm.mjs'), USE(load.esm));
@@ -352,11 +358,7 @@ describe('every export of the packed package, installed with --omit=dev', () => 
       }
 
       it('its types resolve for TypeScript consumers of either module system', async () => {
-        const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
-        const types = ['--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node'];
-        await run(process.execPath, [TSC, ...args, ...types, 'typed.mts', 'typed.cts'], { cwd: app }).catch((err: { stdout?: string }) => {
-          assert.fail(`tsc: ${err.stdout ?? String(err)}`);
-        });
+        await typecheck(app, ['typed.mts', 'typed.cts']);
       });
     });
   });
