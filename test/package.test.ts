@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +97,11 @@ before(async () => {
 });
 after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+it("the build (npm pack's) leaves the checkout's bin executable: npx in a checkout runs it as it is, across rebuilds", async () => {
+  const { bin } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  for (const path of Object.values(bin)) assert.equal((await stat(join(ROOT, path))).mode & 0o111, 0o111, path);
 });
 
 describe('tokenhub/client from the packed package, with no dependency installed', () => {
