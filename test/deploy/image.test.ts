@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { FeishuSim, startSimulators, type RunningSimulators } from '../../src/sim/index.js';
-import { runCommand, type Child } from '../helpers/child.js';
+import { runChild, type Child } from '../helpers/child.js';
 import { freePort } from '../helpers/redis.js';
 import { all, DEPLOY, envOf, execForm, healthcheckCommand, one, readDockerfile, ROOT, runWords, type Dockerfile, type Stage } from './dockerfile.js';
 
@@ -217,7 +217,7 @@ describe("the image's steps from a clean copy of the tree, then tokenhub from th
   /** ENTRYPOINT + CMD, as `docker run` starts them. */
   const start = async (): Promise<Child> => {
     const [command, ...args] = [...execForm(one(runtime, 'ENTRYPOINT')), ...execForm(one(runtime, 'CMD'))].map(reroot);
-    const child = runCommand(command!, args, imageEnv, user);
+    const child = runChild(command!, args, { env: imageEnv, exactEnv: true, user });
     children.push(child);
     await child.waitFor(/tokenhub ready/, 20_000);
     return child;

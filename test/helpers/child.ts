@@ -14,13 +14,24 @@ export interface Child {
   exited: Promise<number | null>;
 }
 
+/** A TypeScript file run through tsx. */
 export function runTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  return runCommand(process.execPath, ['--import', 'tsx', script, ...args], { ...process.env, ...env });
+  return runChild(process.execPath, ['--import', 'tsx', script, ...args], { env });
 }
 
-/** Any executable as a child process, with exactly the environment `env` (as `user` when given), its output read line by line. */
-export function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv, user?: { uid: number; gid: number }): Child {
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'], ...user });
+export interface ChildOptions {
+  /** Added to this process's environment; with `exactEnv`, the whole environment. */
+  env?: NodeJS.ProcessEnv;
+  exactEnv?: boolean;
+  cwd?: string;
+  /** Run as this user (the caller must be root). */
+  user?: { uid: number; gid: number } | undefined;
+}
+
+/** Any executable as a child process, its output read line by line. */
+export function runChild(command: string, args: string[], options: ChildOptions = {}): Child {
+  const env = options.exactEnv ? options.env : { ...process.env, ...options.env };
+  const child = spawn(command, args, { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...options.user });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   const onLine = (line: string): void => {
