@@ -90,6 +90,11 @@ const TABLE = {
   },
   TOKENHUB_REFRESH_LIMITED: { status: 503, meaning: 'A forced refresh is not allowed now (the platform limits them).', fix: 'Retry after Retry-After.' },
   TOKENHUB_STORE_UNAVAILABLE: { status: 503, meaning: 'The store does not answer.', fix: 'Check the store (Redis, the data directory).' },
+  TOKENHUB_SHUTTING_DOWN: {
+    status: 503,
+    meaning: 'This instance is stopping: it finishes the requests in flight and takes no new ones.',
+    fix: 'Retry on another instance, or after Retry-After once it is back.',
+  },
   TOKENHUB_UPSTREAM_TIMEOUT: {
     status: 504,
     meaning: 'Proxy: the platform did not answer the proxied call in time.',

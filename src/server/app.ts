@@ -76,10 +76,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const signatures = new ClientBudget('signatures', (c) => c.signaturesPerMinute ?? DEFAULT_SIGNATURES_PER_MINUTE);
   const fastPath = cachedReadFastPath(options.broker, auth, answers, options.audit);
   const limits = options.limits ?? DEFAULT_SERVER_LIMITS;
+  let closing = false;
   const app = Fastify({
     // Cached token reads are answered before Fastify sees them; everything else is Fastify's.
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) =>
       limitedServer(limits, (req, res) => {
+        if (closing) return shuttingDown(res);
         if (!fastPath(req, res)) handler(req, res);
       }),
     loggerInstance: options.logger === false ? undefined : options.logger,
@@ -88,7 +90,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // A child logger per request costs more than the rest of a cached read; errors name the request id themselves.
     childLoggerFactory: (logger: FastifyBaseLogger) => logger,
     bodyLimit: options.bodyLimit ?? 16 * 1024,
-    return503OnClosing: true,
+    // Requests that arrive while closing get tokenhub's own 503 (shuttingDown), not Fastify's.
+    return503OnClosing: false,
     forceCloseConnections: 'idle',
     ajv: { customOptions: { coerceTypes: true, removeAdditional: false, allErrors: false } },
     // A URL the router cannot decode gets tokenhub's JSON error like any other bad request.
@@ -107,6 +110,15 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   app.decorateRequest('client', undefined);
   app.decorateRequest('audit', undefined);
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  // An answer sent while closing tells its client not to send another request on this connection.
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
   if (options.audit !== undefined) app.addHook('onResponse', auditHook(options.audit));
   // Deny by default, decided by the matched route: every route that does not declare itself
   // public gets the key check as its own first hook. No test on the URL text, which has many
@@ -188,4 +200,18 @@ function toHttpError(err: FastifyError | TokenHubError): TokenHubError {
   }
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) return badRequest(err.message);
   return new TokenHubError('TOKENHUB_INTERNAL', 'internal error', { cause: err });
+}
+
+/** The answer to a request that arrives while the server closes: the requests in flight finish, new ones go elsewhere. */
+function shuttingDown(res: ServerResponse): void {
+  const error = new TokenHubError('TOKENHUB_SHUTTING_DOWN', 'tokenhub is shutting down', { retryAfterSeconds: 1 });
+  const body = JSON.stringify(error.toJSON());
+  res.writeHead(error.statusCode, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'x-tokenhub-error': error.code,
+    'retry-after': '1',
+    connection: 'close',
+  });
+  res.end(body);
 }

@@ -9,6 +9,7 @@ import { PLATFORM_NAMES } from '../../src/platforms/index.js';
 import { FeishuSim, startSimulators, type RunningSimulators } from '../../src/sim/index.js';
 import { spawnServer } from '../helpers/hubs.js';
 import { runTs } from '../helpers/child.js';
+import { openSocket } from '../helpers/raw.js';
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
 const KEY = 'cli-test-client-key-0123456789';
@@ -89,10 +90,27 @@ describe('tokenhub CLI', () => {
     sim.revoke(token);
     sim.faults.set('slow', { delayMs: 800 });
     const inFlight = fetch(`${ready.url}/v1/apps/x/tokens/tenant_access_token/invalidate`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    // A request whose headers were still arriving when SIGTERM came gets tokenhub's own 503 with its
+    // code (never Fastify's), and the answer in flight tells its client to close the connection.
+    const { host } = new URL(ready.url);
+    const late = await openSocket(ready.url);
+    let received = '';
+    late.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const closed = new Promise((resolve) => late.once('close', resolve));
+    late.write(`GET /v1/apps/x/tokens/tenant_access_token HTTP/1.1\r\nHost: ${host}\r\n`);
     await new Promise((r) => setTimeout(r, 200));
     child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 100));
+    late.write(`Authorization: Bearer ${KEY}\r\n\r\n`);
+    await closed;
+    assert.match(received, /^HTTP\/1\.1 503 /, received);
+    assert.match(received, /x-tokenhub-error: TOKENHUB_SHUTTING_DOWN/i);
+    assert.match(received, /retry-after: 1/i);
+    assert.match(received, /connection: close/i);
+    assert.match(received, /\{"error":\{"code":"TOKENHUB_SHUTTING_DOWN"/);
     const answer = await inFlight;
     assert.equal(answer.status, 200);
+    assert.equal(answer.headers.get('connection'), 'close');
     assert.notEqual(((await answer.json()) as { token: string }).token, token);
     assert.equal(await exited, 0);
     sim.faults.set('none');

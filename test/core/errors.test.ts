@@ -15,6 +15,7 @@ const CLIENT_CODES: Record<ClientErrorCode, true> = { TOKENHUB_CLIENT_UNREACHABL
  * nothing of the server; a `Record`, so that the compiler holds this list to the client's `ErrorCode`).
  */
 const CLIENT_KNOWN: Record<ClientKnownCode, true> = {
+  TOKENHUB_SHUTTING_DOWN: true,
   TOKENHUB_BAD_REQUEST: true,
   TOKENHUB_UNKNOWN_KIND: true,
   TOKENHUB_UNAUTHORIZED: true,

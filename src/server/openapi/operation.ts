@@ -63,6 +63,8 @@ export function operationOf({ schema, url, route }: { schema: FastifySchema | un
     ...(open ? [] : (['TOKENHUB_UNAUTHORIZED'] as const)),
     ...(route.config?.admin === true ? (['TOKENHUB_FORBIDDEN'] as const) : []),
     ...(docs.errors ?? []),
+    // Any route, while the server stops; a route whose own answers include a 503 documents it there.
+    ...(docs.answers[503] === undefined ? (['TOKENHUB_SHUTTING_DOWN'] as const) : []),
     'TOKENHUB_INTERNAL',
   ]);
   const answers = Object.fromEntries(Object.entries(docs.answers).map(([status, answer]) => [status, responseOf(answer)]));

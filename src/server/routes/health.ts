@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TokenStore } from '../../core/types.js';
 import type { Metrics } from '../metrics.js';
-import { Health, Readiness } from '../openapi/schemas.js';
+import { z } from 'zod';
+import { ErrorBody, Health, Readiness } from '../openapi/schemas.js';
 
 const tags = ['health'];
 
@@ -13,7 +14,7 @@ export const healthRoutes: FastifyPluginAsync<{ store: TokenStore; metrics: Metr
     tags,
     operationId: 'readyz',
     summary: 'Readiness: the config is loaded and the store answers',
-    docs: { answers: { 200: { description: 'Ready', body: Readiness }, 503: { description: 'The store does not answer', body: Readiness } } },
+    docs: { answers: { 200: { description: 'Ready', body: Readiness }, 503: { description: 'The store does not answer; or, while the server stops, the error `TOKENHUB_SHUTTING_DOWN`', body: z.union([Readiness, ErrorBody]) } } },
   };
   app.get('/readyz', { config: { public: true }, schema: ready }, async (_req, reply) => {
     try {
