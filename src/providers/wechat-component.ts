@@ -25,7 +25,9 @@ import { errcodeError, errcodeOf, tokenFields, type Classified } from './errcode
 import { callPlatform, endpoint, jsonObject, type UpstreamResponse } from './http.js';
 import { pageSigning, wxConfig } from './jsapi.js';
 import { kindsOf } from './kinds.js';
+import { PendingCodes } from './third-party/pending-codes.js';
 import { PushChecker, type OpenedPush } from './third-party/push.js';
+import { UnsettledCalls } from './third-party/unsettled-calls.js';
 import { withToken } from './tickets.js';
 import { WECHAT_BASE_URL, WECHAT_CODES, WECHAT_TOKEN_INVALID_CODES } from './wechat.js';
 
@@ -91,6 +93,8 @@ const TICKET_INVALID = 61006;
 const REFRESH_TOKEN_INVALID = 61023;
 const CODE_INVALID = 61009;
 const CODE_EXPIRED = 61010;
+/** An authorization code's validity when a push does not say (the install redirect's `expires_in`). */
+const CODE_TTL_MS = 10 * MINUTE;
 
 /**
  * What the component APIs' codes mean. On calls made with the component token, 40001 means that
@@ -154,6 +158,12 @@ export class WeChatComponentProvider implements Provider {
   readonly #ticketTtlMs: number;
   readonly #pendingRetryMs: number;
   readonly #ticketStaleMs: number;
+  readonly #calls = new UnsettledCalls();
+  /** Codes of authorizations pushed while they could not be exchanged, kept until they can. */
+  readonly #codes = new PendingCodes({
+    exchange: async (code, context) => (await this.#exchange(code, context)).tenantKey,
+    refused: (err) => err instanceof TokenHubError && (err.platformCode === CODE_INVALID || err.platformCode === CODE_EXPIRED),
+  });
 
   constructor(options: WeChatComponentProviderOptions) {
     this.#appId = options.appId;
@@ -231,16 +241,19 @@ export class WeChatComponentProvider implements Provider {
         const createdAt = /^\d+$/.test(fields.CreateTime ?? '') ? Number(fields.CreateTime) * SECOND : push.signedAt;
         const outcome = await this.#keepTicket(ticket, createdAt, context.state);
         context.log.info({ outcome }, outcome === 'new' ? 'component_verify_ticket received' : 'component_verify_ticket not newer than the one kept: ignored');
-        if (outcome === 'new') context.wake();
+        if (outcome === 'new') {
+          context.wake();
+          // Codes pushed while no ticket was at hand can be exchanged now.
+          void this.#codes.drain(context).catch((err: unknown) => context.log.warn({ err: String(err) }, 'kept authorization codes: not exchanged yet'));
+        }
         return success;
       }
       case 'authorized':
       case 'updateauthorized': {
         const code = fields.AuthorizationCode;
         if (!code) throw badRequest(`${fields.InfoType} without its AuthorizationCode`);
-        const authorization = await this.#exchange(code, context.fetchContext());
-        context.log.info({ tenantKey: authorization.tenantKey, infoType: fields.InfoType }, 'authorization kept');
-        context.wake();
+        const expiresAt = /^\d+$/.test(fields.AuthorizationCodeExpiredTime ?? '') ? Number(fields.AuthorizationCodeExpiredTime) * SECOND : context.now() + CODE_TTL_MS;
+        await this.#codes.take(code, { infoType: fields.InfoType, expiresAt, ...(fields.AuthorizerAppid ? { tenantKey: fields.AuthorizerAppid } : {}) }, context);
         return success;
       }
       case 'unauthorized': {
@@ -303,7 +316,11 @@ export class WeChatComponentProvider implements Provider {
    * The authorizer's token from its grant. The grant is read, used and, when the platform handed
    * out a new refresh token, replaced by compare-and-set; a lost race re-reads it and calls again
    * with the winner's. 61023 is believed only after one more read: another instance may have
-   * rotated the grant between our read and our call.
+   * rotated the grant between our read and our call. A call whose answer was never stored (noted
+   * by {@link UnsettledCalls}) or a 61023 to the grant as stored (an older one: restored from a
+   * backup, or the store lost the answer) first asks the platform for the authorizer's current
+   * refresh token (`api_get_authorizer_info`), so that a grant the platform still honours is
+   * never marked rejected.
    */
   async #authorizerToken(tenantKey: string, componentToken: string, context: FetchContext): Promise<FetchedToken> {
     const name = grantName(tenantKey);
@@ -316,26 +333,58 @@ export class WeChatComponentProvider implements Provider {
           used = current;
           const kept = readGrant(current);
           if (kept.rejected !== undefined) throw grantRejected(tenantKey, kept.rejected.platformCode);
+          const unsettled = await this.#calls.unsettled(context.state, name, current.version);
+          const refreshToken = (unsettled ? await this.#platformRefreshToken(tenantKey, componentToken, context) : undefined) ?? kept.refreshToken;
+          await this.#calls.begin(context.state, name, current.version);
           const { res, body } = await this.#component(
             'api_authorizer_token',
             componentToken,
-            { component_appid: this.#appId, authorizer_appid: tenantKey, authorizer_refresh_token: kept.refreshToken },
+            { component_appid: this.#appId, authorizer_appid: tenantKey, authorizer_refresh_token: refreshToken },
             context.signal,
           );
           fetched = tokenFields(this.platform, res, body, 'authorizer_access_token', 'expires_in');
-          const next = body.authorizer_refresh_token;
-          if (typeof next !== 'string' || next === '' || next === kept.refreshToken) return undefined;
+          const next = typeof body.authorizer_refresh_token === 'string' && body.authorizer_refresh_token !== '' ? body.authorizer_refresh_token : refreshToken;
+          if (next === kept.refreshToken) return undefined;
           return JSON.stringify({ ...kept, refreshToken: next } satisfies AuthorizerGrant);
         });
+        await this.#calls.settle(context.state, name);
         return fetched!;
       } catch (err) {
         if (!(err instanceof UpstreamError) || err.platformCode !== REFRESH_TOKEN_INVALID || used === undefined) throw err;
         const now = await context.grants.get(name);
         if (now === undefined) throw grantNotFound(tenantKey);
         if (attempt === 1 && now.version !== used.version) continue;
+        if (attempt === 1 && (await this.#adoptPlatformGrant(name, now, tenantKey, componentToken, context))) continue;
         await this.#reject(name, used, context);
         throw err;
       }
+    }
+  }
+
+  /** Writes the platform's current refresh token of the authorizer over `stale` when it differs; true when there was one to write. */
+  async #adoptPlatformGrant(name: string, stale: StoredGrant, tenantKey: string, componentToken: string, context: FetchContext): Promise<boolean> {
+    const current = await this.#platformRefreshToken(tenantKey, componentToken, context);
+    const kept = readGrant(stale);
+    if (current === undefined || current === kept.refreshToken) return false;
+    // A lost race leaves the winner's grant, which the next attempt reads.
+    await context.grants.put(name, JSON.stringify({ ...kept, refreshToken: current } satisfies AuthorizerGrant), stale.version);
+    return true;
+  }
+
+  /**
+   * The authorizer's refresh token as the platform holds it now: `api_get_authorizer_info`
+   * answers it in `authorization_info` (as the docs' sample answer shows; whether it is always the
+   * newest after a refresh handed out another is unverified). Undefined when it answers none or
+   * refuses (61003: not authorized); a transient failure is thrown, for the fetch to be retried.
+   */
+  async #platformRefreshToken(tenantKey: string, componentToken: string, context: FetchContext): Promise<string | undefined> {
+    try {
+      const { body } = await this.#component('api_get_authorizer_info', componentToken, { component_appid: this.#appId, authorizer_appid: tenantKey }, context.signal);
+      const value = (body.authorization_info as Record<string, unknown> | undefined)?.authorizer_refresh_token;
+      return typeof value === 'string' && value !== '' ? value : undefined;
+    } catch (err) {
+      if (err instanceof UpstreamError && err.failure === 'credentials') return undefined;
+      throw err;
     }
   }
 

@@ -26,6 +26,7 @@ import { callPlatform, endpoint, jsonObject } from './http.js';
 import { pageSigning } from './jsapi.js';
 import { kindsOf } from './kinds.js';
 import { takeTenantQuota } from './tenant-quota.js';
+import { PendingCodes } from './third-party/pending-codes.js';
 import { PushChecker, type OpenedPush } from './third-party/push.js';
 import { withToken } from './tickets.js';
 import { WECOM_BASE_URL, WECOM_CODES, WECOM_RULES, WECOM_TOKEN_INVALID_CODES, fetchWeComTicket, isWeComTicketKind, wecomPageLayouts, wecomTicketLimits } from './wecom.js';
@@ -83,6 +84,8 @@ export const WECOM_SUITE_CODES: ReadonlyMap<number, FailureClass> = new Map<numb
 export const WECOM_GRANT_GONE_CODES: readonly number[] = [40084, 48004];
 const AUTH_CODE_INVALID = 40078;
 const TICKET_INVALID = 40085;
+/** A pushed AuthCode is valid 10 minutes (documented). */
+const AUTH_CODE_TTL_MS = 10 * 60_000;
 
 export interface WeComSuiteProviderOptions {
   dispatcher?: Dispatcher | undefined;
@@ -139,6 +142,11 @@ export class WeComSuiteProvider implements Provider {
   readonly #checker: PushChecker;
   readonly #pendingRetryMs: number;
   readonly #ticketTtlMs: number;
+  /** Codes of installs pushed while they could not be exchanged, kept until they can. A code WeCom refuses (40078) would be refused again: dropped. */
+  readonly #codes = new PendingCodes({
+    exchange: async (code, context) => (await this.#exchange(code, context))[0],
+    refused: (err) => err instanceof TokenHubError && err.platformCode === AUTH_CODE_INVALID,
+  });
 
   constructor(options: WeComSuiteProviderOptions) {
     this.#suiteId = options.suiteId;
@@ -234,6 +242,8 @@ export class WeComSuiteProvider implements Provider {
         if (await this.#keepTicket(f.SuiteTicket, at, context.state)) {
           context.log.info({}, 'suite_ticket received');
           context.wake();
+          // Codes pushed while no ticket was at hand can be exchanged now.
+          void this.#codes.drain(context).catch((err: unknown) => context.log.warn({ err: String(err) }, 'kept authorization codes: not exchanged yet'));
         } else {
           context.log.info({}, 'suite_ticket not newer than the one kept: ignored');
         }
@@ -242,15 +252,7 @@ export class WeComSuiteProvider implements Provider {
       case 'create_auth':
       case 'reset_permanent_code': {
         if (!f.AuthCode) throw new TokenHubError('TOKENHUB_BAD_REQUEST', `a ${f.InfoType} push without AuthCode`);
-        try {
-          const [corpId] = await this.#exchange(f.AuthCode, context.fetchContext());
-          context.log.info({ tenantKey: corpId, infoType: f.InfoType }, 'authorization kept');
-          context.wake();
-        } catch (err) {
-          // A code WeCom refuses will not be taken on a redelivery either: nothing to wait for.
-          if (!(err instanceof TokenHubError) || err.platformCode !== AUTH_CODE_INVALID) throw err;
-          context.log.error({ infoType: f.InfoType, platformCode: AUTH_CODE_INVALID }, 'the pushed AuthCode was refused: the corp must authorize again');
-        }
+        await this.#codes.take(f.AuthCode, { infoType: f.InfoType, expiresAt: context.now() + AUTH_CODE_TTL_MS }, context);
         return SUCCESS;
       }
       case 'change_auth':

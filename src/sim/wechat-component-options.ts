@@ -104,6 +104,8 @@ export const WECHAT_COMPONENT_ENDPOINTS = {
   preAuthCode: 'api_create_preauthcode',
   queryAuth: 'api_query_auth',
   authorizerToken: 'api_authorizer_token',
+  /** `api_authorizer_token` calls answered 61023: a refresh token that is not the authorization's current one (used twice, or of an older authorization). */
+  refreshTokenRejected: 'api_authorizer_token 61023',
   authorizerInfo: 'api_get_authorizer_info',
   /** `GET /cgi-bin/ticket/getticket` with an authorizer token. */
   ticket: 'ticket/getticket',

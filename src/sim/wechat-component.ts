@@ -110,6 +110,7 @@ export class WeChatComponentSim implements PlatformSim {
   readonly #ticketsPerDay: CallQuota;
   readonly #ticketsPerMinute: CallQuota;
   readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #rotationListeners = new Set<(authorizerAppId: string) => void>();
 
   constructor(options: WeChatComponentSimOptions) {
     const opts = resolveWeChatComponentOptions(options);
@@ -326,6 +327,16 @@ export class WeChatComponentSim implements PlatformSim {
     return this.#push(component, { AppId: component.appId, CreateTime: this.#seconds(), InfoType: 'unauthorized', AuthorizerAppid: authorizerAppId });
   }
 
+  /**
+   * Calls `listener` whenever `api_authorizer_token` hands out a new refresh token, just before it
+   * answers (the old one is dead from then on): a test can stop tokenhub at the one moment its
+   * grant is newer at the platform than in its store. Answers the way to stop listening.
+   */
+  onRotation(listener: (authorizerAppId: string) => void): () => void {
+    this.#rotationListeners.add(listener);
+    return () => this.#rotationListeners.delete(listener);
+  }
+
   /** The current refresh token of an authorization (the grant), if one was handed out and is still valid. */
   refreshTokenOf(authorizerAppId: string, componentAppId?: string): string | undefined {
     const auth = this.#authorizations.get(authKey(this.#component(componentAppId).appId, authorizerAppId));
@@ -481,13 +492,17 @@ export class WeChatComponentSim implements PlatformSim {
     const auth = this.#authorizations.get(key);
     if (auth === undefined || !auth.active) return reply.send(error(61003, 'component is not authorized by this account'));
     const check = this.#refreshTokens.check(refresh);
-    if (check.status !== 'valid' || check.token !== auth.refreshToken) return reply.send(error(61023, 'refresh_token is invalid'));
+    if (check.status !== 'valid' || check.token !== auth.refreshToken) {
+      this.counters.increment(WECHAT_COMPONENT_ENDPOINTS.refreshTokenRejected, authorizerAppId);
+      return reply.send(error(61023, 'refresh_token is invalid'));
+    }
     if (!this.#authorizerTokenQuota.fits(key)) return reply.send(error(45009, 'reach max api daily quota limit'));
     this.#authorizerTokenQuota.take(key);
     auth.refreshes++;
     if (this.#rotates(auth)) {
       this.#refreshTokens.revoke(auth.refreshToken.value);
       auth.refreshToken = this.#refreshTokens.issue(key, FOREVER);
+      for (const listener of this.#rotationListeners) listener(authorizerAppId);
     }
     const access = this.#issueRetiring(this.#authorizerTokens, key);
     return reply.send({ authorizer_access_token: access.value, expires_in: this.#opts.tokenLifetimeSeconds, authorizer_refresh_token: auth.refreshToken.value });
