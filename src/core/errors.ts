@@ -90,6 +90,11 @@ const TABLE = {
   },
   TOKENHUB_REFRESH_LIMITED: { status: 503, meaning: 'A forced refresh is not allowed now (the platform limits them).', fix: 'Retry after Retry-After.' },
   TOKENHUB_STORE_UNAVAILABLE: { status: 503, meaning: 'The store does not answer.', fix: 'Check the store (Redis, the data directory).' },
+  TOKENHUB_GRANTS_LOST: {
+    status: 503,
+    meaning: "A third-party app's grants are gone from the store, which held them before (a flushed Redis, a new data directory): the tenants' tokens cannot be had.",
+    fix: 'Restore the grants from a backup (tokenhub grants import); those not in it need the tenant to authorize again.',
+  },
   TOKENHUB_UPSTREAM_TIMEOUT: {
     status: 504,
     meaning: 'Proxy: the platform did not answer the proxied call in time.',

@@ -25,6 +25,7 @@ import { errcodeError, errcodeOf, tokenFields, type Classified } from './errcode
 import { callPlatform, endpoint, jsonObject, type UpstreamResponse } from './http.js';
 import { pageSigning, wxConfig } from './jsapi.js';
 import { kindsOf } from './kinds.js';
+import { GrantLedger } from './third-party/grant-ledger.js';
 import { PendingCodes } from './third-party/pending-codes.js';
 import { PushChecker, type OpenedPush } from './third-party/push.js';
 import { UnsettledCalls } from './third-party/unsettled-calls.js';
@@ -159,6 +160,8 @@ export class WeChatComponentProvider implements Provider {
   readonly #pendingRetryMs: number;
   readonly #ticketStaleMs: number;
   readonly #calls = new UnsettledCalls();
+  /** Tells an authorizer that never authorized from grants the store lost. */
+  readonly #ledger = new GrantLedger(this.platform);
   /** Codes of authorizations pushed while they could not be exchanged, kept until they can. */
   readonly #codes = new PendingCodes({
     exchange: async (code, context) => (await this.#exchange(code, context)).tenantKey,
@@ -199,7 +202,11 @@ export class WeChatComponentProvider implements Provider {
 
   readonly authorizations: AuthorizationApi = {
     authorize: (code, context) => this.#exchange(code, context),
-    list: async (context) => (await context.grants.list(AUTHORIZER_GRANT_PREFIX)).map(({ name, grant }) => authorizationOf(name.slice(AUTHORIZER_GRANT_PREFIX.length), readGrant(grant))),
+    list: async (context) => {
+      const grants = await context.grants.list(AUTHORIZER_GRANT_PREFIX);
+      await (grants.length === 0 ? this.#ledger.assertNotLost(context.grants) : this.#ledger.kept(context.grants));
+      return grants.map(({ name, grant }) => authorizationOf(name.slice(AUTHORIZER_GRANT_PREFIX.length), readGrant(grant)));
+    },
     revoke: (tenantKey, context) => context.grants.delete(grantName(tenantKey)),
     preAuthCode: (context) =>
       withToken(this.platform, context, 'component_access_token', undefined, async (token) => {
@@ -219,6 +226,7 @@ export class WeChatComponentProvider implements Provider {
             return { name: WECHAT_COMPONENT_STATE.ticket, present: stored.refused !== true, ageSeconds, stale: ageSeconds * SECOND > this.#ticketStaleMs, ...(stored.refused ? { refused: true } : {}) };
           })();
     if (context.grants === undefined) return { ticket };
+    await this.#ledger.observe(context.grants);
     const grants = await context.grants.list(AUTHORIZER_GRANT_PREFIX);
     return { ticket, grants: { count: grants.length, rejected: grants.filter(({ grant }) => readGrant(grant).rejected !== undefined).length } };
   }
@@ -228,7 +236,7 @@ export class WeChatComponentProvider implements Provider {
     const tenantKey = request.tenantKey;
     if (tenantKey === undefined) throw new UpstreamError('credentials', `a ${request.kind} needs a tenant_key (the authorizer appid)`, { platform: this.platform });
     if (request.kind === 'jsapi_ticket') return withToken(this.platform, context, 'authorizer_access_token', tenantKey, (token) => this.#jsapiTicket(token, context.signal));
-    return withToken(this.platform, context, 'component_access_token', undefined, (token) => this.#authorizerToken(tenantKey, token, context));
+    return withToken(this.platform, context, 'component_access_token', undefined, (token) => this.#authorizerToken(tenantKey, token, context, request.reason !== 'cold'));
   }
 
   async #handle(push: OpenedPush, context: EventContext): Promise<EventAnswer> {
@@ -322,14 +330,15 @@ export class WeChatComponentProvider implements Provider {
    * refresh token (`api_get_authorizer_info`), so that a grant the platform still honours is
    * never marked rejected.
    */
-  async #authorizerToken(tenantKey: string, componentToken: string, context: FetchContext): Promise<FetchedToken> {
+  async #authorizerToken(tenantKey: string, componentToken: string, context: FetchContext, hadToken: boolean): Promise<FetchedToken> {
     const name = grantName(tenantKey);
     let fetched: FetchedToken | undefined;
     let used: StoredGrant | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         await context.grants.update(name, async (current) => {
-          if (current === undefined) throw grantNotFound(tenantKey);
+          if (current === undefined) throw await this.#ledger.missing(context.grants, `authorizer ${tenantKey}`, hadToken);
+          await this.#ledger.kept(context.grants);
           used = current;
           const kept = readGrant(current);
           if (kept.rejected !== undefined) throw grantRejected(tenantKey, kept.rejected.platformCode);
@@ -352,7 +361,7 @@ export class WeChatComponentProvider implements Provider {
       } catch (err) {
         if (!(err instanceof UpstreamError) || err.platformCode !== REFRESH_TOKEN_INVALID || used === undefined) throw err;
         const now = await context.grants.get(name);
-        if (now === undefined) throw grantNotFound(tenantKey);
+        if (now === undefined) throw await this.#ledger.missing(context.grants, `authorizer ${tenantKey}`, hadToken);
         if (attempt === 1 && now.version !== used.version) continue;
         if (attempt === 1 && (await this.#adoptPlatformGrant(name, now, tenantKey, componentToken, context))) continue;
         await this.#reject(name, used, context);
@@ -415,6 +424,7 @@ export class WeChatComponentProvider implements Provider {
     const grant: AuthorizerGrant = { refreshToken, authorizedAt: context.now(), funcInfo: funcInfoOf(auth?.func_info) };
     // A new authorization replaces whatever was kept (a rejected or an older grant).
     await context.grants.update(grantName(tenantKey), () => JSON.stringify(grant));
+    await this.#ledger.kept(context.grants);
     return authorizationOf(tenantKey, grant);
   }
 
@@ -441,10 +451,6 @@ export class WeChatComponentProvider implements Provider {
 
 function grantName(tenantKey: string): string {
   return AUTHORIZER_GRANT_PREFIX + tenantKey;
-}
-
-function grantNotFound(tenantKey: string): TokenHubError {
-  return new TokenHubError('TOKENHUB_GRANT_NOT_FOUND', `no authorization of authorizer ${tenantKey} is kept: it never authorized the component, or cancelled it`);
 }
 
 function grantRejected(tenantKey: string, platformCode: number): UpstreamError {

@@ -26,6 +26,7 @@ import { callPlatform, endpoint, jsonObject } from './http.js';
 import { pageSigning } from './jsapi.js';
 import { kindsOf } from './kinds.js';
 import { takeTenantQuota } from './tenant-quota.js';
+import { GrantLedger } from './third-party/grant-ledger.js';
 import { PendingCodes } from './third-party/pending-codes.js';
 import { PushChecker, type OpenedPush } from './third-party/push.js';
 import { withToken } from './tickets.js';
@@ -148,6 +149,9 @@ export class WeComSuiteProvider implements Provider {
     refused: (err) => err instanceof TokenHubError && err.platformCode === AUTH_CODE_INVALID,
   });
 
+  /** Tells a corp that never installed the suite from grants the store lost. */
+  readonly #ledger = new GrantLedger(this.platform);
+
   constructor(options: WeComSuiteProviderOptions) {
     this.#suiteId = options.suiteId;
     this.#suiteSecret = options.suiteSecret;
@@ -191,10 +195,14 @@ export class WeComSuiteProvider implements Provider {
 
   readonly authorizations: AuthorizationApi = {
     authorize: async (code, context) => authorizationOf(...(await this.#exchange(code, context))),
-    list: async (context) => (await context.grants.list(WECOM_SUITE_GRANT_PREFIX)).flatMap(({ name, grant }) => {
-      const kept = readGrant(grant);
-      return kept === undefined ? [] : [authorizationOf(name.slice(WECOM_SUITE_GRANT_PREFIX.length), kept)];
-    }),
+    list: async (context) => {
+      const grants = await context.grants.list(WECOM_SUITE_GRANT_PREFIX);
+      await (grants.length === 0 ? this.#ledger.assertNotLost(context.grants) : this.#ledger.kept(context.grants));
+      return grants.flatMap(({ name, grant }) => {
+        const kept = readGrant(grant);
+        return kept === undefined ? [] : [authorizationOf(name.slice(WECOM_SUITE_GRANT_PREFIX.length), kept)];
+      });
+    },
     revoke: (tenantKey, context) => context.grants.delete(grantName(tenantKey)),
     preAuthCode: (context) =>
       withToken(this.platform, context, 'suite_access_token', undefined, async (suiteToken) => {
@@ -206,6 +214,7 @@ export class WeComSuiteProvider implements Provider {
 
   /** The kept suite_ticket: there or not, its age, refused, stale. Never its value. */
   async health(context: HealthContext): Promise<ProviderHealth> {
+    if (context.grants !== undefined) await this.#ledger.observe(context.grants);
     const stored = readTicket(await context.state.get(WECOM_SUITE_STATE.ticket));
     const ageSeconds = stored === undefined ? undefined : Math.max(0, Math.floor((context.now() - stored.at) / SECOND));
     return {
@@ -230,7 +239,7 @@ export class WeComSuiteProvider implements Provider {
         return fetchWeComTicket(this.platform, { baseUrl: this.#baseUrl, dispatcher: this.#dispatcher, signal: context.signal }, kind, token);
       });
     }
-    return this.#corpToken(corpId, context);
+    return this.#corpToken(corpId, context, request.reason !== 'cold');
   }
 
   async #handle(push: OpenedPush, context: EventContext): Promise<EventAnswer> {
@@ -310,9 +319,10 @@ export class WeComSuiteProvider implements Provider {
     });
   }
 
-  async #corpToken(corpId: string, context: FetchContext): Promise<FetchedToken> {
+  async #corpToken(corpId: string, context: FetchContext, hadToken: boolean): Promise<FetchedToken> {
     const grant = readGrant(await context.grants.get(grantName(corpId)));
-    if (grant === undefined) throw new TokenHubError('TOKENHUB_GRANT_NOT_FOUND', `no authorization of corp ${corpId} is kept`, { platform: this.platform });
+    if (grant === undefined) throw await this.#ledger.missing(context.grants, `corp ${corpId}`, hadToken);
+    await this.#ledger.kept(context.grants);
     if (grant.revoked !== undefined) throw revokedError(this.platform, corpId, grant.revoked.code);
     try {
       // "Token invalid" here can only mean the suite token: withToken replaces it (compare-and-refresh) once.
@@ -358,6 +368,7 @@ export class WeComSuiteProvider implements Provider {
     const agentId = agentIdOf(answer);
     const grant: SuiteGrant = { permanentCode, corpName: typeof corp.corp_name === 'string' ? corp.corp_name : '', ...(agentId === undefined ? {} : { agentId }), authorizedAt: context.now() };
     await context.grants.update(grantName(corp.corpid), () => JSON.stringify(grant));
+    await this.#ledger.kept(context.grants);
     return [corp.corpid, grant];
   }
 
