@@ -14,12 +14,12 @@ import { createHub } from '../../src/hub.js';
 import { createLogger } from '../../src/logger.js';
 import { AUTHORIZER_GRANT_PREFIX, readGrant as readAuthorizerGrant } from '../../src/providers/wechat-component.js';
 import { WECOM_SUITE_GRANT_PREFIX, readGrant as readSuiteGrant } from '../../src/providers/wecom-suite.js';
-import { WECHAT_COMPONENT_ENDPOINTS as C, WECOM_SUITE_ENDPOINTS as S, WeChatComponentSim, WeComSuiteSim, startSimulators, type RunningSimulators } from '../../src/sim/index.js';
+import { WECHAT_COMPONENT_ENDPOINTS as C, WECOM_SUITE_ENDPOINTS as S, type WeChatComponentSim, type WeComSuiteSim } from '../../src/sim/index.js';
 import type { Child } from '../helpers/child.js';
 import { call, spawnServer, type Answer } from '../helpers/hubs.js';
 import { freePort } from '../helpers/redis.js';
 import { eventually } from '../helpers/stack.js';
-import { componentApp, componentConfig, suiteApp, suiteConfig } from '../helpers/third-party-apps.js';
+import { startThirdParty, type ThirdParty } from '../helpers/third-party-apps.js';
 
 const AUTHORIZERS = ['wxk_1', 'wxk_2', 'wxk_3'];
 const CORPS = ['wwk_1', 'wwk_2', 'wwk_3'];
@@ -36,19 +36,16 @@ const token = (app: string, kind: string, tenant: string): string => `/v1/apps/$
 const invalidate = (app: string, kind: string, tenant: string): string => `/v1/apps/${app}/tokens/${kind}/invalidate?tenant_key=${tenant}`;
 
 describe('third-party grants through kill -9 on the file store (tokenhub serve)', () => {
-  const comp = componentApp();
-  const suite = suiteApp();
-  const key = `test-${randomBytes(16).toString('hex')}`;
   const storeKey = randomBytes(32).toString('base64');
+  let tp: ThirdParty;
   let component: WeChatComponentSim;
   let wecom: WeComSuiteSim;
-  let sims: RunningSimulators;
   let work: string;
   let config: Record<string, unknown>;
   let server: { child: Child; url: string } | undefined;
   let starts = 0;
 
-  const ask = (method: string, path: string, body?: unknown): Promise<Answer> => call(server!.url, key, method, path, body);
+  const ask = (method: string, path: string, body?: unknown): Promise<Answer> => call(server!.url, tp.key, method, path, body);
   /** `tokenhub serve` on the same port and data directory as the last one. */
   const start = async (): Promise<void> => {
     server = await spawnServer(work, `serve${starts++}`, config);
@@ -59,28 +56,18 @@ describe('third-party grants through kill -9 on the file store (tokenhub serve)'
   };
 
   before(async () => {
-    component = new WeChatComponentSim({ apps: [comp], ticketPushIntervalSeconds: 0, startPushTicketIntervalSeconds: 0, refreshTokenRotateEvery: 1 });
-    wecom = new WeComSuiteSim({ apps: [suite], ticketPushIntervalSeconds: 0 });
-    sims = await startSimulators({ sims: [component, wecom] });
+    tp = await startThirdParty();
+    ({ component, wecom } = tp);
     work = await mkdtemp(join(tmpdir(), 'tokenhub-recovery-'));
     const port = await freePort();
-    config = {
-      listen: { host: '127.0.0.1', port },
-      store: { type: 'file', path: join(work, 'data'), encryptionKey: storeKey },
-      clients: [{ name: 'test', key, apps: ['*'], reportsPerMinute: 100_000 }],
-      apps: {
-        open: { ...componentConfig(comp, sims.baseUrl('wechat-open')), reportIntervalSeconds: 0 },
-        suite: { ...suiteConfig(suite, sims.baseUrl('wecom-suite')), reportIntervalSeconds: 0 },
-      },
-    };
+    config = { listen: { host: '127.0.0.1', port }, store: { type: 'file', path: join(work, 'data'), encryptionKey: storeKey }, clients: tp.clients, apps: tp.apps };
     // The port stays across restarts, and so does the events URL the platforms push to.
-    component.setEventUrl(`http://127.0.0.1:${port}/v1/apps/open/events`);
-    wecom.setEventUrl(`http://127.0.0.1:${port}/v1/apps/suite/events`);
+    tp.pushTo(`http://127.0.0.1:${port}`);
     await start();
   });
   after(async () => {
     await kill();
-    await sims.close();
+    await tp.sims.close();
     await rm(work, { recursive: true, force: true });
   });
 

@@ -17,7 +17,7 @@ import { grantScope } from '../../src/core/keys.js';
 import type { GrantAccess } from '../../src/core/types.js';
 import { AUTHORIZER_GRANT_PREFIX, readGrant as readAuthorizerGrant } from '../../src/providers/wechat-component.js';
 import { WECOM_SUITE_GRANT_PREFIX, readGrant as readSuiteGrant } from '../../src/providers/wecom-suite.js';
-import { WECHAT_COMPONENT_ENDPOINTS as C, WECOM_SUITE_ENDPOINTS as S, WeChatComponentSim, WeComSuiteSim, startSimulators, type RunningSimulators } from '../../src/sim/index.js';
+import { WECHAT_COMPONENT_ENDPOINTS as C, WECOM_SUITE_ENDPOINTS as S, type WeChatComponentSim, type WeComSuiteSim } from '../../src/sim/index.js';
 import { keyRing } from '../../src/stores/index.js';
 import { RedisStore } from '../../src/stores/redis.js';
 import { runTs, type Child } from '../helpers/child.js';
@@ -25,7 +25,7 @@ import { call, spawnServer, type Answer } from '../helpers/hubs.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { startRedisServer, type OwnRedis } from '../helpers/redis.js';
 import { eventually } from '../helpers/stack.js';
-import { componentApp, componentConfig, suiteApp, suiteConfig } from '../helpers/third-party-apps.js';
+import { startThirdParty, type ThirdParty } from '../helpers/third-party-apps.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const AUTHORIZERS = ['wxr_1', 'wxr_2', 'wxr_3'];
@@ -34,20 +34,17 @@ const path = (app: string, kind: string, tenant: string): string => `/v1/apps/${
 const invalidate = (app: string, kind: string, tenant: string): string => `/v1/apps/${app}/tokens/${kind}/invalidate?tenant_key=${tenant}`;
 
 describe('third-party grants through Redis restarts (3 × tokenhub serve)', () => {
-  const comp = componentApp();
-  const suite = suiteApp();
-  const key = `test-${randomBytes(16).toString('hex')}`;
   const storeKey = randomBytes(32).toString('base64');
   const prefix = `tokenhub-recovery:${randomBytes(4).toString('hex')}:`;
+  let tp: ThirdParty;
   let component: WeChatComponentSim;
   let wecom: WeComSuiteSim;
-  let sims: RunningSimulators;
   let redis: OwnRedis;
   let receiver: Receiver;
   let work: string;
   let servers: { child: Child; url: string }[] = [];
 
-  const ask = (i: number, method: string, p: string, body?: unknown): Promise<Answer> => call(servers[i]!.url, key, method, p, body);
+  const ask = (i: number, method: string, p: string, body?: unknown): Promise<Answer> => call(servers[i]!.url, tp.key, method, p, body);
   /** Each authorizer's current token read from one instance, then reported by all three at once: one rotates its grant, the others learn of it. */
   const rotateAll = async (round: number): Promise<string[]> => {
     const failures: string[] = [];
@@ -66,7 +63,7 @@ describe('third-party grants through Redis restarts (3 × tokenhub serve)', () =
     const store = new RedisStore({ url: redis.url, keyPrefix: prefix, encryption: keyRing({ encryptionKey: storeKey })! });
     await store.open();
     try {
-      await work(grantAccess(store, grantScope('wechat', comp.appId)), grantAccess(store, grantScope('wecom', suite.suiteId)));
+      await work(grantAccess(store, grantScope('wechat', tp.componentAppId)), grantAccess(store, grantScope('wecom', tp.suiteId)));
     } finally {
       await store.close();
     }
@@ -77,23 +74,18 @@ describe('third-party grants through Redis restarts (3 × tokenhub serve)', () =
     // Every write acknowledged is on disk: a SIGKILL of Redis loses nothing it answered.
     redis = await startRedisServer(['--appendonly', 'yes', '--appendfsync', 'always', '--dir', work]);
     receiver = await startReceiver();
-    component = new WeChatComponentSim({ apps: [comp], ticketPushIntervalSeconds: 0, startPushTicketIntervalSeconds: 0, refreshTokenRotateEvery: 1 });
-    wecom = new WeComSuiteSim({ apps: [suite], ticketPushIntervalSeconds: 0 });
-    sims = await startSimulators({ sims: [component, wecom] });
+    tp = await startThirdParty();
+    ({ component, wecom } = tp);
     const config = {
       // A lease left by an instance whose release met a dead Redis holds the slot this long (scaled down from 15 s).
       store: { type: 'redis', url: redis.url, keyPrefix: prefix, encryptionKey: storeKey, leaseMs: 2_000 },
-      clients: [{ name: 'test', key, apps: ['*'], reportsPerMinute: 100_000 }],
+      clients: tp.clients,
       alerts: [{ url: receiver.url, secret: 'alert-secret-0123456789' }],
-      apps: {
-        open: { ...componentConfig(comp, sims.baseUrl('wechat-open')), reportIntervalSeconds: 0 },
-        suite: { ...suiteConfig(suite, sims.baseUrl('wecom-suite')), reportIntervalSeconds: 0 },
-      },
+      apps: tp.apps,
     };
     servers = await Promise.all([0, 1, 2].map((i) => spawnServer(work, `serve${i}`, config)));
     // The platforms push to one URL: a load balancer hands each push to one instance.
-    component.setEventUrl(`${servers[0]!.url}/v1/apps/open/events`);
-    wecom.setEventUrl(`${servers[0]!.url}/v1/apps/suite/events`);
+    tp.pushTo(servers[0]!.url);
     assert.equal((await component.pushTicket()).delivered, true);
     assert.equal((await wecom.pushTicket()).delivered, true);
     for (const a of [...AUTHORIZERS, 'wxr_cold']) assert.equal((await component.authorize(a)).delivered, true);
@@ -101,7 +93,7 @@ describe('third-party grants through Redis restarts (3 × tokenhub serve)', () =
   });
   after(async () => {
     await Promise.all(servers.map((s) => s.child.kill()));
-    await sims.close();
+    await tp.sims.close();
     await receiver.close();
     await redis.stop();
     await rm(work, { recursive: true, force: true });

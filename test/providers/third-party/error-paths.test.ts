@@ -88,40 +88,33 @@ describe('third-party error paths (WeChat component, WeCom suite)', () => {
     });
   }
 
-  it('the component token rejected in the middle of an authorizer refresh (40001, 42001): replaced once, then the refresh succeeds', async () => {
-    assert.equal((await component.authorize('wxe_mid', { componentAppId: open.appId })).delivered, true);
-    for (const scenario of ['40001: revoked', '42001: expired'] as const) {
-      const current = (await stack.call('GET', tokenPath('open', 'authorizer_access_token', 'wxe_mid'))).body.token as string;
-      const componentToken = (await stack.call('GET', tokenPath('open', 'component_access_token'))).body.token as string;
-      component.reset();
-      if (scenario.startsWith('40001')) component.revoke(componentToken);
-      else component.script.push({ body: { errcode: 42001, errmsg: 'access_token expired' } });
-      const res = await stack.call('POST', invalidatePath('open', 'authorizer_access_token', 'wxe_mid'), { body: { token: current } });
-      assert.equal(res.status, 200, `${scenario}: ${JSON.stringify(res.body)}`);
-      assert.equal(res.headers['x-tokenhub-warning'], undefined, `${scenario}: no new token`);
-      assert.ok(component.isValid(res.body.token));
-      assert.equal(component.counters.count(C.componentToken, open.appId), 1, `${scenario}: api_component_token calls`);
-      assert.equal(component.counters.count(C.authorizerToken, 'wxe_mid'), 2, `${scenario}: api_authorizer_token calls (the refused one, then one)`);
-      assert.notEqual((await stack.call('GET', tokenPath('open', 'component_access_token'))).body.token, componentToken);
-    }
-  });
-
-  it('the suite token rejected in the middle of a corp token fetch (40082, 42009): replaced once, then the fetch succeeds', async () => {
-    assert.equal((await wecom.createAuth('wwe_mid')).delivered, true);
-    for (const scenario of ['40082: revoked', '42009: expired'] as const) {
-      const current = (await stack.call('GET', tokenPath('suite', 'access_token', 'wwe_mid'))).body.token as string;
-      const suiteToken = (await stack.call('GET', tokenPath('suite', 'suite_access_token'))).body.token as string;
-      wecom.reset();
-      if (scenario.startsWith('40082')) wecom.revoke(suiteToken);
-      else wecom.script.push({ body: { errcode: 42009, errmsg: 'suite_access_token expired' } });
-      const res = await stack.call('POST', invalidatePath('suite', 'access_token', 'wwe_mid'), { body: { token: current } });
-      assert.equal(res.status, 200, `${scenario}: ${JSON.stringify(res.body)}`);
-      assert.equal(res.headers['x-tokenhub-warning'], undefined, `${scenario}: no new token`);
-      assert.ok(wecom.isValid(res.body.token));
-      assert.equal(wecom.counters.count(S.suiteToken), 1, `${scenario}: get_suite_token calls`);
-      assert.equal(wecom.counters.count(S.corpToken, 'wwe_mid'), 2, `${scenario}: get_corp_token calls`);
-    }
-  });
+  /** Each platform's app token, rejected while a tenant's token is fetched with it: revoked, and answered expired. */
+  const midCall = () =>
+    [
+      { name: 'the component token', app: 'open', appKind: 'component_access_token', kind: 'authorizer_access_token', tenant: 'wxe_mid', codes: [40001, 42001], sim: component, appCalls: C.componentToken, tenantCalls: C.authorizerToken },
+      { name: 'the suite token', app: 'suite', appKind: 'suite_access_token', kind: 'access_token', tenant: 'wwe_mid', codes: [40082, 42009], sim: wecom, appCalls: S.suiteToken, tenantCalls: S.corpToken },
+    ] as const;
+  for (const { name, codes } of midCall()) {
+    it(`${name} rejected in the middle of a tenant's token fetch (${codes.join(', ')}): replaced once, then the fetch succeeds`, async () => {
+      const { app, appKind, kind, tenant, sim, appCalls, tenantCalls } = midCall().find((c) => c.name === name)!;
+      const installed = sim === component ? await component.authorize(tenant, { componentAppId: open.appId }) : await wecom.createAuth(tenant);
+      assert.equal(installed.delivered, true);
+      for (const [code, how] of [[codes[0], 'revoked'], [codes[1], 'expired']] as const) {
+        const current = (await stack.call('GET', tokenPath(app, kind, tenant))).body.token as string;
+        const appToken = (await stack.call('GET', tokenPath(app, appKind))).body.token as string;
+        sim.reset();
+        if (how === 'revoked') sim.revoke(appToken);
+        else sim.script.push({ body: { errcode: code, errmsg: 'access_token expired' } });
+        const res = await stack.call('POST', invalidatePath(app, kind, tenant), { body: { token: current } });
+        assert.equal(res.status, 200, `${code}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.headers['x-tokenhub-warning'], undefined, `${code}: no new token`);
+        assert.ok(sim.isValid(res.body.token));
+        assert.equal(sim.counters.count(appCalls), 1, `${code}: ${appCalls} calls`);
+        assert.equal(sim.counters.count(tenantCalls, tenant), 2, `${code}: ${tenantCalls} calls (the refused one, then one)`);
+        assert.notEqual((await stack.call('GET', tokenPath(app, appKind))).body.token, appToken);
+      }
+    });
+  }
 
   it('an install whose code exchange answers 5xx is acknowledged, kept and exchanged once the platform recovers (WeChat and WeCom)', async () => {
     // The app tokens are at hand: only the exchange fails.
