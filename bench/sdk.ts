@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import * as lark from '@larksuiteoapi/node-sdk';
-import { TokenHubClient } from '../src/client/index.js';
+import { TokenHubClient } from '../packages/client/src/index.js';
 import { validateConfig } from '../src/config.js';
 import { createHub } from '../src/hub.js';
 import { createLogger } from '../src/logger.js';

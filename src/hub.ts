@@ -49,7 +49,7 @@ export interface HubOptions {
   shutdownGraceMs?: number;
   /** Reads the config again for `reload()` (`tokenhub serve` reads its config file); without it only `reload(next)` works. */
   loadConfig?: () => Promise<LoadedConfig>;
-  /** How alerts are delivered (timeouts, attempts, backoff): tests shorten them. */
+  /** How alerts are delivered (timeouts, attempts, backoff) and how often pushed tickets are looked at: tests shorten them. */
   alertDelivery?: Omit<AlertsOptions, 'log' | 'onOutcome' | 'now'>;
 }
 
@@ -75,6 +75,8 @@ export function createHub(config: LoadedConfig, options: HubOptions = {}): Hub {
     ...(options.now ? { now: options.now } : {}),
   });
   for (const definition of definitions) broker.register(definition);
+  // Pushed tickets that stop coming alert too, though no fetch needs one yet.
+  alerts.watchTickets(broker);
   const jsapiUrls = jsapiUrlsOf(config);
   const audit = config.audit === undefined ? undefined : new AuditLog({
     path: config.audit.path,

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { FeishuSim } from '../src/sim/index.js';
+import { runChild, type Child } from './helpers/child.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
 const run = promisify(execFile);
@@ -45,18 +47,61 @@ console.log(JSON.stringify({
 }));
 `;
 
-// One tarball for the whole file: packing (the build) is the slow part.
+/** Type-checks `files` in `cwd` as a strict TypeScript consumer of either module system would (Node's types from this checkout). */
+async function typecheck(cwd: string, files: string[]): Promise<void> {
+  const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
+  const types = ['--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node'];
+  await run(process.execPath, [TSC, ...args, ...types, ...files], { cwd }).catch((err: { stdout?: string }) => {
+    assert.fail(`tsc: ${err.stdout ?? String(err)}`);
+  });
+}
+
+/** An empty project `name` in the test's directory, with only a package.json. */
+async function emptyProject(name: string): Promise<string> {
+  const path = join(dir, name);
+  await mkdir(path);
+  await writeFile(join(path, 'package.json'), JSON.stringify({ name, version: '1.0.0', private: true }));
+  return path;
+}
+
+/** Runs `npm pack` with `args` in the repository; the tarball's path. */
+async function pack(args: string[]): Promise<string> {
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir, ...args], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
+  const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
+  return join(dir, filename);
+}
+
+/** Every package folder under a node_modules, scoped and nested ones included. */
+async function installed(modules: string): Promise<string[]> {
+  if (!existsSync(modules)) return [];
+  const out: string[] = [];
+  for (const entry of await readdir(modules, { withFileTypes: true })) {
+    if (entry.name.startsWith('.')) continue;
+    const path = join(modules, entry.name);
+    if (entry.name.startsWith('@')) out.push(...(await installed(path)));
+    else if (existsSync(join(path, 'package.json'))) out.push(path, ...(await installed(join(path, 'node_modules'))));
+  }
+  return out;
+}
+
+// One tarball of each package for the whole file: packing (the build) is the slow part.
 let dir: string;
 let tarball: string;
+let clientTarball: string;
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tokenhub-pack-'));
-  // `npm pack` runs the `prepare` build, as a publish or a git install would.
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 });
-  const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
-  tarball = join(dir, filename);
+  // `npm pack` runs the `prepack` build (the server and the client), as a publish would.
+  tarball = await pack([]);
+  // The client's own `prepack` would build it again: the server's build just did.
+  clientTarball = await pack(['--workspace', '@tokenhub/client', '--ignore-scripts']);
 });
 after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+it("the build (npm pack's) leaves the checkout's bin executable: npx in a checkout runs it as it is, across rebuilds", async () => {
+  const { bin } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+  for (const path of Object.values(bin)) assert.equal((await stat(join(ROOT, path))).mode & 0o111, 0o111, path);
 });
 
 describe('tokenhub/client from the packed package, with no dependency installed', () => {
@@ -96,11 +141,7 @@ describe('tokenhub/client from the packed package, with no dependency installed'
   });
 
   it('its types resolve for TypeScript consumers of either module system', async () => {
-    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
-    const types = ['--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node'];
-    await run(process.execPath, [TSC, ...args, ...types, 'typed.mts', 'typed.cts'], { cwd: app }).catch((err: { stdout?: string }) => {
-      assert.fail(`tsc: ${err.stdout ?? String(err)}`);
-    });
+    await typecheck(app, ['typed.mts', 'typed.cts']);
   });
 });
 
@@ -186,9 +227,7 @@ export const sim = new FeishuSim(simOptions);
 describe('every export of the packed package, installed with --omit=dev', () => {
   let project: string;
   before(async () => {
-    project = join(dir, 'project');
-    await mkdir(project);
-    await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+    project = await emptyProject('project');
     // --prefer-offline: the dependencies come from npm's cache where they are (npm ci filled it), else the registry.
     await run('npm', ['install', tarball, '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: project, maxBuffer: 16 * 1024 * 1024 });
     await writeFile(join(project, 'load-all.mjs'), LOAD_ALL);
@@ -228,15 +267,104 @@ describe('every export of the packed package, installed with --omit=dev', () => 
   });
 
   it('the types of tokenhub and tokenhub/sim resolve for TypeScript consumers', async () => {
-    const args = ['--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--skipLibCheck'];
-    const types = ['--typeRoots', join(ROOT, 'node_modules', '@types'), '--types', 'node'];
-    await run(process.execPath, [TSC, ...args, ...types, 'typed.mts'], { cwd: project }).catch((err: { stdout?: string }) => {
-      assert.fail(`tsc: ${err.stdout ?? String(err)}`);
-    });
+    await typecheck(project, ['typed.mts']);
   });
 
-  it('npx tokenhub runs with no build tools installed', async () => {
-    const { stdout } = await run(join(project, 'node_modules', '.bin', 'tokenhub'), ['--help'], { cwd: project });
+  it('npx --no-install tokenhub runs the installed binary, with no build tools installed', async () => {
+    // --no-install: npx must find the local one; it fails rather than fetch a registry package of that name.
+    const { stdout } = await run('npx', ['--no-install', 'tokenhub', '--help'], { cwd: project });
     assert.match(stdout, /\bserve\b/);
+  });
+
+  it('the installed tree holds no package that only the development needs: no TypeScript, no tsx', async () => {
+    const lock = JSON.parse(await readFile(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; link?: boolean }> };
+    const nameOf = (path: string): string => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);
+    const entries = Object.entries(lock.packages).filter(([path, entry]) => path.includes('node_modules/') && !entry.link);
+    const production = new Set(entries.filter(([, entry]) => !entry.dev).map(([path]) => nameOf(path)));
+    // A name npm marks dev in every place of the lock file: nothing the server runs needs it.
+    const devOnly = new Set(entries.filter(([path]) => !production.has(nameOf(path))).map(([path]) => nameOf(path)));
+    assert.ok(devOnly.has('typescript') && devOnly.has('tsx') && devOnly.has('eslint'), 'the lock file marks the build tools dev');
+    const names = await Promise.all((await installed(join(project, 'node_modules'))).map(async (path) => (JSON.parse(await readFile(join(path, 'package.json'), 'utf8')) as { name: string }).name));
+    assert.ok(names.includes('fastify') && names.includes('tokenhub'), `installed: ${names.join(', ')}`);
+    assert.deepEqual(names.filter((name) => devOnly.has(name) || name === '@tokenhub/client'), []);
+  });
+
+  it('every installed package takes every Node version tokenhub declares (npm warns no EBADENGINE)', async () => {
+    const { stdout } = await run(process.execPath, [join(ROOT, 'scripts', 'check-engines.js'), project, join(project, 'node_modules', 'tokenhub', 'package.json')]);
+    assert.match(stdout, /^check-engines: \d+ packages take node 20\.18\.1/);
+  });
+
+  describe('tokenhub serve and tokenhub sim, run from the installed package', () => {
+    const key = 'pack-served-key-0123456789';
+    let sims: Child;
+    let server: Child;
+    let simUrl: string;
+    let feishuUrl: string;
+    let url: string;
+    before(async () => {
+      const bin = join(project, 'node_modules', '.bin', 'tokenhub');
+      sims = runChild(bin, ['sim', '--port', '0', '--lifetime', '600'], { cwd: project });
+      simUrl = /on (http:\S+)/.exec(await sims.waitFor(/^platform simulators on http/, 60_000))![1]!;
+      const [, baseUrl, appId, appSecret] = /baseUrl (\S+) +appId (\S+) +appSecret (\S+)/.exec(await sims.waitFor(/^ +feishu-main +feishu +baseUrl/))!;
+      feishuUrl = baseUrl!;
+      const config = ['listen: { host: 127.0.0.1, port: 0 }', 'log: { level: info, format: json }', 'clients:', '  - { name: pack, key: "${PACK_KEY}", apps: ["*"] }', 'apps:', `  main: { platform: feishu, appId: ${appId}, appSecret: "\${PACK_SECRET}", baseUrl: "${baseUrl}" }`];
+      await writeFile(join(project, 'tokenhub.yaml'), `${config.join('\n')}\n`);
+      server = runChild(bin, ['serve', '--config', 'tokenhub.yaml'], { cwd: project, env: { PACK_KEY: key, PACK_SECRET: appSecret } });
+      url = (JSON.parse(await server.waitFor(/tokenhub ready/, 60_000)) as { url: string }).url;
+    });
+    after(async () => {
+      await Promise.all([server?.kill('SIGTERM'), sims?.kill('SIGTERM')]);
+    });
+
+    it('hands out a token over HTTP for its client key, one the platform accepts, fetched once; a wrong key is 401', async () => {
+      const get = (k: string): Promise<Response> => fetch(`${url}/v1/apps/main/tokens/tenant_access_token`, { headers: { authorization: `Bearer ${k}` } });
+      const answers = await Promise.all(Array.from({ length: 5 }, () => get(key)));
+      const bodies = (await Promise.all(answers.map((res) => res.json()))) as { token: string; expiresIn: number }[];
+      assert.deepEqual(answers.map((res) => res.status), [200, 200, 200, 200, 200]);
+      assert.equal(new Set(bodies.map((b) => b.token)).size, 1);
+      assert.ok(bodies[0]!.expiresIn >= 599 && bodies[0]!.expiresIn <= 600, `expiresIn ${bodies[0]!.expiresIn}`);
+      const business = await fetch(`${feishuUrl}/open-apis/contact/v3/users`, { headers: { authorization: `Bearer ${bodies[0]!.token}` } });
+      assert.equal(((await business.json()) as { code: number }).code, 0);
+      const stats = (await (await fetch(`${simUrl}/_sim/feishu/stats`)).json()) as { counters: { endpoints: Record<string, { total: number }> } };
+      assert.equal(stats.counters.endpoints['tenant_access_token/internal']?.total, 1);
+      const wrong = await get('not-the-key-0123456789');
+      assert.equal(wrong.status, 401);
+      assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, 'TOKENHUB_UNAUTHORIZED');
+    });
+
+    describe('@tokenhub/client packed and installed alone', () => {
+      let app: string;
+      before(async () => {
+        app = await emptyProject('client-app');
+        await run('npm', ['install', clientTarball, '--no-audit', '--no-fund', '--loglevel=error'], { cwd: app });
+        const load = { esm: `import { TokenHubClient, TokenHubClientError } from '@tokenhub/client';`, cjs: `const { TokenHubClient, TokenHubClientError } = require('@tokenhub/client');` };
+        await writeFile(join(app, 'esm.mjs'), USE(load.esm));
+        await writeFile(join(app, 'cjs.cjs'), USE(load.cjs));
+        await writeFile(join(app, 'typed.mts'), TYPED.replace("from 'tokenhub/client'", "from '@tokenhub/client'"));
+        await writeFile(join(app, 'typed.cts'), TYPED.replace("from 'tokenhub/client'", "from '@tokenhub/client'"));
+      });
+
+      it('installs nothing but itself', async () => {
+        assert.deepEqual((await readdir(join(app, 'node_modules'))).sort(), ['.package-lock.json', '@tokenhub']);
+        assert.deepEqual(await readdir(join(app, 'node_modules', '@tokenhub')), ['client']);
+        assert.deepEqual((await installed(join(app, 'node_modules'))).map((path) => path.slice(app.length + 1)), ['node_modules/@tokenhub/client']);
+        const manifest = JSON.parse(await readFile(join(app, 'node_modules', '@tokenhub', 'client', 'package.json'), 'utf8')) as Record<string, unknown>;
+        assert.deepEqual([manifest.dependencies, manifest.peerDependencies, manifest.optionalDependencies], [undefined, undefined, undefined]);
+        assert.ok(existsSync(join(app, 'node_modules', '@tokenhub', 'client', 'LICENSE')) && existsSync(join(app, 'node_modules', '@tokenhub', 'client', 'README.md')));
+      });
+
+      for (const script of ['esm.mjs', 'cjs.cjs']) {
+        it(`getToken works from ${script.startsWith('esm') ? 'import' : 'require'} against the served hub; its errors carry the contract's codes`, async () => {
+          const { stdout } = await run(process.execPath, [script], { cwd: app, env: { ...process.env, TOKENHUB_URL: url, TOKENHUB_KEY: key } });
+          const out = JSON.parse(stdout);
+          const current = (await (await fetch(`${url}/v1/apps/main/tokens/tenant_access_token`, { headers: { authorization: `Bearer ${key}` } })).json()) as { token: string };
+          assert.deepEqual(out, { token: current.token, errorClass: true, code: 'TOKENHUB_APP_NOT_FOUND' });
+        });
+      }
+
+      it('its types resolve for TypeScript consumers of either module system', async () => {
+        await typecheck(app, ['typed.mts', 'typed.cts']);
+      });
+    });
   });
 });

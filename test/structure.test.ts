@@ -38,3 +38,27 @@ it('src/core and src/server name no platform outside comments', async () => {
   }
   assert.deepEqual(found, [], `platform names in the core or the server:\n${found.join('\n')}`);
 });
+
+/** The module specifiers a file imports or re-exports (static and dynamic), comments left out. */
+function imports(text: string): string[] {
+  const body = code(text);
+  return [...body.matchAll(/\bfrom\s+['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm)].map((m) => (m[1] ?? m[2] ?? m[3])!);
+}
+
+/**
+ * The server and the client are two packages: the server ships a copy of the client's build
+ * (tokenhub/client) but no code of src/ uses it, and the client (packages/client, published on its
+ * own with no dependencies) imports nothing but its own files.
+ */
+it('src/ imports nothing of the client package, and the client imports only its own files', async () => {
+  const found: string[] = [];
+  for (const file of await sources('src')) {
+    for (const spec of imports(await readFile(join(ROOT, file), 'utf8'))) {
+      if (/(^|\/)packages\/client(\/|$)|^@tokenhub\/client|^tokenhub\/client/.test(spec)) found.push(`${file}: ${spec}`);
+    }
+  }
+  for (const file of await sources('packages/client/src')) {
+    for (const spec of imports(await readFile(join(ROOT, file), 'utf8'))) if (!/^\.\/[\w-]+\.js$/.test(spec)) found.push(`${file}: ${spec}`);
+  }
+  assert.deepEqual(found, []);
+});

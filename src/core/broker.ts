@@ -7,13 +7,13 @@ import { grantAccess } from './grants.js';
 import { slotKey, stateKey } from './keys.js';
 import { Coordinator } from './lease.js';
 import { checkMeetable, minTtl } from './min-ttl.js';
-import { resolveLimits, type AppDefinition, type BrokerLimits, type BrokerOptions, type GetTokenOptions } from './options.js';
+import { resolveLimits, type AppDefinition, type BrokerLimits, type BrokerObserver, type BrokerOptions, type GetTokenOptions } from './options.js';
 import { Refresher } from './refresher.js';
 import { SlotTable } from './slot-table.js';
 import { countTenants, issue, nextFetch, reject, slotStatus, type IssuedToken, type Slot, type SlotStatus, type TenantKindStatus } from './slot.js';
-import { silentLogger, type FetchContext, type GrantAccess, type Logger, type ProviderHealth, type StateAccess, type StoredToken, type TokenStore } from './types.js';
+import { silentLogger, type FetchContext, type GrantAccess, type Logger, type ProviderHealth, type StateAccess, type StoreChange, type StoredToken, type TokenStore } from './types.js';
 
-export { DEFAULT_BROKER_OPTIONS, type AppDefinition, type BrokerObserver, type BrokerOptions, type FetchOutcome, type GetTokenOptions, type UpstreamCall } from './options.js';
+export { DEFAULT_BROKER_OPTIONS, type AppDefinition, type BrokerObserver, type BrokerOptions, type FetchOutcome, type GetTokenOptions, type TenantChange, type UpstreamCall } from './options.js';
 export type { IssuedToken, SlotStatus, TenantKindStatus } from './slot.js';
 
 /**
@@ -29,6 +29,7 @@ export class Broker {
   readonly #apps = new Map<string, AppDefinition>();
   readonly #store: TokenStore;
   readonly #log: Logger;
+  readonly #observer: BrokerObserver;
   readonly #now: () => number;
   readonly #opts: BrokerLimits;
   readonly #table: SlotTable;
@@ -43,6 +44,7 @@ export class Broker {
     const opts = (this.#opts = resolveLimits(options));
     const store = (this.#store = options.store);
     const log = (this.#log = options.logger ?? silentLogger);
+    this.#observer = options.observer ?? {};
     const now = (this.#now = options.now ?? Date.now);
     const random = options.random ?? Math.random;
     const backoff = options.backoff ?? exponentialBackoff(undefined, random);
@@ -61,7 +63,7 @@ export class Broker {
       context: (slot, signal) => this.#context(slot, signal),
       ...(options.observer ? { observer: options.observer } : {}),
     });
-    this.#unsubscribe = store.subscribe(({ key }) => void this.#onStoreChange(key));
+    this.#unsubscribe = store.subscribe((change) => void this.#onStoreChange(change));
   }
 
   register(app: AppDefinition): void {
@@ -168,22 +170,31 @@ export class Broker {
       // A token served on while its replacement failed is replaced now, not when the backoff would have ended.
       if (slot.lastError && slot.current && slot.inflight === undefined) this.#refresher.at(slot, this.#now());
     }
+    this.#observer.woken?.(appId);
   }
 
   /**
-   * Forgets one tenant's tokens (its authorization was deleted): dropped from memory and from the
-   * store, so that the next call fetches anew and, without a grant, is refused. Other instances
-   * serve the copy they hold until it ends.
+   * A tenant's authorization was kept anew (an install, a re-authorization, a grant reset): the
+   * tokens fetched with its previous grant are forgotten on every instance (see `forgetTenant`),
+   * its waits end (see `wake`), and observers are told (an alert of its rejected grant recovers).
+   */
+  async authorized(appId: string, tenantKey: string): Promise<void> {
+    const app = this.app(appId);
+    await this.#forget(app, tenantKey);
+    this.wake(appId);
+    this.#observer.tenant?.({ app: appId, platform: app.provider.platform, tenantKey, change: 'authorized' });
+  }
+
+  /**
+   * Forgets one tenant's tokens (its authorization was cancelled or deleted): dropped from memory
+   * and from the store, so that the next call fetches anew and, without a grant, is refused. The
+   * store tells the other instances sharing it, which drop theirs as they hear it: none serves a
+   * copy from memory, and none makes a call for it.
    */
   async forgetTenant(appId: string, tenantKey: string): Promise<void> {
     const app = this.app(appId);
-    for (const slot of [...this.#table.tenants(appId)]) {
-      if (slot.tenantKey !== tenantKey) continue;
-      clearTimeout(slot.timer);
-      this.#table.drop(slot);
-    }
-    const kinds = app.provider.kinds.filter((kind) => app.provider.tenantScoped(kind));
-    await Promise.all(kinds.map((kind) => this.#store.deleteToken(slotKey(app.fingerprint, kind, tenantKey))));
+    await this.#forget(app, tenantKey);
+    this.#observer.tenant?.({ app: appId, platform: app.provider.platform, tenantKey, change: 'forgotten' });
   }
 
   /** The state of each token of an app that takes no tenant key, for `/v1/apps` and metrics. Never a token value. */
@@ -310,7 +321,16 @@ export class Broker {
     };
   }
 
-  async #onStoreChange(key: string): Promise<void> {
+  /** A tenant's tokens forgotten here and in the store; a fetch of them in flight ends without keeping or storing its token. */
+  async #forget(app: AppDefinition, tenantKey: string): Promise<void> {
+    const keys = app.provider.kinds.filter((kind) => app.provider.tenantScoped(kind)).map((kind) => slotKey(app.fingerprint, kind, tenantKey));
+    for (const key of keys) this.#table.retireTenant(key);
+    await Promise.all(keys.map((key) => this.#store.deleteToken(key)));
+  }
+
+  async #onStoreChange({ key, deleted }: StoreChange): Promise<void> {
+    // Another instance forgot a tenant's token: so does this one, at once (see `forgetTenant`).
+    if (deleted) return this.#table.retireTenant(key);
     const slot = this.#table.byKey(key);
     if (!slot) return;
     adoptFromStore(slot, await this.#coordinator.get(key), this.#now(), this.#refresher);

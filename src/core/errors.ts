@@ -238,6 +238,8 @@ export interface UpstreamErrorOptions {
   cause?: unknown;
   /** The failure is a third-party grant's (a tenant's or user's authorization was refused or revoked), not the app's credentials: alerted as `grant.rejected`. */
   grant?: boolean;
+  /** On a `pending` failure: what is waited for (a pushed ticket's name), so that it is alerted once for the app as `ticket.missing` of it. */
+  waitingFor?: string;
   /** The host the failed call went to (the broker sets it from the call when the provider did not). */
   host?: string;
 }
@@ -251,6 +253,7 @@ export class UpstreamError extends Error {
   readonly httpStatus: number | undefined;
   readonly retryAfterMs: number | undefined;
   readonly grant: boolean;
+  readonly waitingFor: string | undefined;
   /** Where the failed call went (a host, never a path or query); set once by the broker when the provider left it out. */
   host: string | undefined;
 
@@ -262,6 +265,7 @@ export class UpstreamError extends Error {
     this.httpStatus = options.httpStatus;
     this.retryAfterMs = options.retryAfterMs;
     this.grant = options.grant === true;
+    this.waitingFor = options.waitingFor;
     this.host = options.host;
   }
 }

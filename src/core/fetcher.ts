@@ -129,6 +129,7 @@ export class Fetcher {
       this.#o.observer?.fetched?.({
         app: app.id, platform: app.provider.platform, kind, tenantKey, reason, outcome: failureClass,
         grant: failure?.grant === true, valid, error: callerError, ...(host === undefined ? {} : { host }),
+        ...(failure?.waitingFor === undefined ? {} : { waitingFor: failure.waitingFor }),
       });
     }
     if (valid) {

@@ -48,7 +48,8 @@ export class Coordinator {
           const again = lease === null ? undefined : await this.get(slot.key);
           if (again && accept(again)) return again;
           const token = await fetch(lease === null ? 0 : lease.fence);
-          return await this.#put(slot.key, token);
+          // A slot forgotten meanwhile (its tenant's authorization cancelled or replaced) keeps its token out of the store.
+          return slot.retired ? token : await this.#put(slot.key, token);
         } finally {
           if (lease !== null) await lease.release().catch(() => {});
         }

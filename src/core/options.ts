@@ -29,6 +29,17 @@ export interface BrokerObserver {
   upstream?(event: UpstreamCall): void;
   /** One fetch of a token ended, after all its attempts: the token is in, or the failure is recorded. */
   fetched?(event: FetchOutcome): void;
+  /** What an app's fetches waited for has come (a pushed ticket, an authorization): `Broker.wake`. */
+  woken?(app: string): void;
+  /** A tenant's authorization changed: kept anew (`Broker.authorized`) or forgotten (`Broker.forgetTenant`). */
+  tenant?(event: TenantChange): void;
+}
+
+export interface TenantChange {
+  app: string;
+  platform: string;
+  tenantKey: string;
+  change: 'authorized' | 'forgotten';
 }
 
 export interface UpstreamCall {
@@ -52,6 +63,8 @@ export interface FetchOutcome {
   outcome: 'ok' | FailureClass;
   /** The failure was a third-party grant's (`UpstreamError.grant`). */
   grant: boolean;
+  /** A `pending` failure's wait: the pushed ticket it waits for (`UpstreamError.waitingFor`). */
+  waitingFor?: string;
   /** A token with time left is at hand after the fetch (always on `ok`; on a failure, the one served on). */
   valid: boolean;
   /** What callers are told of the failure. */

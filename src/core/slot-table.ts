@@ -111,6 +111,20 @@ export class SlotTable {
     for (const key of [...this.#refused.keys()]) if (key.startsWith(prefix)) this.#refused.delete(key);
   }
 
+  /**
+   * Forgets the tenant slot stored under `key` for good (its authorization was cancelled or
+   * replaced, on this instance or another): dropped, and marked retired so that a fetch still in
+   * flight neither keeps its token nor stores it; the note of its refusal goes too. A key of a
+   * plain slot, or of none in memory, changes nothing but that note.
+   */
+  retireTenant(key: string): void {
+    this.#refused.delete(key);
+    const slot = this.#slots.get(key);
+    if (slot === undefined || slot.tenantKey === undefined) return;
+    this.drop(slot);
+    slot.retired = true;
+  }
+
   /** Drops a tenant whose key the platform refused and notes the refusal, so that asking again until `until` costs no call. */
   refuse(slot: Slot, error: TokenHubError, until: number): void {
     if (slot.retired) return;

@@ -202,6 +202,8 @@ export interface EventContext {
   wake(): void;
   /** Forgets a tenant's cached tokens (its authorization was cancelled), in memory and in the store. */
   forgetTenant(tenantKey: string): Promise<void>;
+  /** A tenant's authorization was kept anew (installed, authorized again, its grant reset): its waits end (as `wake`). */
+  authorized(tenantKey: string): Promise<void>;
   readonly log: Logger;
 }
 
@@ -394,7 +396,11 @@ export interface Lease {
 }
 
 /** Change notices from other holders of the same store (other instances). */
-export type StoreChange = { readonly key: string };
+export type StoreChange = {
+  readonly key: string;
+  /** The token under `key` was deleted (a tenant forgotten): a copy held in memory is dropped too. */
+  readonly deleted?: true;
+};
 
 /**
  * Where tokens and provider state live. Memory for one process; file for one node
@@ -414,6 +420,7 @@ export interface TokenStore {
    * Returns what the store holds afterwards (the winner).
    */
   putToken(key: string, token: StoredToken): Promise<StoredToken>;
+  /** Deletes a token; the other holders of the store are told (a `StoreChange` with `deleted`). */
   deleteToken(key: string): Promise<void>;
 
   getState(key: string): Promise<string | undefined>;

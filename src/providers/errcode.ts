@@ -41,11 +41,16 @@ export interface ReadTokenOptions {
  * a success body without the token are transient; a non-zero `errcode` is what `classify` says.
  */
 export function readErrcodeToken(platform: string, res: UpstreamResponse, options: ReadTokenOptions): FetchedToken {
+  return tokenFields(platform, res, errcodeAnswer(platform, res, options.classify), options.tokenField, options.expiresField);
+}
+
+/** The JSON body of an answer of the errcode family, or the classified failure its status or `errcode` says. */
+export function errcodeAnswer(platform: string, res: UpstreamResponse, classify: ReadTokenOptions['classify']): Record<string, unknown> {
   if (res.status >= 500) throw new UpstreamError('transient', `answered HTTP ${res.status}`, { platform, httpStatus: res.status });
   const body = jsonObject(platform, res);
   const code = errcodeOf(body);
-  if (code !== undefined && code !== 0) throw errcodeError(platform, res.status, code, body, options.classify);
-  return tokenFields(platform, res, body, options.tokenField, options.expiresField);
+  if (code !== undefined && code !== 0) throw errcodeError(platform, res.status, code, body, classify);
+  return body;
 }
 
 /** The failure for a non-zero errcode (a non-number one is transient: the answer is not the platform's). */

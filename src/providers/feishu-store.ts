@@ -7,7 +7,10 @@ import { kindsOf } from './kinds.js';
 import { FEISHU_BASE_URLS, FEISHU_RULES, feishuAnswer, feishuPages, fetchFeishuTicket, isFeishuTokenRejected, parseFeishuToken, type FeishuPlatform } from './feishu.js';
 import { DEFAULT_MAX_SKEW_MS, EventRejected, openEvent, type EventHeaders, type EventIdentity, type EventSecrets, type OpenedEvent } from './feishu-events.js';
 import { callPlatform, endpoint } from './http.js';
+import { PushedTicket, type PushedTicketOptions, type TicketOutcome } from './third-party/pushed-ticket.js';
 import { withToken } from './tickets.js';
+
+export { readTicket, type TicketOutcome } from './third-party/pushed-ticket.js';
 
 /** Names of the durable per-app state of a store app. */
 export const FEISHU_STORE_STATE = {
@@ -19,23 +22,12 @@ export const FEISHU_STORE_STATE = {
   seen: 'event_seen:',
 } as const;
 
-/** What became of a pushed app_ticket. Only a `new` one resets the resend limiter and wakes the broker. */
-export type TicketOutcome = 'new' | 'duplicate' | 'older';
-
 /** An event taken by {@link FeishuStoreProvider.acceptEvent}. */
 export type AcceptedEvent =
   | Exclude<OpenedEvent, { type: 'app_ticket' }>
   | { readonly type: 'app_ticket'; readonly outcome: TicketOutcome };
 
-interface StoredTicket {
-  readonly ticket: string;
-  /** The event's create time, epoch ms; 0 for a ticket stored without one. */
-  readonly at: number;
-  /** The platform refused it (10012): kept so that a push of it again counts as a duplicate, never used. */
-  readonly refused?: true;
-}
-
-export interface FeishuStoreProviderOptions {
+export interface FeishuStoreProviderOptions extends PushedTicketOptions {
   /** Where the token calls go (an undici dispatcher: a `MockAgent` in tests). Default: the connections shared by every provider. */
   dispatcher?: Dispatcher | undefined;
   platform: FeishuPlatform;
@@ -46,14 +38,8 @@ export interface FeishuStoreProviderOptions {
   encryptKey?: string | undefined;
   /** At most one `app_ticket/resend` call per app in this interval. Default 60 s. */
   resendIntervalMs?: number;
-  /** How long a pushed ticket is kept. Default 12 h. */
-  ticketTtlMs?: number;
-  /** The wait suggested to callers while the ticket is pending (`Retry-After`). Default 2 s. */
-  pendingRetryMs?: number;
   /** Signed events further than this from now are refused; seen ids are kept twice as long. Default 5 min. */
   maxSkewMs?: number;
-  /** A kept ticket older than this is reported stale in the operators' status. Default 2 h. */
-  ticketStaleMs?: number;
 }
 
 const SECOND = 1000;
@@ -98,11 +84,8 @@ export class FeishuStoreProvider implements Provider {
   readonly #appSecret: string;
   readonly #baseUrl: string;
   readonly #secrets: EventSecrets;
-  readonly #resendIntervalMs: number;
-  readonly #ticketTtlMs: number;
-  readonly #pendingRetryMs: number;
+  readonly #ticket: PushedTicket;
   readonly #maxSkewMs: number;
-  readonly #ticketStaleMs: number;
   readonly warnings: readonly string[];
 
   readonly #dispatcher: Dispatcher | undefined;
@@ -113,11 +96,17 @@ export class FeishuStoreProvider implements Provider {
     this.#appSecret = options.appSecret;
     this.#baseUrl = options.baseUrl ?? FEISHU_BASE_URLS[options.platform];
     this.#secrets = { appId: options.appId, verificationToken: options.verificationToken, encryptKey: options.encryptKey };
-    this.#resendIntervalMs = options.resendIntervalMs ?? DEFAULT_FEISHU_STORE_OPTIONS.resendIntervalMs;
-    this.#ticketTtlMs = options.ticketTtlMs ?? DEFAULT_FEISHU_STORE_OPTIONS.ticketTtlMs;
-    this.#pendingRetryMs = options.pendingRetryMs ?? DEFAULT_FEISHU_STORE_OPTIONS.pendingRetryMs;
     this.#maxSkewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
-    this.#ticketStaleMs = options.ticketStaleMs ?? DEFAULT_FEISHU_STORE_OPTIONS.ticketStaleMs;
+    const d = DEFAULT_FEISHU_STORE_OPTIONS;
+    this.#ticket = new PushedTicket({
+      platform: options.platform,
+      name: FEISHU_STORE_STATE.ticket,
+      defaults: d,
+      refusedCodes: [TICKET_INVALID],
+      arrival: `tokenhub asked ${options.platform} to resend it to the app's events URL (POST /v1/apps/{app}/events) and waits for it`,
+      // The resend was answered by a push: should that ticket be refused too, the next may be asked for at once.
+      ask: { marker: FEISHU_STORE_STATE.resentAt, intervalMs: options.resendIntervalMs ?? d.resendIntervalMs, call: (context) => this.#resend(context), liftedByPush: true },
+    }, options);
     this.pages = feishuPages(options.appId);
     this.warnings =
       options.encryptKey === undefined
@@ -142,12 +131,7 @@ export class FeishuStoreProvider implements Provider {
         case 'url_verification':
           return { body: { challenge: opened.challenge } };
         case 'app_ticket':
-          if (opened.outcome !== 'new') {
-            context.log.info({ outcome: opened.outcome }, 'app_ticket not newer than the one kept: ignored');
-            return { body: { ok: true, ignored: 'app_ticket', reason: opened.outcome } };
-          }
-          context.log.info({}, 'app_ticket received');
-          context.wake();
+          if (this.#ticket.announce(opened.outcome, context) !== 'new') return { body: { ok: true, ignored: 'app_ticket', reason: opened.outcome } };
           return { body: { ok: true, kept: 'app_ticket' } };
         case 'other':
           return { body: { ok: true, ignored: opened.eventType } };
@@ -168,7 +152,7 @@ export class FeishuStoreProvider implements Provider {
     try {
       if (opened.type === 'other') return opened;
       const createdAt = opened.identity.createdAt ?? opened.identity.signedAt ?? now;
-      return { type: 'app_ticket', outcome: await this.#keepTicket(opened.ticket, createdAt, state) };
+      return { type: 'app_ticket', outcome: await this.#ticket.keep(opened.ticket, createdAt, state) };
     } catch (err) {
       // Not kept: the platform delivers it again, and that must not pass for a replay.
       await Promise.allSettled(marks.map((name) => state.delete(name)));
@@ -202,35 +186,9 @@ export class FeishuStoreProvider implements Provider {
     return set;
   }
 
-  /**
-   * Keeps a pushed ticket unless it is the stored one (a duplicate) or older than it. The read
-   * and the write are two steps: two different tickets pushed at the same instant may keep the
-   * older, which costs one 10012 and a resend, never a wrong token.
-   */
-  async #keepTicket(ticket: string, createdAt: number, state: StateAccess): Promise<TicketOutcome> {
-    const stored = readTicket(await state.get(FEISHU_STORE_STATE.ticket));
-    if (stored?.ticket === ticket) return 'duplicate';
-    if (stored !== undefined && createdAt < stored.at) return 'older';
-    await state.set(FEISHU_STORE_STATE.ticket, JSON.stringify({ ticket, at: createdAt } satisfies StoredTicket), this.#ticketTtlMs);
-    // The resend was answered: should this ticket be refused too, the next one may be asked for at once.
-    await state.delete(FEISHU_STORE_STATE.resentAt);
-    return 'new';
-  }
-
   /** The kept app_ticket: there or not, its age, refused or stale. Never the ticket itself. */
   async health(context: HealthContext): Promise<ProviderHealth> {
-    const stored = readTicket(await context.state.get(FEISHU_STORE_STATE.ticket));
-    if (stored === undefined) return { ticket: { name: FEISHU_STORE_STATE.ticket, present: false } };
-    // A ticket kept by an older version has no time.
-    const ageSeconds = stored.at > 0 ? Math.max(0, Math.floor((context.now() - stored.at) / SECOND)) : undefined;
-    return {
-      ticket: {
-        name: FEISHU_STORE_STATE.ticket,
-        present: stored.refused !== true,
-        ...(ageSeconds === undefined ? {} : { ageSeconds, stale: ageSeconds * SECOND > this.#ticketStaleMs }),
-        ...(stored.refused ? { refused: true } : {}),
-      },
-    };
+    return { ticket: await this.#ticket.health(context) };
   }
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
@@ -243,40 +201,17 @@ export class FeishuStoreProvider implements Provider {
     return this.#tenantToken(tenantKey, context);
   }
 
-  async #appToken(context: FetchContext): Promise<FetchedToken> {
-    const stored = readTicket(await context.state.get(FEISHU_STORE_STATE.ticket));
-    if (stored === undefined || stored.refused) return this.#pending(context, 'no app_ticket has arrived yet');
-    const { ticket } = stored;
-    const res = await callPlatform(this.platform, {
-      dispatcher: this.#dispatcher,
-      method: 'POST',
-      url: endpoint(this.#baseUrl, '/open-apis/auth/v3/app_access_token'),
-      json: { app_id: this.#appId, app_secret: this.#appSecret, app_ticket: ticket },
-      signal: context.signal,
-    });
-    try {
+  /** The app token from the kept app_ticket; without one, a resend is asked for (10012 refuses it). */
+  #appToken(context: FetchContext): Promise<FetchedToken> {
+    return this.#ticket.use(context, async (ticket) => {
+      const res = await callPlatform(this.platform, {
+        dispatcher: this.#dispatcher,
+        method: 'POST',
+        url: endpoint(this.#baseUrl, '/open-apis/auth/v3/app_access_token'),
+        json: { app_id: this.#appId, app_secret: this.#appSecret, app_ticket: ticket },
+        signal: context.signal,
+      });
       return parseFeishuToken(this.platform, 'app_access_token', res);
-    } catch (err) {
-      if (!(err instanceof UpstreamError) || err.platformCode !== TICKET_INVALID) throw err;
-      // Mark it refused unless a newer one arrived meanwhile; its time still orders later pushes.
-      if (readTicket(await context.state.get(FEISHU_STORE_STATE.ticket))?.ticket === ticket) {
-        await context.state.set(FEISHU_STORE_STATE.ticket, JSON.stringify({ ...stored, refused: true } satisfies StoredTicket), this.#ticketTtlMs);
-      }
-      return this.#pending(context, `the platform refused the app_ticket (code ${TICKET_INVALID})`, TICKET_INVALID);
-    }
-  }
-
-  /** Asks for a ticket (at most once per interval) and reports the token as pending. */
-  async #pending(context: FetchContext, why: string, platformCode?: number): Promise<never> {
-    const resentAt = await context.state.get(FEISHU_STORE_STATE.resentAt);
-    if (resentAt === undefined) {
-      await this.#resend(context);
-      await context.state.set(FEISHU_STORE_STATE.resentAt, String(context.now()), this.#resendIntervalMs);
-    }
-    throw new UpstreamError('pending', `${why}; tokenhub asked ${this.platform} to resend it to the app's events URL (POST /v1/apps/{app}/events) and waits for it`, {
-      platform: this.platform,
-      retryAfterMs: this.#pendingRetryMs,
-      ...(platformCode === undefined ? {} : { platformCode }),
     });
   }
 
@@ -304,20 +239,4 @@ export class FeishuStoreProvider implements Provider {
       return parseFeishuToken(this.platform, 'tenant_access_token', res);
     });
   }
-}
-
-/** The stored ticket, from the JSON written now or the bare ticket an older version wrote. */
-export function readTicket(value: string | undefined): StoredTicket | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (value.startsWith('{')) {
-    try {
-      const parsed = JSON.parse(value) as Partial<StoredTicket>;
-      if (typeof parsed.ticket === 'string' && typeof parsed.at === 'number') {
-        return { ticket: parsed.ticket, at: parsed.at, ...(parsed.refused === true ? { refused: true as const } : {}) };
-      }
-    } catch {
-      /* a bare ticket after all */
-    }
-  }
-  return { ticket: value, at: 0 };
 }

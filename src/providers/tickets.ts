@@ -58,12 +58,15 @@ async function dependency(platform: string, kind: string, work: () => Promise<To
   } catch (err) {
     if (!(err instanceof TokenHubError)) throw err;
     const cause = err.cause instanceof UpstreamError ? err.cause : undefined;
+    // tokenhub's own verdict on the request (a tenant whose grant is not kept: 404) is this kind's too, told as it is.
+    if (cause === undefined && err.statusCode >= 400 && err.statusCode < 500) throw err;
     const failure = cause?.failure ?? (err.statusCode === 502 ? 'credentials' : 'transient');
     throw new UpstreamError(failure, failure === 'pending' ? err.message : `${kind}: ${cause?.message ?? err.message}`, {
       platform,
       cause: err,
       ...(err.platformCode === undefined ? {} : { platformCode: err.platformCode }),
       ...(err.retryAfterSeconds === undefined ? {} : { retryAfterMs: err.retryAfterSeconds * SECOND }),
+      ...(cause?.waitingFor === undefined ? {} : { waitingFor: cause.waitingFor }),
     });
   }
 }

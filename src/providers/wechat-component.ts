@@ -16,20 +16,22 @@ import type {
   PageToSign,
   Provider,
   ProviderHealth,
-  StateAccess,
   StoredGrant,
   TokenSourceRules,
 } from '../core/types.js';
 import { errcodeIn, tokenInQuery } from './business.js';
-import { errcodeError, errcodeOf, tokenFields, type Classified } from './errcode.js';
-import { callPlatform, endpoint, jsonObject, type UpstreamResponse } from './http.js';
+import { errcodeAnswer as answer, tokenFields, type Classified } from './errcode.js';
+import { callPlatform, endpoint, type UpstreamResponse } from './http.js';
 import { pageSigning, wxConfig } from './jsapi.js';
 import { kindsOf } from './kinds.js';
 import { GrantLedger } from './third-party/grant-ledger.js';
 import { PendingCodes } from './third-party/pending-codes.js';
 import { PushChecker, type OpenedPush } from './third-party/push.js';
+import { PushedTicket, ticketTime, type PushedTicketOptions } from './third-party/pushed-ticket.js';
 import { UnsettledCalls } from './third-party/unsettled-calls.js';
 import { withToken } from './tickets.js';
+
+export { readTicket } from './third-party/pushed-ticket.js';
 import { WECHAT_BASE_URL, WECHAT_CODES, WECHAT_TOKEN_INVALID_CODES } from './wechat.js';
 
 const SECOND = 1000;
@@ -55,14 +57,6 @@ export interface AuthorizerGrant {
   readonly funcInfo: readonly number[];
   /** The platform answered 61023 to it: kept (never deleted for it), no longer used until a new authorization. */
   readonly rejected?: { readonly at: number; readonly platformCode: number };
-}
-
-interface StoredTicket {
-  readonly ticket: string;
-  /** CreateTime of its push, epoch ms. */
-  readonly at: number;
-  /** The platform refused it (61005, 61006): kept so that older pushes stay ignored, never used. */
-  readonly refused?: true;
 }
 
 /** A component's kinds: its own token from the pushed ticket; each authorizer's token from its grant; the authorizer's JS-SDK ticket. */
@@ -92,6 +86,7 @@ export const DEFAULT_WECHAT_COMPONENT_OPTIONS = {
 const TICKET_EXPIRED = 61005;
 const TICKET_INVALID = 61006;
 const REFRESH_TOKEN_INVALID = 61023;
+const NOT_AUTHORIZED = 61003;
 const CODE_INVALID = 61009;
 const CODE_EXPIRED = 61010;
 /** An authorization code's validity when a push does not say (the install redirect's `expires_in`). */
@@ -104,7 +99,7 @@ const CODE_TTL_MS = 10 * MINUTE;
 const COMPONENT_CODES: ReadonlyMap<number, FailureClass> = new Map<number, FailureClass>([
   ...WECHAT_CODES,
   [40001, 'token-invalid'],
-  [61003, 'credentials'], // not authorized by this account
+  [NOT_AUTHORIZED, 'credentials'], // not authorized by this account
   [61004, 'credentials'], // caller IP not registered
   [REFRESH_TOKEN_INVALID, 'credentials'],
 ]);
@@ -112,7 +107,7 @@ const TOKEN_CALL_CODES: ReadonlyMap<number, FailureClass> = new Map<number, Fail
 /** The authorizer's ticket endpoint: as an OA's, 40001 is the token sent. */
 const TICKET_CODES: ReadonlyMap<number, FailureClass> = new Map<number, FailureClass>([...WECHAT_CODES, [40001, 'token-invalid']]);
 
-export interface WeChatComponentProviderOptions {
+export interface WeChatComponentProviderOptions extends PushedTicketOptions {
   dispatcher?: Dispatcher | undefined;
   /** `component_appid`. */
   appId: string;
@@ -124,9 +119,6 @@ export interface WeChatComponentProviderOptions {
   encodingAESKey: string;
   baseUrl?: string | undefined;
   startPushIntervalMs?: number;
-  ticketTtlMs?: number;
-  pendingRetryMs?: number;
-  ticketStaleMs?: number;
 }
 
 /**
@@ -155,10 +147,7 @@ export class WeChatComponentProvider implements Provider {
   readonly #baseUrl: string;
   readonly #dispatcher: Dispatcher | undefined;
   readonly #checker: PushChecker;
-  readonly #startPushIntervalMs: number;
-  readonly #ticketTtlMs: number;
-  readonly #pendingRetryMs: number;
-  readonly #ticketStaleMs: number;
+  readonly #ticket: PushedTicket;
   readonly #calls = new UnsettledCalls();
   /** Tells an authorizer that never authorized from grants the store lost. */
   readonly #ledger = new GrantLedger(this.platform);
@@ -175,10 +164,14 @@ export class WeChatComponentProvider implements Provider {
     this.#dispatcher = options.dispatcher;
     this.#checker = new PushChecker({ token: options.token, encodingAESKey: options.encodingAESKey, receiveIds: [options.appId] });
     const d = DEFAULT_WECHAT_COMPONENT_OPTIONS;
-    this.#startPushIntervalMs = options.startPushIntervalMs ?? d.startPushIntervalMs;
-    this.#ticketTtlMs = options.ticketTtlMs ?? d.ticketTtlMs;
-    this.#pendingRetryMs = options.pendingRetryMs ?? d.pendingRetryMs;
-    this.#ticketStaleMs = options.ticketStaleMs ?? d.ticketStaleMs;
+    this.#ticket = new PushedTicket({
+      platform: this.platform,
+      name: WECHAT_COMPONENT_STATE.ticket,
+      defaults: d,
+      refusedCodes: [TICKET_EXPIRED, TICKET_INVALID],
+      arrival: "tokenhub asked the platform to push one (api_start_push_ticket) to the app's events URL (POST /v1/apps/{app}/events) and waits for it",
+      ask: { marker: WECHAT_COMPONENT_STATE.startPushAt, intervalMs: options.startPushIntervalMs ?? d.startPushIntervalMs, call: (context) => this.#startPush(context) },
+    }, options);
   }
 
   readonly attachToken = tokenInQuery;
@@ -217,14 +210,7 @@ export class WeChatComponentProvider implements Provider {
   };
 
   async health(context: HealthContext): Promise<ProviderHealth> {
-    const stored = readTicket(await context.state.get(WECHAT_COMPONENT_STATE.ticket));
-    const ticket =
-      stored === undefined
-        ? { name: WECHAT_COMPONENT_STATE.ticket, present: false }
-        : (() => {
-            const ageSeconds = Math.max(0, Math.floor((context.now() - stored.at) / SECOND));
-            return { name: WECHAT_COMPONENT_STATE.ticket, present: stored.refused !== true, ageSeconds, stale: ageSeconds * SECOND > this.#ticketStaleMs, ...(stored.refused ? { refused: true } : {}) };
-          })();
+    const ticket = await this.#ticket.health(context);
     if (context.grants === undefined) return { ticket };
     await this.#ledger.observe(context.grants);
     const grants = await context.grants.list(AUTHORIZER_GRANT_PREFIX);
@@ -246,11 +232,7 @@ export class WeChatComponentProvider implements Provider {
       case 'component_verify_ticket': {
         const ticket = fields.ComponentVerifyTicket;
         if (!ticket) throw badRequest('component_verify_ticket without its ComponentVerifyTicket');
-        const createdAt = /^\d+$/.test(fields.CreateTime ?? '') ? Number(fields.CreateTime) * SECOND : push.signedAt;
-        const outcome = await this.#keepTicket(ticket, createdAt, context.state);
-        context.log.info({ outcome }, outcome === 'new' ? 'component_verify_ticket received' : 'component_verify_ticket not newer than the one kept: ignored');
-        if (outcome === 'new') {
-          context.wake();
+        if ((await this.#ticket.received(ticket, ticketTime(fields.CreateTime, push.signedAt), context)) === 'new') {
           // Codes pushed while no ticket was at hand can be exchanged now.
           void this.#codes.drain(context).catch((err: unknown) => context.log.warn({ err: String(err) }, 'kept authorization codes: not exchanged yet'));
         }
@@ -278,46 +260,23 @@ export class WeChatComponentProvider implements Provider {
     }
   }
 
-  /** Keeps a pushed ticket unless it is the one kept or older (by CreateTime). */
-  async #keepTicket(ticket: string, createdAt: number, state: StateAccess): Promise<'new' | 'duplicate' | 'older'> {
-    const stored = readTicket(await state.get(WECHAT_COMPONENT_STATE.ticket));
-    if (stored?.ticket === ticket) return 'duplicate';
-    if (stored !== undefined && createdAt < stored.at) return 'older';
-    await state.set(WECHAT_COMPONENT_STATE.ticket, JSON.stringify({ ticket, at: createdAt } satisfies StoredTicket), this.#ticketTtlMs);
-    return 'new';
-  }
-
-  async #componentToken(context: FetchContext): Promise<FetchedToken> {
-    const stored = readTicket(await context.state.get(WECHAT_COMPONENT_STATE.ticket));
-    if (stored === undefined || stored.refused) return this.#pending(context, stored === undefined ? 'no component_verify_ticket has arrived yet' : 'the platform refused the kept component_verify_ticket');
-    const res = await this.#post('/cgi-bin/component/api_component_token', undefined, { component_appid: this.#appId, component_appsecret: this.#appSecret, component_verify_ticket: stored.ticket }, context.signal);
-    try {
+  /** The component token from the kept ticket; without one, a push is asked for (61005/61006 refuse it). */
+  #componentToken(context: FetchContext): Promise<FetchedToken> {
+    return this.#ticket.use(context, async (ticket) => {
+      const res = await this.#post('/cgi-bin/component/api_component_token', undefined, { component_appid: this.#appId, component_appsecret: this.#appSecret, component_verify_ticket: ticket }, context.signal);
       return tokenFields(this.platform, res, answer(this.platform, res, classifier(context.now(), TOKEN_CALL_CODES)), 'component_access_token', 'expires_in');
-    } catch (err) {
-      if (!(err instanceof UpstreamError) || (err.platformCode !== TICKET_EXPIRED && err.platformCode !== TICKET_INVALID)) throw err;
-      if (readTicket(await context.state.get(WECHAT_COMPONENT_STATE.ticket))?.ticket === stored.ticket) {
-        await context.state.set(WECHAT_COMPONENT_STATE.ticket, JSON.stringify({ ...stored, refused: true } satisfies StoredTicket), this.#ticketTtlMs);
-      }
-      return this.#pending(context, `the platform refused the component_verify_ticket (errcode ${String(err.platformCode)})`, Number(err.platformCode));
-    }
+    });
   }
 
-  /** Asks the platform to push a ticket (at most once per interval, across instances) and reports the token pending. */
-  async #pending(context: FetchContext, why: string, platformCode?: number): Promise<never> {
-    if (await context.state.add(WECHAT_COMPONENT_STATE.startPushAt, String(context.now()), this.#startPushIntervalMs)) {
-      const res = await this.#post('/cgi-bin/component/api_start_push_ticket', undefined, { component_appid: this.#appId, component_secret: this.#appSecret }, context.signal);
-      try {
-        answer(this.platform, res, classifier(context.now(), TOKEN_CALL_CODES));
-      } catch (err) {
-        // Asked too often: the pushes are on their way all the same.
-        if (!(err instanceof UpstreamError) || err.failure !== 'rate-limited') throw err;
-      }
+  /** `api_start_push_ticket`: the platform pushes a ticket soon. */
+  async #startPush(context: FetchContext): Promise<void> {
+    const res = await this.#post('/cgi-bin/component/api_start_push_ticket', undefined, { component_appid: this.#appId, component_secret: this.#appSecret }, context.signal);
+    try {
+      answer(this.platform, res, classifier(context.now(), TOKEN_CALL_CODES));
+    } catch (err) {
+      // Asked too often: the pushes are on their way all the same.
+      if (!(err instanceof UpstreamError) || err.failure !== 'rate-limited') throw err;
     }
-    throw new UpstreamError('pending', `${why}; tokenhub asked the platform to push one (api_start_push_ticket) to the app's events URL (POST /v1/apps/{app}/events) and waits for it`, {
-      platform: this.platform,
-      retryAfterMs: this.#pendingRetryMs,
-      ...(platformCode === undefined ? {} : { platformCode }),
-    });
   }
 
   /**
@@ -359,13 +318,16 @@ export class WeChatComponentProvider implements Provider {
         await this.#calls.settle(context.state, name);
         return fetched!;
       } catch (err) {
-        if (!(err instanceof UpstreamError) || err.platformCode !== REFRESH_TOKEN_INVALID || used === undefined) throw err;
+        if (!(err instanceof UpstreamError)) throw err;
+        // The authorizer no longer authorizes the component (its `unauthorized` push was missed): its grant's failure.
+        if (err.platformCode === NOT_AUTHORIZED) throw grantRejected(tenantKey, NOT_AUTHORIZED, err);
+        if (err.platformCode !== REFRESH_TOKEN_INVALID || used === undefined) throw err;
         const now = await context.grants.get(name);
         if (now === undefined) throw await this.#ledger.missing(context.grants, `authorizer ${tenantKey}`, hadToken);
         if (attempt === 1 && now.version !== used.version) continue;
         if (attempt === 1 && (await this.#adoptPlatformGrant(name, now, tenantKey, componentToken, context))) continue;
         await this.#reject(name, used, context);
-        throw err;
+        throw grantRejected(tenantKey, REFRESH_TOKEN_INVALID, err);
       }
     }
   }
@@ -453,20 +415,14 @@ function grantName(tenantKey: string): string {
   return AUTHORIZER_GRANT_PREFIX + tenantKey;
 }
 
-function grantRejected(tenantKey: string, platformCode: number): UpstreamError {
+/** The platform refused an authorizer's grant: a failure of the grant (alerted as `grant.rejected`), not of the component's credentials. */
+function grantRejected(tenantKey: string, platformCode: number, cause?: unknown): UpstreamError {
   return new UpstreamError('credentials', `the platform rejected the refresh token of authorizer ${tenantKey} (errcode ${platformCode}): it must authorize the component again`, {
     platform: 'wechat',
     platformCode,
+    grant: true,
+    ...(cause === undefined ? {} : { cause }),
   });
-}
-
-/** The answer's JSON, or the classified failure its errcode or status says. */
-function answer(platform: string, res: UpstreamResponse, classify: (code: number) => Classified): Record<string, unknown> {
-  if (res.status >= 500) throw new UpstreamError('transient', `answered HTTP ${res.status}`, { platform, httpStatus: res.status });
-  const body = jsonObject(platform, res);
-  const code = errcodeOf(body);
-  if (code !== undefined && code !== 0) throw errcodeError(platform, res.status, code, body, classify);
-  return body;
 }
 
 /** 45011 says "retry next minute". */
@@ -505,16 +461,4 @@ export function readGrant(grant: StoredGrant): AuthorizerGrant {
     funcInfo: Array.isArray(parsed.funcInfo) ? parsed.funcInfo.filter((n): n is number => typeof n === 'number') : [],
     ...(parsed.rejected === undefined ? {} : { rejected: parsed.rejected }),
   };
-}
-
-/** The kept ticket, if any. */
-export function readTicket(value: string | undefined): StoredTicket | undefined {
-  if (value === undefined || value === '') return undefined;
-  try {
-    const parsed = JSON.parse(value) as Partial<StoredTicket>;
-    if (typeof parsed.ticket !== 'string' || typeof parsed.at !== 'number') return undefined;
-    return { ticket: parsed.ticket, at: parsed.at, ...(parsed.refused === true ? { refused: true as const } : {}) };
-  } catch {
-    return undefined;
-  }
 }

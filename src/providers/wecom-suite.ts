@@ -18,19 +18,21 @@ import type {
   PageToSign,
   Provider,
   ProviderHealth,
-  StateAccess,
 } from '../core/types.js';
 import { errcodeIn, tokenInQuery } from './business.js';
-import { byTable, errcodeError, errcodeOf, readErrcodeToken } from './errcode.js';
-import { callPlatform, endpoint, jsonObject } from './http.js';
+import { byTable, errcodeAnswer, readErrcodeToken } from './errcode.js';
+import { callPlatform, endpoint, type UpstreamResponse } from './http.js';
 import { pageSigning } from './jsapi.js';
 import { kindsOf } from './kinds.js';
 import { takeTenantQuota } from './tenant-quota.js';
 import { GrantLedger } from './third-party/grant-ledger.js';
 import { PendingCodes } from './third-party/pending-codes.js';
 import { PushChecker, type OpenedPush } from './third-party/push.js';
+import { PushedTicket, ticketTime, type PushedTicketOptions } from './third-party/pushed-ticket.js';
 import { withToken } from './tickets.js';
 import { WECOM_BASE_URL, WECOM_CODES, WECOM_RULES, WECOM_TOKEN_INVALID_CODES, fetchWeComTicket, isWeComTicketKind, wecomPageLayouts, wecomTicketLimits } from './wecom.js';
+
+export { readTicket } from './third-party/pushed-ticket.js';
 
 /** Names of a suite's durable state. */
 export const WECOM_SUITE_STATE = {
@@ -50,14 +52,6 @@ export interface SuiteGrant {
   readonly authorizedAt: number;
   /** WeCom refused the permanent code (40084, 48004): kept, shown as revoked, never sent again. */
   readonly revoked?: { readonly code: number; readonly at: number };
-}
-
-interface StoredTicket {
-  readonly ticket: string;
-  /** The push's TimeStamp, epoch ms. */
-  readonly at: number;
-  /** WeCom refused it (40085): kept so that its time still orders later pushes, never used. */
-  readonly refused?: true;
 }
 
 /** A suite's kinds: its own token from the pushed ticket, then per authorized corp (the tenant key) the corp token and its tickets. */
@@ -88,7 +82,7 @@ const TICKET_INVALID = 40085;
 /** A pushed AuthCode is valid 10 minutes (documented). */
 const AUTH_CODE_TTL_MS = 10 * 60_000;
 
-export interface WeComSuiteProviderOptions {
+export interface WeComSuiteProviderOptions extends PushedTicketOptions {
   dispatcher?: Dispatcher | undefined;
   suiteId: string;
   suiteSecret: string;
@@ -98,10 +92,6 @@ export interface WeComSuiteProviderOptions {
   /** The provider's (服务商) corp id, the receive id of the GET URL check; the suite id is accepted there too. */
   providerCorpId?: string | undefined;
   baseUrl?: string | undefined;
-  /** The wait suggested to callers while no ticket is kept (`Retry-After`). Default 10 s. */
-  pendingRetryMs?: number;
-  /** How long a pushed ticket is kept. Default 30 min (WeCom's validity). */
-  ticketTtlMs?: number;
 }
 
 const SECOND = 1000;
@@ -141,8 +131,7 @@ export class WeComSuiteProvider implements Provider {
   readonly #baseUrl: string;
   readonly #dispatcher: Dispatcher | undefined;
   readonly #checker: PushChecker;
-  readonly #pendingRetryMs: number;
-  readonly #ticketTtlMs: number;
+  readonly #ticket: PushedTicket;
   /** Codes of installs pushed while they could not be exchanged, kept until they can. A code WeCom refuses (40078) would be refused again: dropped. */
   readonly #codes = new PendingCodes({
     exchange: async (code, context) => (await this.#exchange(code, context))[0],
@@ -157,8 +146,14 @@ export class WeComSuiteProvider implements Provider {
     this.#suiteSecret = options.suiteSecret;
     this.#baseUrl = options.baseUrl ?? WECOM_BASE_URL;
     this.#dispatcher = options.dispatcher;
-    this.#pendingRetryMs = options.pendingRetryMs ?? DEFAULT_WECOM_SUITE_OPTIONS.pendingRetryMs;
-    this.#ticketTtlMs = options.ticketTtlMs ?? DEFAULT_WECOM_SUITE_OPTIONS.ticketTtlMs;
+    this.#ticket = new PushedTicket({
+      platform: this.platform,
+      name: WECOM_SUITE_STATE.ticket,
+      defaults: DEFAULT_WECOM_SUITE_OPTIONS,
+      refusedCodes: [TICKET_INVALID],
+      // No call asks for one: the next push ends the wait.
+      arrival: "WeCom pushes one to the suite's callback URL (GET|POST /v1/apps/{app}/events) every 10 minutes",
+    }, options);
     const urlCheck = options.providerCorpId === undefined ? [options.suiteId] : [options.providerCorpId, options.suiteId];
     this.#checker = new PushChecker({ token: options.token, encodingAESKey: options.encodingAESKey, receiveIds: [options.suiteId], urlCheckReceiveIds: urlCheck });
   }
@@ -215,16 +210,7 @@ export class WeComSuiteProvider implements Provider {
   /** The kept suite_ticket: there or not, its age, refused, stale. Never its value. */
   async health(context: HealthContext): Promise<ProviderHealth> {
     if (context.grants !== undefined) await this.#ledger.observe(context.grants);
-    const stored = readTicket(await context.state.get(WECOM_SUITE_STATE.ticket));
-    const ageSeconds = stored === undefined ? undefined : Math.max(0, Math.floor((context.now() - stored.at) / SECOND));
-    return {
-      ticket: {
-        name: WECOM_SUITE_STATE.ticket,
-        present: stored !== undefined && stored.refused !== true,
-        ...(ageSeconds === undefined ? {} : { ageSeconds, stale: ageSeconds * SECOND > DEFAULT_WECOM_SUITE_OPTIONS.ticketStaleMs }),
-        ...(stored?.refused ? { refused: true } : {}),
-      },
-    };
+    return { ticket: await this.#ticket.health(context) };
   }
 
   async fetch(request: FetchRequest, context: FetchContext): Promise<FetchedToken> {
@@ -247,14 +233,9 @@ export class WeComSuiteProvider implements Provider {
     switch (f.InfoType) {
       case 'suite_ticket': {
         if (!f.SuiteTicket) throw new TokenHubError('TOKENHUB_BAD_REQUEST', 'a suite_ticket push without SuiteTicket');
-        const at = /^\d+$/.test(f.TimeStamp ?? '') ? Number(f.TimeStamp) * SECOND : push.signedAt;
-        if (await this.#keepTicket(f.SuiteTicket, at, context.state)) {
-          context.log.info({}, 'suite_ticket received');
-          context.wake();
+        if ((await this.#ticket.received(f.SuiteTicket, ticketTime(f.TimeStamp, push.signedAt), context)) === 'new') {
           // Codes pushed while no ticket was at hand can be exchanged now.
           void this.#codes.drain(context).catch((err: unknown) => context.log.warn({ err: String(err) }, 'kept authorization codes: not exchanged yet'));
-        } else {
-          context.log.info({}, 'suite_ticket not newer than the one kept: ignored');
         }
         return SUCCESS;
       }
@@ -279,43 +260,17 @@ export class WeComSuiteProvider implements Provider {
     }
   }
 
-  /** Keeps a pushed ticket unless the kept one is as new or newer (by TimeStamp); true when kept. */
-  async #keepTicket(ticket: string, at: number, state: StateAccess): Promise<boolean> {
-    const stored = readTicket(await state.get(WECOM_SUITE_STATE.ticket));
-    if (stored !== undefined && (stored.ticket === ticket || at < stored.at)) return false;
-    await state.set(WECOM_SUITE_STATE.ticket, JSON.stringify({ ticket, at } satisfies StoredTicket), this.#ticketTtlMs);
-    return true;
-  }
-
-  async #suiteToken(context: FetchContext): Promise<FetchedToken> {
-    const stored = readTicket(await context.state.get(WECOM_SUITE_STATE.ticket));
-    if (stored === undefined || stored.refused) {
-      throw this.#pending(stored === undefined ? 'no suite_ticket has arrived yet' : `WeCom refused the suite_ticket (${TICKET_INVALID})`, stored?.refused ? TICKET_INVALID : undefined);
-    }
-    const res = await callPlatform(this.platform, {
-      dispatcher: this.#dispatcher,
-      method: 'POST',
-      url: endpoint(this.#baseUrl, '/cgi-bin/service/get_suite_token'),
-      json: { suite_id: this.#suiteId, suite_secret: this.#suiteSecret, suite_ticket: stored.ticket },
-      signal: context.signal,
-    });
-    try {
+  /** The suite token from the kept suite_ticket (40085 refuses it: WeCom pushes the next within 10 minutes). */
+  #suiteToken(context: FetchContext): Promise<FetchedToken> {
+    return this.#ticket.use(context, async (ticket) => {
+      const res = await callPlatform(this.platform, {
+        dispatcher: this.#dispatcher,
+        method: 'POST',
+        url: endpoint(this.#baseUrl, '/cgi-bin/service/get_suite_token'),
+        json: { suite_id: this.#suiteId, suite_secret: this.#suiteSecret, suite_ticket: ticket },
+        signal: context.signal,
+      });
       return readErrcodeToken(this.platform, res, { tokenField: 'suite_access_token', expiresField: 'expires_in', classify });
-    } catch (err) {
-      if (!(err instanceof UpstreamError) || err.platformCode !== TICKET_INVALID) throw err;
-      // Refused unless a newer one came meanwhile; WeCom pushes the next within 10 minutes.
-      if (readTicket(await context.state.get(WECOM_SUITE_STATE.ticket))?.ticket === stored.ticket) {
-        await context.state.set(WECOM_SUITE_STATE.ticket, JSON.stringify({ ...stored, refused: true } satisfies StoredTicket), this.#ticketTtlMs);
-      }
-      throw this.#pending(`WeCom refused the suite_ticket (${TICKET_INVALID})`, TICKET_INVALID);
-    }
-  }
-
-  #pending(why: string, platformCode?: number): UpstreamError {
-    return new UpstreamError('pending', `${why}; WeCom pushes one to the suite's callback URL (GET|POST /v1/apps/{app}/events) every 10 minutes`, {
-      platform: this.platform,
-      retryAfterMs: this.#pendingRetryMs,
-      ...(platformCode === undefined ? {} : { platformCode }),
     });
   }
 
@@ -403,12 +358,8 @@ export class WeComSuiteProvider implements Provider {
   }
 
   /** A success body of the errcode family, or its classified failure. */
-  #answer(res: Awaited<ReturnType<typeof callPlatform>>): Record<string, unknown> {
-    if (res.status >= 500) throw new UpstreamError('transient', `answered HTTP ${res.status}`, { platform: this.platform, httpStatus: res.status });
-    const body = jsonObject(this.platform, res);
-    const code = errcodeOf(body);
-    if (code !== undefined && code !== 0) throw errcodeError(this.platform, res.status, code, body, classify);
-    return body;
+  #answer(res: UpstreamResponse): Record<string, unknown> {
+    return errcodeAnswer(this.platform, res, classify);
   }
 }
 
@@ -418,10 +369,12 @@ function grantName(corpId: string): string {
   return WECOM_SUITE_GRANT_PREFIX + corpId;
 }
 
+/** WeCom refused a corp's grant: a failure of the grant (alerted as `grant.rejected`), not of the suite's credentials. */
 function revokedError(platform: string, corpId: string, code: number, cause?: unknown): UpstreamError {
   return new UpstreamError('credentials', `WeCom no longer takes the permanent code of corp ${corpId} (${code}): the corp must authorize the suite again`, {
     platform,
     platformCode: code,
+    grant: true,
     ...(cause === undefined ? {} : { cause }),
   });
 }
@@ -453,16 +406,4 @@ export function readGrant(grant: { value: string } | undefined): SuiteGrant | un
   } catch {
     return undefined;
   }
-}
-
-/** The kept ticket, or undefined. */
-export function readTicket(value: string | undefined): StoredTicket | undefined {
-  if (value === undefined || value === '') return undefined;
-  try {
-    const parsed = JSON.parse(value) as Partial<StoredTicket>;
-    if (typeof parsed.ticket === 'string' && typeof parsed.at === 'number') return { ticket: parsed.ticket, at: parsed.at, ...(parsed.refused === true ? { refused: true as const } : {}) };
-  } catch {
-    /* not one of ours */
-  }
-  return undefined;
 }

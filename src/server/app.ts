@@ -1,3 +1,4 @@
+import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Broker } from '../core/broker.js';
 import { TokenHubError, badRequest } from '../core/errors.js';
@@ -24,6 +25,8 @@ import { tokenRoutes } from './routes/tokens.js';
 import { adminStatus } from './admin-status.js';
 import { adminRoutes, DEFAULT_ADMIN_EVENTS_INTERVAL_MS } from './routes/admin.js';
 import { consoleRoutes } from './routes/console.js';
+import { openapiOptions } from './openapi/document.js';
+import { openapiRoutes } from './routes/openapi.js';
 import { StoreHealth } from './store-health.js';
 import { VERSION } from './version.js';
 
@@ -144,10 +147,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     sendError(reply, new TokenHubError('TOKENHUB_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
   });
 
+  // First: it collects every route registered after it into the OpenAPI document (GET /openapi.json).
+  app.register(swagger, openapiOptions());
   app.register(healthRoutes, { store: options.store, metrics: options.metrics });
+  app.register(openapiRoutes);
   app.register(tokenRoutes, { broker: options.broker, auth, answers, budget });
   app.register(jsapiRoutes, { broker: options.broker, auth, budget: signatures, jsapiUrls: () => jsapiUrls, now: options.now ?? Date.now });
-  app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs });
+  app.register(eventRoutes, { broker: options.broker, timeoutMs: limits.eventsTimeoutMs, now: options.now ?? Date.now });
   app.register(authorizationRoutes, { broker: options.broker, auth, budget });
   app.register(proxyRoutes, { broker: options.broker, auth, budget, metrics: options.metrics, options: options.proxy ?? DEFAULT_PROXY_OPTIONS });
   const now = options.now ?? Date.now;

@@ -12,14 +12,9 @@ import type { ProviderHealth } from '../core/types.js';
  * - `token.reported`: a caller reported the token as rejected and no replacement is had yet;
  * - `tenants.failing`: some tenants' tokens of a tenant-scoped kind failed last.
  */
-export type AttentionReason =
-  | 'token.unavailable'
-  | 'credentials.rejected'
-  | 'ticket.missing'
-  | 'grant.rejected'
-  | 'refresh.failing'
-  | 'token.reported'
-  | 'tenants.failing';
+export const ATTENTION_REASONS = ['token.unavailable', 'credentials.rejected', 'ticket.missing', 'grant.rejected', 'refresh.failing', 'token.reported', 'tenants.failing'] as const;
+
+export type AttentionReason = (typeof ATTENTION_REASONS)[number];
 
 export interface Attention {
   reason: AttentionReason;

@@ -351,7 +351,8 @@ export class FeishuSim implements PlatformSim {
 
   /** An event body and headers as the platform would send them for this store app (for crafting pushes in tests). */
   buildEvent(appId: string, event: unknown, options: BuildEventOptions = {}): BuiltEvent {
-    return buildEvent(this.#settings(appId), event, options);
+    // Signed at the simulator's time, as the events it carries are made at it.
+    return buildEvent(this.#settings(appId), event, { timestamp: Math.floor(this.#now() / 1000), ...options });
   }
 
   /** Make every app_ticket of a store app invalid (as if they expired): the next app token call gets 10012. */

@@ -98,6 +98,13 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return fence
 `);
 
+// A delete, announced (whether a token was there or not: another instance may hold one in memory).
+const DELETE_TOKEN = script('tokenhubDeleteToken', 1, `
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[1], ARGV[2])
+return 1
+`);
+
 // Only the owner releases: an expired holder must not delete its successor's lock.
 const RELEASE = script('tokenhubRelease', 1, `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -151,7 +158,7 @@ redis.call('HDEL', KEYS[1], 'd')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `);
-const SCRIPTS = [PUT, ACQUIRE, RELEASE, REWRAP_TOKEN, REWRAP_STATE, TAKE_QUOTA, PUT_GRANT, DELETE_GRANT];
+const SCRIPTS = [PUT, DELETE_TOKEN, ACQUIRE, RELEASE, REWRAP_TOKEN, REWRAP_STATE, TAKE_QUOTA, PUT_GRANT, DELETE_GRANT];
 
 /** `client` with tokenhub's scripts defined on it. */
 function withScripts<C extends Client>(client: C): C {
@@ -167,8 +174,8 @@ function run(client: Client, { name }: Script, keys: string[], args: (string | n
 interface ChangeMessage {
   /** The store key. */
   k: string;
-  /** `put` (a token was written) or `release` (a lease ended). */
-  t: 'put' | 'release';
+  /** `put` (a token was written), `delete` (one was deleted) or `release` (a lease ended). */
+  t: 'put' | 'delete' | 'release';
   /** The instance that made the change. */
   i: string;
 }
@@ -184,11 +191,11 @@ interface ChangeMessage {
  * State lives in `<prefix>{key}:state`, quota counts in `<prefix>{key}:quota` (a plain integer
  * with the window's expiry: a count is no secret), grants in `<prefix>{key}:grant` (a hash: `v`
  * the version, `d` the sealed value; no expiry), the key check in `<prefix>check`. Every
- * write and every lease release is published on `<prefix>changes`: waiters wake on it (no
- * polling) and other instances adopt newer tokens. Commands fail fast while Redis is
- * unreachable (no offline queue, a command timeout), so callers fall back at once; the clients
- * reconnect by themselves, and on reconnection every token this instance uses is announced to
- * its listeners again, in case a change went unheard.
+ * token write and delete and every lease release is published on `<prefix>changes`: waiters
+ * wake on it (no polling), other instances adopt newer tokens and drop deleted ones. Commands
+ * fail fast while Redis is unreachable (no offline queue, a command timeout), so callers fall
+ * back at once; the clients reconnect by themselves, and on reconnection every token this
+ * instance uses is announced to its listeners again, in case a change went unheard.
  *
  * @example
  * const store = new RedisStore({ url: 'redis://127.0.0.1:6379', keyPrefix: 'tokenhub:', encryption: { current: key, previous: [] } });
@@ -304,7 +311,7 @@ export class RedisStore implements TokenStore {
   }
 
   async deleteToken(key: string): Promise<void> {
-    await this.#client.del(this.#tokenKey(key));
+    await run(this.#client, DELETE_TOKEN, [this.#tokenKey(key)], [this.#channel, this.#message(key, 'delete')]);
   }
 
   async getState(key: string): Promise<string | undefined> {
@@ -592,13 +599,16 @@ export class RedisStore implements TokenStore {
       return;
     }
     this.#waiters.wake(message.k);
-    if (message.t === 'put' && message.i !== this.#instance) this.#announce(message.k);
+    if (message.i === this.#instance) return;
+    if (message.t === 'put') this.#announce(message.k);
+    else if (message.t === 'delete') this.#announce(message.k, true);
   }
 
-  #announce(key: string): void {
+  #announce(key: string, deleted = false): void {
+    const change: StoreChange = deleted ? { key, deleted } : { key };
     for (const listener of this.#listeners) {
       try {
-        listener({ key });
+        listener(change);
       } catch (err) {
         this.#log.error({ err: (err as Error).message }, 'store change listener failed');
       }

@@ -49,4 +49,38 @@ describe('the alert state machine', () => {
     tracker.forget('main');
     assert.equal(tracker.observe(ok), undefined);
   });
+
+  it('a pending ticket alerts once for its app, however many of its tokens and tenants wait for it; a look at the ticket ends or starts it', () => {
+    const tracker = new AlertTracker(() => AT);
+    const waiting = (kind: string, tenantKey?: string): FetchOutcome => ({ ...pending, kind, tenantKey, waitingFor: 'suite_ticket' });
+    const events_ = [waiting('suite_access_token'), waiting('access_token', 'c1'), waiting('access_token', 'c2')].map((o) => tracker.observe(o));
+    assert.deepEqual(events_.map((a) => a && `${a.event} ${a.kind} ${a.tenantKey ?? ''}`), ['ticket.missing suite_ticket ', undefined, undefined]);
+    const look = (present: boolean, stale?: boolean, refused?: boolean) =>
+      tracker.ticket('main', 'wecom', { name: 'suite_ticket', present, ...(stale === undefined ? {} : { ageSeconds: stale ? 1260 : 5, stale }), ...(refused ? { refused } : {}) })?.event;
+    // Missing or refused: no change, whatever was said; fresh: recovered once; stale: missing again, with its age.
+    assert.deepEqual([look(false), look(false, false, true), look(true, false), look(true, false)], [undefined, undefined, 'token.recovered', undefined]);
+    const stale = tracker.ticket('main', 'wecom', { name: 'suite_ticket', present: true, ageSeconds: 1260, stale: true });
+    assert.equal(stale?.event, 'ticket.missing');
+    assert.equal(stale?.kind, 'suite_ticket');
+    assert.match(stale!.error!.message, /suite_ticket kept is 21 min old/);
+    assert.deepEqual([look(true, true), look(false), look(true, false)], [undefined, undefined, 'token.recovered']);
+    // The token states are their own: the tokens that waited recover nothing, nor alert again.
+    assert.equal(tracker.observe({ ...ok, kind: 'access_token', tenantKey: 'c1' }), undefined);
+  });
+
+  it("a tenant authorized anew recovers its rejected grant; a tenant forgotten, or asked for without a kept grant, alerts nothing", () => {
+    const tracker = new AlertTracker(() => AT);
+    const rejectedGrant = (tenantKey: string): FetchOutcome => ({ ...refused, kind: 'access_token', tenantKey, valid: false, grant: true });
+    assert.equal(tracker.observe(rejectedGrant('c1'))?.event, 'grant.rejected');
+    assert.equal(tracker.observe(rejectedGrant('c2'))?.event, 'grant.rejected');
+    assert.equal(tracker.observe({ ...down, kind: 'access_token', tenantKey: 'c1x' })?.event, 'token.unavailable');
+    assert.deepEqual(tracker.tenant({ app: 'main', platform: 'feishu', tenantKey: 'c1', change: 'authorized' }), [
+      { event: 'token.recovered', app: 'main', platform: 'feishu', kind: 'access_token', tenantKey: 'c1', at: '2026-12-02T09:00:00.000Z' },
+    ]);
+    assert.deepEqual(tracker.tenant({ app: 'main', platform: 'feishu', tenantKey: 'c1', change: 'authorized' }), []);
+    assert.deepEqual(tracker.tenant({ app: 'main', platform: 'feishu', tenantKey: 'c2', change: 'forgotten' }), []);
+    assert.equal(tracker.observe({ ...ok, kind: 'access_token', tenantKey: 'c2' }), undefined, 'a forgotten state recovered');
+    const notKept = new TokenHubError('TOKENHUB_GRANT_NOT_FOUND', 'no authorization of corp c3 is kept');
+    assert.equal(tracker.observe({ ...down, kind: 'access_token', tenantKey: 'c3', error: notKept }), undefined);
+  });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it, mock } from 'node:test';
-import { TokenHubClient } from '../../src/client/index.js';
+import { TokenHubClient } from '../../packages/client/src/index.js';
 import { FeishuSim } from '../../src/sim/index.js';
 import { sleep, startStack, type Stack } from '../helpers/stack.js';
 import { rejects } from '../helpers/client-errors.js';

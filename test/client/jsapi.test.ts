@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { TokenHubClient, TokenHubClientError, type CardSignature, type JsapiSignature } from '../../src/client/index.js';
+import { TokenHubClient, TokenHubClientError, type CardSignature, type JsapiSignature } from '../../packages/client/src/index.js';
 import { eventually } from '../helpers/stack.js';
 import { rejects } from '../helpers/client-errors.js';
 

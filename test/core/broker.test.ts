@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { Broker } from '../../src/core/broker.js';
 import { UpstreamError } from '../../src/core/errors.js';
-import type { FetchRequest, FetchedToken, Provider } from '../../src/core/types.js';
+import type { FetchRequest, FetchedToken, Provider, StoreChange } from '../../src/core/types.js';
 import { MemoryStore } from '../../src/stores/memory.js';
 
 const S = 1000;
@@ -293,6 +293,55 @@ describe('broker limits (real time)', () => {
     broker.wake('isv');
     assert.ok((await broker.getToken('isv', 'tenant_token', { tenantKey: 'corp1' })).value.startsWith('tok-'));
     assert.equal(provider.requests.length, 2);
+  });
+
+  it('a tenant forgotten while its fetch is in flight: the waiting caller gets that token, which is neither kept nor stored; the next read fetches anew', async () => {
+    const provider = new TenantProvider();
+    provider.delayMs = 50;
+    const store = new MemoryStore();
+    broker = new Broker({ store });
+    broker.register({ id: 'isv', provider, fingerprint: 'scripted:isv:0' });
+    const waiting = broker.getToken('isv', 'tenant_token', { tenantKey: 'corp1' });
+    await until(() => provider.inFlight === 1);
+    await broker.forgetTenant('isv', 'corp1');
+    const old = await waiting;
+    assert.equal(await store.getToken('tok:scripted:isv:0:tenant_token:corp1'), undefined, 'the forgotten tenant token was stored');
+    assert.equal(broker.peek('isv', 'tenant_token', { tenantKey: 'corp1' }), undefined, 'the forgotten tenant token is served');
+    assert.notEqual((await broker.getToken('isv', 'tenant_token', { tenantKey: 'corp1' })).value, old.value);
+    assert.equal(provider.requests.length, 2);
+  });
+
+  it("another instance's delete of a tenant token, told by the store, drops this instance's copy and its refusal note", async () => {
+    const provider = new TenantProvider();
+    const listeners: ((change: StoreChange) => void)[] = [];
+    // A store shared with another instance: its notices delivered by hand.
+    const store = new (class extends MemoryStore {
+      override subscribe(listener: (change: StoreChange) => void): () => void {
+        listeners.push(listener);
+        return () => {};
+      }
+    })();
+    broker = new Broker({ store });
+    broker.register({ id: 'isv', provider, fingerprint: 'scripted:isv:0' });
+    await broker.getToken('isv', 'tenant_token', { tenantKey: 'corp1' });
+    await broker.getToken('isv', 'tenant_token', { tenantKey: 'corp2' });
+    const key = 'tok:scripted:isv:0:tenant_token:corp1';
+    await store.deleteToken(key);
+    for (const tell of listeners) tell({ key, deleted: true });
+    await until(() => broker!.peek('isv', 'tenant_token', { tenantKey: 'corp1' }) === undefined);
+    assert.equal(broker.peek('isv', 'tenant_token', { tenantKey: 'corp1' }), undefined);
+    assert.ok(broker.peek('isv', 'tenant_token', { tenantKey: 'corp2' }), 'another tenant was dropped');
+    // A tenant refused here (its grant revoked) and authorized anew on the other instance: asked at once.
+    provider.answer = () => {
+      throw new UpstreamError('credentials', 'grant revoked', { platform: 'scripted', platformCode: 40084, grant: true });
+    };
+    await assert.rejects(broker.getToken('isv', 'tenant_token', { tenantKey: 'corp3' }), { statusCode: 502 });
+    await assert.rejects(broker.getToken('isv', 'tenant_token', { tenantKey: 'corp3' }), { statusCode: 502 });
+    const calls = provider.requests.length;
+    provider.answer = () => ({ value: 'tok-again', expiresInMs: 7200 * S });
+    for (const tell of listeners) tell({ key: 'tok:scripted:isv:0:tenant_token:corp3', deleted: true });
+    assert.equal((await broker.getToken('isv', 'tenant_token', { tenantKey: 'corp3' })).value, 'tok-again');
+    assert.equal(provider.requests.length, calls + 1);
   });
 
   it("never exceeds a platform's stated limit; reports may spend only half of it", async () => {

@@ -3,13 +3,42 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import type { ClientErrorCode } from '../../src/client/errors.js';
+import type { ClientErrorCode, ErrorCode as ClientKnownCode } from '../../packages/client/src/errors.js';
 import { ConfigError, ERRORS, TokenHubError, statusesOf, toCallerError, UpstreamError, type ErrorCode } from '../../src/core/errors.js';
 
 const DOCS = new URL('../../docs/', import.meta.url);
 const CODES = Object.keys(ERRORS) as ErrorCode[];
 /** The client's own codes (a `Record` so that the compiler holds this list to `ClientErrorCode`). */
 const CLIENT_CODES: Record<ClientErrorCode, true> = { TOKENHUB_CLIENT_UNREACHABLE: true, TOKENHUB_CLIENT_TIMEOUT: true, TOKENHUB_CLIENT_BAD_RESPONSE: true };
+/**
+ * The answer codes the client package's types name (packages/client writes them out, as it imports
+ * nothing of the server; a `Record`, so that the compiler holds this list to the client's `ErrorCode`).
+ */
+const CLIENT_KNOWN: Record<ClientKnownCode, true> = {
+  TOKENHUB_BAD_REQUEST: true,
+  TOKENHUB_UNKNOWN_KIND: true,
+  TOKENHUB_UNAUTHORIZED: true,
+  TOKENHUB_FORBIDDEN: true,
+  TOKENHUB_URL_NOT_ALLOWED: true,
+  TOKENHUB_APP_NOT_FOUND: true,
+  TOKENHUB_EVENT_REPLAYED: true,
+  TOKENHUB_NOT_FOUND: true,
+  TOKENHUB_GRANT_NOT_FOUND: true,
+  TOKENHUB_GRANT_CONFLICT: true,
+  TOKENHUB_PAYLOAD_TOO_LARGE: true,
+  TOKENHUB_REQUEST_TIMEOUT: true,
+  TOKENHUB_UNSUPPORTED_MEDIA_TYPE: true,
+  TOKENHUB_PLATFORM_REFUSED: true,
+  TOKENHUB_UPSTREAM_UNREACHABLE: true,
+  TOKENHUB_PLATFORM_UNAVAILABLE: true,
+  TOKENHUB_RATE_LIMITED: true,
+  TOKENHUB_TICKET_PENDING: true,
+  TOKENHUB_REFRESH_LIMITED: true,
+  TOKENHUB_STORE_UNAVAILABLE: true,
+  TOKENHUB_UPSTREAM_TIMEOUT: true,
+  TOKENHUB_RELOAD_REFUSED: true,
+  TOKENHUB_INTERNAL: true,
+};
 
 /** How docs/errors.md writes a code's statuses: the numbers, or `startup`. */
 const documented = (code: ErrorCode): string[] => (ERRORS[code].startup ? ['startup'] : statusesOf(code).map(String)).sort();
@@ -33,6 +62,11 @@ describe('the error table', () => {
     const unknown = [...named].filter((code) => !(code in ERRORS) && !(code in CLIENT_CODES));
     assert.deepEqual(unknown, []);
     for (const code of Object.keys(CLIENT_CODES)) assert.ok(named.has(code), `${code} is not in docs/errors.md`);
+  });
+
+  it('the client package names every code tokenhub answers with (the table but its startup codes), and no other', () => {
+    const answered = CODES.filter((code) => !ERRORS[code].startup).sort();
+    assert.deepEqual(Object.keys(CLIENT_KNOWN).sort(), answered);
   });
 
   it('every other page that gives a code with a status gives one the table has', async () => {

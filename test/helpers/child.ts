@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
-/** A child process run through tsx, its stdout read line by line. */
+/** A child process, its stdout (and stderr, each line prefixed `stderr: `) read line by line. */
 export interface Child {
   readonly process: ChildProcess;
   /** Every line it printed so far. */
@@ -14,8 +14,24 @@ export interface Child {
   exited: Promise<number | null>;
 }
 
+/** A TypeScript file run through tsx. */
 export function runTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return runChild(process.execPath, ['--import', 'tsx', script, ...args], { env });
+}
+
+export interface ChildOptions {
+  /** Added to this process's environment; with `exactEnv`, the whole environment. */
+  env?: NodeJS.ProcessEnv;
+  exactEnv?: boolean;
+  cwd?: string;
+  /** Run as this user (the caller must be root). */
+  user?: { uid: number; gid: number } | undefined;
+}
+
+/** Any executable as a child process, its output read line by line. */
+export function runChild(command: string, args: string[], options: ChildOptions = {}): Child {
+  const env = options.exactEnv ? options.env : { ...process.env, ...options.env };
+  const child = spawn(command, args, { env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'], ...options.user });
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   const onLine = (line: string): void => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { TokenHubClientError } from '../../src/client/index.js';
+import { TokenHubClientError } from '../../packages/client/src/index.js';
 
 /** Awaits `promise`, which must reject with a `TokenHubClientError` having the `expected` fields. */
 export async function rejects(promise: Promise<unknown>, expected: Partial<TokenHubClientError>): Promise<TokenHubClientError> {

@@ -57,7 +57,8 @@ export async function startRedisServer(extraArgs: string[] = [], port?: number):
 export async function waitForRedis(url: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+    // No ready check (INFO): the PING below is the check, and a user may be allowed PING only.
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, enableReadyCheck: false });
     client.on('error', () => {});
     try {
       await client.connect();

@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import * as lark from '@larksuiteoapi/node-sdk';
-import { TokenHubClient } from '../../src/client/index.js';
+import { TokenHubClient } from '../../packages/client/src/index.js';
 import { FeishuSim } from '../../src/sim/index.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 

@@ -227,7 +227,7 @@ describe('JS-SDK tickets and signatures', () => {
     });
 
     it('tokenhub/client: jsapiSignature against tokenhub, 100 concurrent calls for one page in one request', async () => {
-      const { TokenHubClient } = await import('../../src/client/index.js');
+      const { TokenHubClient } = await import('../../packages/client/src/index.js');
       const client = new TokenHubClient({ url: stack.url, key: stack.key });
       const page = 'https://app.example.com/client-page?x=1';
       const signatures = await Promise.all(Array.from({ length: 100 }, () => client.jsapiSignature('wecom-b', `${page}#hash`, { kind: 'agent_jsapi_ticket' })));

@@ -408,7 +408,7 @@ export function storeConformance(options: ConformanceOptions): void {
     }
 
     describe('shared between instances', () => {
-      it("subscribe delivers another holder's writes within a second, not one's own", async () => {
+      it("subscribe delivers another holder's writes and deletes within a second, not one's own", async () => {
         const s = await fresh();
         const peer = await s.peer!();
         const mine: StoreChange[] = [];
@@ -422,11 +422,20 @@ export function storeConformance(options: ConformanceOptions): void {
         await sleep(100);
         assert.deepEqual(mine, [], 'a holder heard its own write');
         assert.equal((await peer.getToken('tok:a'))?.value, 't-v1');
+        // A delete is told as one (the others may hold the token in memory), whether a token was there or not.
+        await s.store.deleteToken('tok:a');
+        await s.store.deleteToken('tok:never-there');
+        const deleted = Date.now();
+        while (theirs.length < 3 && Date.now() - deleted < 1_000) await sleep(10);
+        assert.deepEqual(theirs.slice(1), [{ key: 'tok:a', deleted: true }, { key: 'tok:never-there', deleted: true }]);
+        assert.equal(await peer.getToken('tok:a'), undefined);
+        await sleep(100);
+        assert.deepEqual(mine, [], 'a holder heard its own delete');
         un1();
         un2();
         await s.store.putToken('tok:a', token(2));
         await sleep(100);
-        assert.equal(theirs.length, 1, 'heard after unsubscribing');
+        assert.equal(theirs.length, 3, 'heard after unsubscribing');
       });
 
       it('a lease taken by one holder excludes the others, and its release wakes their waiters', async () => {

@@ -91,7 +91,7 @@ export class PendingCodes {
     try {
       const tenantKey = await this.#exchange(code, context.fetchContext());
       log.info({ tenantKey }, 'authorization kept');
-      context.wake();
+      await context.authorized(tenantKey);
       return;
     } catch (err) {
       if (this.#refused(err)) {
@@ -149,7 +149,7 @@ export class PendingCodes {
         const tenantKey = await this.#exchange(kept.code, context.fetchContext());
         await grants.delete(name, claim.version);
         log.info({ tenantKey }, 'authorization kept (a code kept until the platform could exchange it)');
-        context.wake();
+        await context.authorized(tenantKey);
       } catch (err) {
         if (this.#refused(err)) {
           await grants.delete(name, claim.version);

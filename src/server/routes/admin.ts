@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsync } from 'fastify';
 import { TokenHubError } from '../../core/errors.js';
 import type { AdminStatus } from '../admin-status.js';
+import { AdminStatus as AdminStatusSchema } from '../openapi/schemas.js';
 
 export const DEFAULT_ADMIN_EVENTS_INTERVAL_MS = 1_000;
 
@@ -15,7 +16,13 @@ const MAX_UNREAD_BYTES = 1024 * 1024;
  * `EventSource` cannot send).
  */
 export const adminRoutes: FastifyPluginAsync<{ status: () => Promise<AdminStatus>; eventsIntervalMs: number }> = async (app, { status, eventsIntervalMs }) => {
-  app.get('/v1/admin/status', { config: { admin: true } }, async (_req, reply) => {
+  const statusSchema = {
+    tags: ['operations'],
+    operationId: 'adminStatus',
+    summary: 'Every app and token, upstream calls, the store, what needs attention',
+    docs: { answers: { 200: { description: "The instance's status (never a token value)", body: AdminStatusSchema } } },
+  };
+  app.get('/v1/admin/status', { config: { admin: true }, schema: statusSchema }, async (_req, reply) => {
     void reply.header('cache-control', 'no-store');
     return status();
   });
@@ -27,7 +34,21 @@ export const adminRoutes: FastifyPluginAsync<{ status: () => Promise<AdminStatus
     done();
   });
 
-  app.get('/v1/admin/events', { config: { admin: true } }, (req, reply) => {
+  const eventsSchema = {
+    tags: ['operations'],
+    operationId: 'adminEvents',
+    summary: 'The status as server-sent events, at once and then every interval',
+    docs: {
+      answers: {
+        200: {
+          description: 'A stream of `event: status` frames whose data is the JSON of GET /v1/admin/status (`event: error` with an error body when it fails)',
+          body: { type: 'string' },
+          type: 'text/event-stream',
+        },
+      },
+    },
+  };
+  app.get('/v1/admin/events', { config: { admin: true }, schema: eventsSchema }, (req, reply) => {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {

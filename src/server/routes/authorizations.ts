@@ -6,6 +6,9 @@ import type { Authorization, AuthorizationApi } from '../../core/types.js';
 import type { ClientAuth } from '../auth.js';
 import { clientOf } from '../auth.js';
 import type { ClientBudget } from '../client-budget.js';
+import { APP_ERRORS, JSON_BODY_ERRORS, OVER_BUDGET, PLATFORM_CALL_ERRORS } from '../openapi/errors.js';
+import type { OperationDocs } from '../openapi/operation.js';
+import { Authorization as AuthorizationAnswer, AuthorizationList, PreAuthCode } from '../openapi/schemas.js';
 import { TENANT_KEY_PATTERN } from './tokens.js';
 
 const codeBody = z.strictObject({ code: z.string().min(1).max(1024) }, 'must be {"code": "<the authorization code of the install redirect>"}');
@@ -23,12 +26,63 @@ interface TenantParams extends AppParams {
   tenantKey: string;
 }
 
-const appParams = { type: 'object', required: ['app'], properties: { app: { type: 'string', maxLength: 64 } } } as const;
+const appParams = { type: 'object', required: ['app'], properties: { app: { type: 'string', maxLength: 64, description: "The third-party app's id in the config" } } } as const;
 const tenantParams = {
   type: 'object',
   required: ['app', 'tenantKey'],
-  properties: { app: { type: 'string', maxLength: 64 }, tenantKey: { type: 'string', pattern: TENANT_KEY_PATTERN } },
+  properties: { app: appParams.properties.app, tenantKey: { type: 'string', pattern: TENANT_KEY_PATTERN, description: 'The tenant, as GET …/authorizations lists it' } },
 } as const;
+
+/** Every authorizations route names an app, which must be a third-party one (404 `TOKENHUB_NOT_FOUND` otherwise). */
+const THIRD_PARTY_ERRORS = [...APP_ERRORS, 'TOKENHUB_NOT_FOUND'] as const;
+
+const tags = ['third-party'];
+
+const schemas = {
+  authorize: {
+    params: appParams,
+    tags,
+    operationId: 'authorize',
+    summary: "Exchange an install redirect's code for the tenant's grant",
+    description: 'The grant is kept durably before the answer. A code the platform refuses counts against the client\'s budget.',
+    docs: {
+      body: codeBody,
+      answers: { 201: { description: 'The authorization kept (never the grant)', body: AuthorizationAnswer } },
+      errors: [...THIRD_PARTY_ERRORS, ...JSON_BODY_ERRORS, ...PLATFORM_CALL_ERRORS, OVER_BUDGET],
+    } satisfies OperationDocs,
+  },
+  list: {
+    params: appParams,
+    tags,
+    operationId: 'listAuthorizations',
+    summary: "The tenants' authorizations kept",
+    docs: {
+      answers: { 200: { description: 'Every authorization kept, never a grant or a token', body: AuthorizationList } },
+      errors: [...THIRD_PARTY_ERRORS, 'TOKENHUB_STORE_UNAVAILABLE'],
+    } satisfies OperationDocs,
+  },
+  revoke: {
+    params: tenantParams,
+    tags,
+    operationId: 'deleteAuthorization',
+    summary: "Delete a tenant's authorization, and forget its tokens",
+    docs: {
+      answers: { 204: { description: 'Deleted' } },
+      errors: [...THIRD_PARTY_ERRORS, 'TOKENHUB_GRANT_NOT_FOUND', 'TOKENHUB_STORE_UNAVAILABLE', 'TOKENHUB_GRANT_CONFLICT'],
+    } satisfies OperationDocs,
+  },
+  preAuthCode: {
+    params: appParams,
+    tags,
+    operationId: 'preAuthCode',
+    summary: "A pre-authorization code for the platform's install link",
+    description: 'Takes no body (or `{}`). Each code counts against the client\'s budget. 404 `TOKENHUB_NOT_FOUND` where the platform has none.',
+    docs: {
+      answers: { 200: { description: 'The code and its seconds left', body: PreAuthCode } },
+      errors: [...THIRD_PARTY_ERRORS, ...JSON_BODY_ERRORS, ...PLATFORM_CALL_ERRORS, OVER_BUDGET],
+    } satisfies OperationDocs,
+  },
+};
 
 export interface AuthorizationRouteOptions {
   broker: Broker;
@@ -63,7 +117,7 @@ export const authorizationRoutes: FastifyPluginAsync<AuthorizationRouteOptions> 
   // platform already took is single-use, and its grant must be kept though the caller left.
   const context = (req: FastifyRequest<{ Params: AppParams }>) => broker.context(req.params.app);
 
-  app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/authorizations', { schema: { params: appParams } }, async (req, reply) => {
+  app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/authorizations', { schema: schemas.authorize }, async (req, reply) => {
     const api = authorizations(req);
     const { code } = parse(codeBody, req.body);
     const client = clientOf(req);
@@ -79,11 +133,11 @@ export const authorizationRoutes: FastifyPluginAsync<AuthorizationRouteOptions> 
     }
     req.log.info({ app: req.params.app, tenantKey: authorization.tenantKey }, 'authorization kept');
     // A tenant refused a moment ago for want of a grant is served at once, not after the refusal's backoff.
-    broker.wake(req.params.app);
+    await broker.authorized(req.params.app, authorization.tenantKey);
     return reply.code(201).send(answer(authorization, req.log));
   });
 
-  app.get<{ Params: AppParams }>('/v1/apps/:app/authorizations', { schema: { params: appParams } }, async (req) => {
+  app.get<{ Params: AppParams }>('/v1/apps/:app/authorizations', { schema: schemas.list }, async (req) => {
     const api = authorizations(req);
     const list = await api.list(context(req)).catch((err: unknown) => {
       throw callerError(err);
@@ -91,7 +145,7 @@ export const authorizationRoutes: FastifyPluginAsync<AuthorizationRouteOptions> 
     return { authorizations: list.map((a) => answer(a, req.log)) };
   });
 
-  app.delete<{ Params: TenantParams }>('/v1/apps/:app/authorizations/:tenantKey', { schema: { params: tenantParams } }, async (req, reply) => {
+  app.delete<{ Params: TenantParams }>('/v1/apps/:app/authorizations/:tenantKey', { schema: schemas.revoke }, async (req, reply) => {
     const api = authorizations(req);
     const revoked = await api.revoke(req.params.tenantKey, context(req)).catch((err: unknown) => {
       throw callerError(err);
@@ -102,7 +156,7 @@ export const authorizationRoutes: FastifyPluginAsync<AuthorizationRouteOptions> 
     return reply.code(204).send();
   });
 
-  app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/pre-auth-code', { schema: { params: appParams } }, async (req) => {
+  app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/pre-auth-code', { schema: schemas.preAuthCode }, async (req) => {
     const api = authorizations(req);
     if (req.body !== undefined) parse(noBody, req.body);
     if (api.preAuthCode === undefined) throw new TokenHubError('TOKENHUB_NOT_FOUND', `app ${req.params.app} has no pre-authorization codes`);

@@ -58,10 +58,35 @@ export const consoleRoutes: FastifyPluginAsync = async (app) => {
       .send(body);
   };
 
-  app.get('/console', { config: { public: true } }, (_req, reply) => send(reply, 'index.html'));
+  const missing = { errors: ['TOKENHUB_NOT_FOUND'] } as const;
+  const page = {
+    tags: ['operations'],
+    operationId: 'console',
+    summary: "The operators' web page",
+    description: 'Public: the page holds no secret; the data it shows comes from /v1/admin/* with the admin key the operator types in.',
+    docs: { answers: { 200: { description: 'The page', type: ASSETS['index.html'] } }, ...missing },
+  };
+  const slash = {
+    tags: ['operations'],
+    operationId: 'consoleSlash',
+    summary: 'Redirects to /console',
+    docs: { answers: { 301: { description: 'To /console', headers: { Location: { type: 'string', description: '../console' } } } } },
+  };
+  const file = {
+    tags: ['operations'],
+    operationId: 'consoleFile',
+    summary: "One of the console page's files",
+    docs: {
+      params: { type: 'object', required: ['file'], properties: { file: { type: 'string', enum: Object.keys(ASSETS) } } },
+      answers: { 200: { description: 'The file', type: [...new Set(Object.values(ASSETS))] } },
+      ...missing,
+    },
+  };
+
+  app.get('/console', { config: { public: true }, schema: page }, (_req, reply) => send(reply, 'index.html'));
   // The page links its files relative to /console: /console/ would resolve them one level too deep.
-  app.get('/console/', { config: { public: true } }, (_req, reply) => reply.redirect('../console', 301));
-  app.get<{ Params: { file: string } }>('/console/:file', { config: { public: true } }, (req, reply) => {
+  app.get('/console/', { config: { public: true }, schema: slash }, (_req, reply) => reply.redirect('../console', 301));
+  app.get<{ Params: { file: string } }>('/console/:file', { config: { public: true }, schema: file }, (req, reply) => {
     const name = req.params.file;
     if (!Object.hasOwn(ASSETS, name)) throw new TokenHubError('TOKENHUB_NOT_FOUND', `no console file ${JSON.stringify(name)}`);
     return send(reply, name as AssetName);

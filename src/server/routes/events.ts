@@ -3,6 +3,8 @@ import type { Broker } from '../../core/broker.js';
 import { TokenHubError, UpstreamError, toCallerError } from '../../core/errors.js';
 import { EventRejected } from '../../core/events.js';
 import { bodyDeadline } from '../limits.js';
+import { PLATFORM_CALL_ERRORS } from '../openapi/errors.js';
+import type { OperationDocs } from '../openapi/operation.js';
 
 /** Largest event accepted. An app_ticket event is about 300 bytes; other events are acknowledged unread. */
 export const EVENT_BODY_LIMIT = 64 * 1024;
@@ -13,6 +15,29 @@ interface EventParams {
   app: string;
 }
 
+const docs: OperationDocs = {
+  body: {
+    schema: { description: "The event as the platform sends it (JSON, or encrypted XML), checked against these exact bytes" },
+    type: ['application/json', 'text/xml', 'application/xml', 'text/plain'],
+  },
+  answers: {
+    200: {
+      description: 'Taken (or acknowledged and dropped): JSON such as `{"challenge": "…"}` or `{"ok": true, "kept": "app_ticket"}`, or text (`success`, a URL check\'s plaintext)',
+      content: { 'application/json': { type: 'object' }, 'text/plain': { type: 'string' } },
+    },
+  },
+  errors: [
+    'TOKENHUB_BAD_REQUEST',
+    'TOKENHUB_UNAUTHORIZED',
+    'TOKENHUB_APP_NOT_FOUND',
+    'TOKENHUB_NOT_FOUND',
+    'TOKENHUB_EVENT_REPLAYED',
+    'TOKENHUB_REQUEST_TIMEOUT',
+    'TOKENHUB_PAYLOAD_TOO_LARGE',
+    ...PLATFORM_CALL_ERRORS,
+  ],
+};
+
 /**
  * `POST /v1/apps/{app}/events` (and `GET`, where the receiver lists it: a URL check such as
  * WeCom's `echostr`): the events URL of an app whose platform pushes events (its provider has an
@@ -21,7 +46,7 @@ interface EventParams {
  * signature, decryption) and refuses it (4xx, nothing kept) when anything is off; a replay is a
  * 409 that changes nothing. Its answer is JSON, or text (`success`) with the content type it names.
  */
-export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number }> = async (app, { broker, timeoutMs }) => {
+export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number; now: () => number }> = async (app, { broker, timeoutMs, now }) => {
   // The signature covers the exact bytes sent, so the body stays raw (in this plugin only).
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: EVENT_BODY_LIMIT }, (_req, body, done) => done(null, body));
@@ -34,7 +59,16 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number
     config: { public: true },
     // Anyone may call this URL: a body trickled in holds a connection only this long.
     onRequest: bodyDeadline(timeoutMs),
-    schema: { params: { type: 'object', required: ['app'], properties: { app: { type: 'string', maxLength: 64 } } } },
+    schema: {
+      params: { type: 'object', required: ['app'], properties: { app: { type: 'string', maxLength: 64, description: "The app's id in the config" } } },
+      tags: ['third-party'],
+      operationId: 'receiveEvent',
+      summary: 'The events URL the platform pushes to (no client key)',
+      description:
+        "Checked by the app's own event settings (verification token, signature, decryption) instead of a client key; a forged, stale or undecryptable event is refused and changes nothing, a replay is a 409. " +
+        "The whole request must arrive within server.eventsTimeoutMs. Each app's platform takes POST, and GET for a URL check where it has one; the other method is a 404.",
+      docs,
+    },
     handler: async (req, reply) => {
       const id = req.params.app;
       const receiver = broker.app(id).provider.events;
@@ -51,7 +85,9 @@ export const eventRoutes: FastifyPluginAsync<{ broker: Broker; timeoutMs: number
             grants: broker.grants(id),
             fetchContext: () => broker.context(id),
             forgetTenant: (tenantKey) => broker.forgetTenant(id, tenantKey),
-            now: () => Date.now(),
+            authorized: (tenantKey) => broker.authorized(id, tenantKey),
+            // The hub's clock: a push's signed time is checked against it, a ticket's age counted by it.
+            now,
             wake: () => broker.wake(id),
             log,
           },

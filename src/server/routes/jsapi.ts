@@ -8,6 +8,9 @@ import type { AuditRecord } from '../audit.js';
 import type { ClientAuth } from '../auth.js';
 import { clientOf } from '../auth.js';
 import type { ClientBudget } from '../client-budget.js';
+import { APP_ERRORS, JSON_BODY_ERRORS, OVER_BUDGET, TOKEN_ERRORS } from '../openapi/errors.js';
+import type { OperationDocs } from '../openapi/operation.js';
+import { CardSignature, PageSignature } from '../openapi/schemas.js';
 import { TENANT_KEY_PATTERN } from './tokens.js';
 
 const tenantKey = z.string().regex(new RegExp(TENANT_KEY_PATTERN), 'must be 1-128 letters, digits, _ . or -');
@@ -41,7 +44,35 @@ interface AppParams {
   app: string;
 }
 
-const params = { type: 'object', required: ['app'], properties: { app: { type: 'string', maxLength: 64 } } } as const;
+const params = { type: 'object', required: ['app'], properties: { app: { type: 'string', maxLength: 64, description: "The app's id in the config" } } } as const;
+
+/** A signature needs the app's ticket: what a token may fail with, and the signature's own refusals. */
+const SIGNATURE_ERRORS = [...APP_ERRORS, ...TOKEN_ERRORS, ...JSON_BODY_ERRORS, OVER_BUDGET] as const;
+
+const signatureDocs: OperationDocs = {
+  body: signatureBody,
+  answers: { 200: { description: "What the page's JS-SDK config call needs (`call` and its argument `config`)", body: PageSignature } },
+  errors: [...SIGNATURE_ERRORS, 'TOKENHUB_URL_NOT_ALLOWED'],
+};
+
+const cardDocs: OperationDocs = {
+  body: cardBody,
+  answers: { 200: { description: 'The card signature and the fields the page passes on', body: CardSignature } },
+  errors: SIGNATURE_ERRORS,
+};
+
+const signatureSchema = {
+  params,
+  tags: ['signatures'],
+  operationId: 'signPage',
+  summary: "Sign a web page's JS-SDK config",
+  description:
+    "The URL loses its #… part and is otherwise signed as written: not http(s) is a 400, outside the app's jsapiUrls a 403. " +
+    "Each signature counts against the client's budget (clients[].signaturesPerMinute).",
+  docs: signatureDocs,
+};
+
+const cardSchema = { params, tags: ['signatures'], operationId: 'signCard', summary: 'Sign a card call of the page (`wx.addCard`, `wx.chooseCard`)', docs: cardDocs };
 
 export interface JsapiRouteOptions {
   broker: Broker;
@@ -82,7 +113,7 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
   const ticket = (appId: string, kind: string, tenant: string | undefined): IssuedToken | Promise<IssuedToken> =>
     broker.peek(appId, kind, { tenantKey: tenant }) ?? broker.getToken(appId, kind, { tenantKey: tenant });
 
-  app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/jsapi/signature', { schema: { params } }, async (req) => {
+  app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/jsapi/signature', { schema: signatureSchema }, async (req) => {
     const audit: AuditRecord = (req.audit = { action: 'signature', app: req.params.app });
     const pages = signing(req);
     const body = parse(signatureBody, req.body);
@@ -115,7 +146,7 @@ export const jsapiRoutes: FastifyPluginAsync<JsapiRouteOptions> = async (app, { 
     };
   });
 
-  app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/jsapi/card-signature', { schema: { params } }, async (req) => {
+  app.post<{ Params: AppParams; Body: unknown }>('/v1/apps/:app/jsapi/card-signature', { schema: cardSchema }, async (req) => {
     const audit: AuditRecord = (req.audit = { action: 'card-signature', app: req.params.app });
     const cards = signing(req).cards;
     if (cards === undefined) throw badRequest(`app ${req.params.app} is on ${definition(req.params.app)}, which has no card signatures`);

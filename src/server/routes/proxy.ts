@@ -10,6 +10,8 @@ import type { AuditRecord } from '../audit.js';
 import { clientOf, type ClientAuth } from '../auth.js';
 import type { ClientBudget } from '../client-budget.js';
 import type { Metrics } from '../metrics.js';
+import { APP_ERRORS, TOKEN_ERRORS } from '../openapi/errors.js';
+import type { OperationDocs } from '../openapi/operation.js';
 import { TENANT_KEY_PATTERN } from './tokens.js';
 import { WITHHELD_HEADERS, type ProxyOptions } from '../proxy-options.js';
 
@@ -20,6 +22,43 @@ const DECODE_ROUNDS = 4;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 const TENANT_KEY = new RegExp(TENANT_KEY_PATTERN);
 const KIND = /^[A-Za-z0-9_.-]{1,64}$/;
+
+const docs: OperationDocs = {
+  params: {
+    type: 'object',
+    required: ['app', 'path'],
+    properties: {
+      app: { type: 'string', description: "The app's id in the config" },
+      path: { type: 'string', description: "The platform's path, slashes and all (its query string is kept)" },
+    },
+  },
+  headers: {
+    type: 'object',
+    properties: {
+      'x-tokenhub-token-kind': { type: 'string', pattern: KIND.source, description: "The kind of token to send; default the app's defaultKind" },
+      'x-tokenhub-tenant-key': { type: 'string', pattern: TENANT_KEY_PATTERN, description: 'The tenant whose token to send, for a tenant-scoped kind' },
+    },
+  },
+  body: { schema: { description: 'Any body, streamed to the platform as it is' }, type: ['*/*'], required: false },
+  answers: {
+    default: {
+      description: "The platform's answer, unchanged (its X-Tokenhub-* headers removed). An answer of tokenhub's own carries X-Tokenhub-Error; without it, any status is the platform's.",
+      type: '*/*',
+    },
+  },
+  errors: ['TOKENHUB_BAD_REQUEST', ...APP_ERRORS, ...TOKEN_ERRORS, 'TOKENHUB_UPSTREAM_UNREACHABLE', 'TOKENHUB_UPSTREAM_TIMEOUT'],
+};
+
+const schema = {
+  tags: ['proxy'],
+  operationId: 'proxy',
+  summary: "A platform call, sent on with the app's token",
+  description:
+    "The client key is taken out and the platform's token put where the platform wants it (a header or the query). " +
+    'When the platform answers that the token is invalid, tokenhub replaces it (compare-and-refresh) and sends the call once more. ' +
+    'Every method is taken, also those OpenAPI 3.1 has no field for (WebDAV’s).',
+  docs,
+};
 
 /** A request body: held in memory (so it can be sent twice), or streaming through once. */
 type OutgoingBody = { replayable: true; data: Buffer | undefined } | { replayable: false; data: Readable };
@@ -49,7 +88,7 @@ export const proxyRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null));
 
-  app.all<{ Params: { app: string } }>('/v1/proxy/:app/*', async (req, reply) => {
+  app.all<{ Params: { app: string } }>('/v1/proxy/:app/*', { schema }, async (req, reply) => {
     const appId = req.params.app;
     const audit: AuditRecord = (req.audit = { action: 'proxy', app: appId });
     const { provider } = broker.app(appId);

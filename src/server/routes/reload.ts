@@ -3,6 +3,8 @@ import type { ClientEntry } from '../../config.js';
 import { ConfigError, ReloadRefusedError, TokenHubError } from '../../core/errors.js';
 import type { ReloadResult } from '../../reload/plan.js';
 import { clientOf } from '../auth.js';
+import { JSON_BODY_ERRORS } from '../openapi/errors.js';
+import { ReloadResult as ReloadResultSchema } from '../openapi/schemas.js';
 
 /** Whether `client` may use the admin routes (`clients[].admin: true`). */
 export function isAdmin(client: ClientEntry): boolean {
@@ -20,7 +22,17 @@ export function requireAdmin(client: ClientEntry): void {
  * that does not load, the running one kept.
  */
 export const reloadRoutes: FastifyPluginAsync<{ reload: (() => Promise<ReloadResult>) | undefined }> = async (app, { reload }) => {
-  app.post('/v1/admin/reload', async (req) => {
+  const schema = {
+    tags: ['operations'],
+    operationId: 'reload',
+    summary: 'Read the config file again and apply it, as SIGHUP does',
+    description: 'Admin clients only. Unchanged apps keep their tokens; a config that does not load is refused with every problem and the running one stays.',
+    docs: {
+      answers: { 200: { description: 'What changed', body: ReloadResultSchema } },
+      errors: ['TOKENHUB_FORBIDDEN', 'TOKENHUB_RELOAD_REFUSED', ...JSON_BODY_ERRORS],
+    },
+  } as const;
+  app.post('/v1/admin/reload', { schema }, async (req) => {
     req.audit = { action: 'admin.reload' };
     requireAdmin(clientOf(req));
     if (reload === undefined) throw new ReloadRefusedError(['this tokenhub was started without a config file to read again']);

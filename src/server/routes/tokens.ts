@@ -6,6 +6,9 @@ import type { ClientBudget } from '../client-budget.js';
 import type { ClientAuth } from '../auth.js';
 import { clientOf, mayUse } from '../auth.js';
 import type { TokenAnswers } from '../token-answers.js';
+import { APP_ERRORS, JSON_BODY_ERRORS, OVER_BUDGET, TOKEN_ERRORS } from '../openapi/errors.js';
+import type { OperationDocs } from '../openapi/operation.js';
+import { AppList, TokenAnswer, standaloneSchema } from '../openapi/schemas.js';
 
 // Validated with zod rather than the route schema: query parameters need type coercion, the body must not get it.
 const invalidateBody = z.strictObject({ token: z.string().min(1).max(4096) }, 'must be {"token": "<the rejected token>"}');
@@ -26,30 +29,44 @@ interface TokenQuery {
 const params = {
   type: 'object',
   required: ['app', 'kind'],
-  properties: { app: { type: 'string', maxLength: 64 }, kind: { type: 'string', maxLength: 64 } },
+  properties: {
+    app: { type: 'string', maxLength: 64, description: "The app's id in the config" },
+    kind: { type: 'string', maxLength: 64, description: "One of the app's kinds (GET /v1/apps lists them); for a ticket kind the token is the ticket" },
+  },
 } as const;
 
 const querystring = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    tenant_key: { type: 'string', pattern: TENANT_KEY_PATTERN },
-    min_ttl: { type: 'integer', minimum: 0, maximum: 86_400 },
+    tenant_key: { type: 'string', pattern: TENANT_KEY_PATTERN, description: "The tenant of a tenant-scoped kind (a store app's tenant, an authorizer's appid, a corp id)" },
+    min_ttl: { type: 'integer', minimum: 0, maximum: 86_400, description: "Seconds the token must still live; default the app's minTtlSeconds" },
   },
 } as const;
 
-const tokenResponse = {
-  type: 'object',
-  properties: {
-    app: { type: 'string' },
-    platform: { type: 'string' },
-    kind: { type: 'string' },
-    tenantKey: { type: 'string' },
-    token: { type: 'string' },
-    expiresAt: { type: 'string' },
-    expiresIn: { type: 'integer' },
+/** The token answer's serializer: the same schema the OpenAPI document gives it, so neither can drop a field of the other. */
+const tokenResponse = standaloneSchema(TokenAnswer);
+
+const tokenAnswer = {
+  description: 'The token, with at least min_ttl seconds left',
+  body: TokenAnswer,
+  headers: {
+    'X-Tokenhub-Warning': { type: 'string', enum: ['reported-token'], description: 'A caller reported this token as rejected and no replacement could be had yet: it is served on to its end' },
   },
-} as const;
+};
+
+const tokenDocs: OperationDocs = {
+  answers: { 200: tokenAnswer },
+  errors: [...APP_ERRORS, ...TOKEN_ERRORS, OVER_BUDGET],
+};
+
+const invalidateDocs: OperationDocs = {
+  body: invalidateBody,
+  answers: { 200: { ...tokenAnswer, description: 'The current token: a new one if the reported token was still current (one fetch however many report it), else the one that replaced it' } },
+  errors: [...APP_ERRORS, ...TOKEN_ERRORS, ...JSON_BODY_ERRORS, OVER_BUDGET],
+};
+
+const appsDocs: OperationDocs = { answers: { 200: { description: 'The apps this client may use, each with its token state', body: AppList } } };
 
 /** Sent with a token a caller reported as rejected, served on because no replacement could be had yet. */
 export const REPORTED_WARNING = 'reported-token';
@@ -81,7 +98,20 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
 
   app.get<{ Params: TokenParams; Querystring: TokenQuery }>(
     '/v1/apps/:app/tokens/:kind',
-    { schema: { params, querystring, response: { 200: tokenResponse } } },
+    {
+      schema: {
+        params,
+        querystring,
+        response: { 200: tokenResponse },
+        tags: ['tokens'],
+        operationId: 'getToken',
+        summary: 'A token of the app',
+        description:
+          'Answered at once from the cache while the token has min_ttl left; otherwise fetched, one upstream call however many ask at once. ' +
+          'The plainest form (no query string, a cached token) is answered before the framework, with the same body.',
+        docs: tokenDocs,
+      },
+    },
     // Not async: a cached token is answered synchronously, with no promise on the way.
     (req, reply) => {
       const { app: appId, kind } = req.params;
@@ -109,7 +139,20 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
 
   app.post<{ Params: TokenParams; Querystring: TokenQuery; Body: unknown }>(
     '/v1/apps/:app/tokens/:kind/invalidate',
-    { schema: { params, querystring, response: { 200: tokenResponse } } },
+    {
+      schema: {
+        params,
+        querystring,
+        response: { 200: tokenResponse },
+        tags: ['tokens'],
+        operationId: 'invalidateToken',
+        summary: 'Report a token the platform rejected (compare-and-refresh)',
+        description:
+          'If the token is still the current one it is fetched anew, at most once per report interval; otherwise the current token is answered and nobody is called. ' +
+          "Each report counts against the client's budget (clients[].reportsPerMinute).",
+        docs: invalidateDocs,
+      },
+    },
     async (req, reply) => {
       const { app: appId, kind } = req.params;
       req.audit = { action: 'report', app: appId, kind, tenantKey: req.query.tenant_key };
@@ -127,7 +170,7 @@ export const tokenRoutes: FastifyPluginAsync<{ broker: Broker; auth: ClientAuth;
     },
   );
 
-  app.get('/v1/apps', async (req: FastifyRequest) => {
+  app.get('/v1/apps', { schema: { tags: ['tokens'], operationId: 'listApps', summary: 'The apps this client may use', docs: appsDocs } }, async (req: FastifyRequest) => {
     const client = clientOf(req);
     const apps = broker.apps().filter((a) => mayUse(client, a.id));
     return {

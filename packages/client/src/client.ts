@@ -1,5 +1,4 @@
-import type { ErrorCode } from '../core/errors.js';
-import { TokenHubClientError } from './errors.js';
+import { TokenHubClientError, type ErrorCode } from './errors.js';
 import { SingleFlight } from './single-flight.js';
 
 export interface TokenHubClientOptions {
@@ -141,7 +140,7 @@ const STALE_FLOOR_MS = 5_000;
  *
  * @example
  * ```ts
- * import { TokenHubClient } from 'tokenhub/client';
+ * import { TokenHubClient } from '@tokenhub/client';
  * const hub = new TokenHubClient({ url: 'http://127.0.0.1:8700', key: process.env.TOKENHUB_KEY });
  * const token = await hub.getToken('feishu-main', 'tenant_access_token');
  * // …the platform answered "token invalid" (Feishu 99991663):

@@ -1,4 +1,32 @@
-import type { ErrorCode } from '../core/errors.js';
+/**
+ * The codes of tokenhub's error answers (docs/errors.md has what each means and how to fix it).
+ * Written out here so that the client depends on nothing of the server; test/core/errors.test.ts
+ * holds this list to the server's table.
+ */
+export type ErrorCode =
+  | 'TOKENHUB_BAD_REQUEST'
+  | 'TOKENHUB_UNKNOWN_KIND'
+  | 'TOKENHUB_UNAUTHORIZED'
+  | 'TOKENHUB_FORBIDDEN'
+  | 'TOKENHUB_URL_NOT_ALLOWED'
+  | 'TOKENHUB_APP_NOT_FOUND'
+  | 'TOKENHUB_EVENT_REPLAYED'
+  | 'TOKENHUB_NOT_FOUND'
+  | 'TOKENHUB_GRANT_NOT_FOUND'
+  | 'TOKENHUB_GRANT_CONFLICT'
+  | 'TOKENHUB_PAYLOAD_TOO_LARGE'
+  | 'TOKENHUB_REQUEST_TIMEOUT'
+  | 'TOKENHUB_UNSUPPORTED_MEDIA_TYPE'
+  | 'TOKENHUB_PLATFORM_REFUSED'
+  | 'TOKENHUB_UPSTREAM_UNREACHABLE'
+  | 'TOKENHUB_PLATFORM_UNAVAILABLE'
+  | 'TOKENHUB_RATE_LIMITED'
+  | 'TOKENHUB_TICKET_PENDING'
+  | 'TOKENHUB_REFRESH_LIMITED'
+  | 'TOKENHUB_STORE_UNAVAILABLE'
+  | 'TOKENHUB_UPSTREAM_TIMEOUT'
+  | 'TOKENHUB_RELOAD_REFUSED'
+  | 'TOKENHUB_INTERNAL';
 
 /** Failures the client finds itself, before or without an answer from tokenhub. */
 export type ClientErrorCode =
@@ -79,7 +107,7 @@ export class TokenHubClientError extends Error {
  *
  * @example
  * ```ts
- * const { isTokenHubError } = require('tokenhub/client');
+ * const { isTokenHubError } = require('@tokenhub/client');
  * if (isTokenHubError(err) && err.code === 'TOKENHUB_PLATFORM_REFUSED') alert(err.platformCode);
  * ```
  */
