@@ -95,6 +95,11 @@ const TABLE = {
     meaning: 'This instance is stopping: it finishes the requests in flight and takes no new ones.',
     fix: 'Retry on another instance, or after Retry-After once it is back.',
   },
+  TOKENHUB_GRANTS_LOST: {
+    status: 503,
+    meaning: "A third-party app's grants are gone from the store, which held them before (a flushed Redis, a new data directory): the tenants' tokens cannot be had.",
+    fix: 'Restore the grants from a backup (tokenhub grants import); those not in it need the tenant to authorize again.',
+  },
   TOKENHUB_UPSTREAM_TIMEOUT: {
     status: 504,
     meaning: 'Proxy: the platform did not answer the proxied call in time.',

@@ -24,8 +24,11 @@ import { errcodeAnswer as answer, tokenFields, type Classified } from './errcode
 import { callPlatform, endpoint, type UpstreamResponse } from './http.js';
 import { pageSigning, wxConfig } from './jsapi.js';
 import { kindsOf } from './kinds.js';
+import { GrantLedger } from './third-party/grant-ledger.js';
+import { PendingCodes } from './third-party/pending-codes.js';
 import { PushChecker, type OpenedPush } from './third-party/push.js';
 import { PushedTicket, ticketTime, type PushedTicketOptions } from './third-party/pushed-ticket.js';
+import { UnsettledCalls } from './third-party/unsettled-calls.js';
 import { withToken } from './tickets.js';
 
 export { readTicket } from './third-party/pushed-ticket.js';
@@ -86,6 +89,8 @@ const REFRESH_TOKEN_INVALID = 61023;
 const NOT_AUTHORIZED = 61003;
 const CODE_INVALID = 61009;
 const CODE_EXPIRED = 61010;
+/** An authorization code's validity when a push does not say (the install redirect's `expires_in`). */
+const CODE_TTL_MS = 10 * MINUTE;
 
 /**
  * What the component APIs' codes mean. On calls made with the component token, 40001 means that
@@ -143,6 +148,14 @@ export class WeChatComponentProvider implements Provider {
   readonly #dispatcher: Dispatcher | undefined;
   readonly #checker: PushChecker;
   readonly #ticket: PushedTicket;
+  readonly #calls = new UnsettledCalls();
+  /** Tells an authorizer that never authorized from grants the store lost. */
+  readonly #ledger = new GrantLedger(this.platform);
+  /** Codes of authorizations pushed while they could not be exchanged, kept until they can. */
+  readonly #codes = new PendingCodes({
+    exchange: async (code, context) => (await this.#exchange(code, context)).tenantKey,
+    refused: (err) => err instanceof TokenHubError && (err.platformCode === CODE_INVALID || err.platformCode === CODE_EXPIRED),
+  });
 
   constructor(options: WeChatComponentProviderOptions) {
     this.#appId = options.appId;
@@ -182,7 +195,11 @@ export class WeChatComponentProvider implements Provider {
 
   readonly authorizations: AuthorizationApi = {
     authorize: (code, context) => this.#exchange(code, context),
-    list: async (context) => (await context.grants.list(AUTHORIZER_GRANT_PREFIX)).map(({ name, grant }) => authorizationOf(name.slice(AUTHORIZER_GRANT_PREFIX.length), readGrant(grant))),
+    list: async (context) => {
+      const grants = await context.grants.list(AUTHORIZER_GRANT_PREFIX);
+      await (grants.length === 0 ? this.#ledger.assertNotLost(context.grants) : this.#ledger.kept(context.grants));
+      return grants.map(({ name, grant }) => authorizationOf(name.slice(AUTHORIZER_GRANT_PREFIX.length), readGrant(grant)));
+    },
     revoke: (tenantKey, context) => context.grants.delete(grantName(tenantKey)),
     preAuthCode: (context) =>
       withToken(this.platform, context, 'component_access_token', undefined, async (token) => {
@@ -195,6 +212,7 @@ export class WeChatComponentProvider implements Provider {
   async health(context: HealthContext): Promise<ProviderHealth> {
     const ticket = await this.#ticket.health(context);
     if (context.grants === undefined) return { ticket };
+    await this.#ledger.observe(context.grants);
     const grants = await context.grants.list(AUTHORIZER_GRANT_PREFIX);
     return { ticket, grants: { count: grants.length, rejected: grants.filter(({ grant }) => readGrant(grant).rejected !== undefined).length } };
   }
@@ -204,7 +222,7 @@ export class WeChatComponentProvider implements Provider {
     const tenantKey = request.tenantKey;
     if (tenantKey === undefined) throw new UpstreamError('credentials', `a ${request.kind} needs a tenant_key (the authorizer appid)`, { platform: this.platform });
     if (request.kind === 'jsapi_ticket') return withToken(this.platform, context, 'authorizer_access_token', tenantKey, (token) => this.#jsapiTicket(token, context.signal));
-    return withToken(this.platform, context, 'component_access_token', undefined, (token) => this.#authorizerToken(tenantKey, token, context));
+    return withToken(this.platform, context, 'component_access_token', undefined, (token) => this.#authorizerToken(tenantKey, token, context, request.reason !== 'cold'));
   }
 
   async #handle(push: OpenedPush, context: EventContext): Promise<EventAnswer> {
@@ -214,16 +232,18 @@ export class WeChatComponentProvider implements Provider {
       case 'component_verify_ticket': {
         const ticket = fields.ComponentVerifyTicket;
         if (!ticket) throw badRequest('component_verify_ticket without its ComponentVerifyTicket');
-        await this.#ticket.received(ticket, ticketTime(fields.CreateTime, push.signedAt), context);
+        if ((await this.#ticket.received(ticket, ticketTime(fields.CreateTime, push.signedAt), context)) === 'new') {
+          // Codes pushed while no ticket was at hand can be exchanged now.
+          void this.#codes.drain(context).catch((err: unknown) => context.log.warn({ err: String(err) }, 'kept authorization codes: not exchanged yet'));
+        }
         return success;
       }
       case 'authorized':
       case 'updateauthorized': {
         const code = fields.AuthorizationCode;
         if (!code) throw badRequest(`${fields.InfoType} without its AuthorizationCode`);
-        const authorization = await this.#exchange(code, context.fetchContext());
-        context.log.info({ tenantKey: authorization.tenantKey, infoType: fields.InfoType }, 'authorization kept');
-        await context.authorized(authorization.tenantKey);
+        const expiresAt = /^\d+$/.test(fields.AuthorizationCodeExpiredTime ?? '') ? Number(fields.AuthorizationCodeExpiredTime) * SECOND : context.now() + CODE_TTL_MS;
+        await this.#codes.take(code, { infoType: fields.InfoType, expiresAt, ...(fields.AuthorizerAppid ? { tenantKey: fields.AuthorizerAppid } : {}) }, context);
         return success;
       }
       case 'unauthorized': {
@@ -263,30 +283,39 @@ export class WeChatComponentProvider implements Provider {
    * The authorizer's token from its grant. The grant is read, used and, when the platform handed
    * out a new refresh token, replaced by compare-and-set; a lost race re-reads it and calls again
    * with the winner's. 61023 is believed only after one more read: another instance may have
-   * rotated the grant between our read and our call.
+   * rotated the grant between our read and our call. A call whose answer was never stored (noted
+   * by {@link UnsettledCalls}) or a 61023 to the grant as stored (an older one: restored from a
+   * backup, or the store lost the answer) first asks the platform for the authorizer's current
+   * refresh token (`api_get_authorizer_info`), so that a grant the platform still honours is
+   * never marked rejected.
    */
-  async #authorizerToken(tenantKey: string, componentToken: string, context: FetchContext): Promise<FetchedToken> {
+  async #authorizerToken(tenantKey: string, componentToken: string, context: FetchContext, hadToken: boolean): Promise<FetchedToken> {
     const name = grantName(tenantKey);
     let fetched: FetchedToken | undefined;
     let used: StoredGrant | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         await context.grants.update(name, async (current) => {
-          if (current === undefined) throw grantNotFound(tenantKey);
+          if (current === undefined) throw await this.#ledger.missing(context.grants, `authorizer ${tenantKey}`, hadToken);
+          await this.#ledger.kept(context.grants);
           used = current;
           const kept = readGrant(current);
           if (kept.rejected !== undefined) throw grantRejected(tenantKey, kept.rejected.platformCode);
+          const unsettled = await this.#calls.unsettled(context.state, name, current.version);
+          const refreshToken = (unsettled ? await this.#platformRefreshToken(tenantKey, componentToken, context) : undefined) ?? kept.refreshToken;
+          await this.#calls.begin(context.state, name, current.version);
           const { res, body } = await this.#component(
             'api_authorizer_token',
             componentToken,
-            { component_appid: this.#appId, authorizer_appid: tenantKey, authorizer_refresh_token: kept.refreshToken },
+            { component_appid: this.#appId, authorizer_appid: tenantKey, authorizer_refresh_token: refreshToken },
             context.signal,
           );
           fetched = tokenFields(this.platform, res, body, 'authorizer_access_token', 'expires_in');
-          const next = body.authorizer_refresh_token;
-          if (typeof next !== 'string' || next === '' || next === kept.refreshToken) return undefined;
+          const next = typeof body.authorizer_refresh_token === 'string' && body.authorizer_refresh_token !== '' ? body.authorizer_refresh_token : refreshToken;
+          if (next === kept.refreshToken) return undefined;
           return JSON.stringify({ ...kept, refreshToken: next } satisfies AuthorizerGrant);
         });
+        await this.#calls.settle(context.state, name);
         return fetched!;
       } catch (err) {
         if (!(err instanceof UpstreamError)) throw err;
@@ -294,11 +323,39 @@ export class WeChatComponentProvider implements Provider {
         if (err.platformCode === NOT_AUTHORIZED) throw grantRejected(tenantKey, NOT_AUTHORIZED, err);
         if (err.platformCode !== REFRESH_TOKEN_INVALID || used === undefined) throw err;
         const now = await context.grants.get(name);
-        if (now === undefined) throw grantNotFound(tenantKey);
+        if (now === undefined) throw await this.#ledger.missing(context.grants, `authorizer ${tenantKey}`, hadToken);
         if (attempt === 1 && now.version !== used.version) continue;
+        if (attempt === 1 && (await this.#adoptPlatformGrant(name, now, tenantKey, componentToken, context))) continue;
         await this.#reject(name, used, context);
         throw grantRejected(tenantKey, REFRESH_TOKEN_INVALID, err);
       }
+    }
+  }
+
+  /** Writes the platform's current refresh token of the authorizer over `stale` when it differs; true when there was one to write. */
+  async #adoptPlatformGrant(name: string, stale: StoredGrant, tenantKey: string, componentToken: string, context: FetchContext): Promise<boolean> {
+    const current = await this.#platformRefreshToken(tenantKey, componentToken, context);
+    const kept = readGrant(stale);
+    if (current === undefined || current === kept.refreshToken) return false;
+    // A lost race leaves the winner's grant, which the next attempt reads.
+    await context.grants.put(name, JSON.stringify({ ...kept, refreshToken: current } satisfies AuthorizerGrant), stale.version);
+    return true;
+  }
+
+  /**
+   * The authorizer's refresh token as the platform holds it now: `api_get_authorizer_info`
+   * answers it in `authorization_info` (as the docs' sample answer shows; whether it is always the
+   * newest after a refresh handed out another is unverified). Undefined when it answers none or
+   * refuses (61003: not authorized); a transient failure is thrown, for the fetch to be retried.
+   */
+  async #platformRefreshToken(tenantKey: string, componentToken: string, context: FetchContext): Promise<string | undefined> {
+    try {
+      const { body } = await this.#component('api_get_authorizer_info', componentToken, { component_appid: this.#appId, authorizer_appid: tenantKey }, context.signal);
+      const value = (body.authorization_info as Record<string, unknown> | undefined)?.authorizer_refresh_token;
+      return typeof value === 'string' && value !== '' ? value : undefined;
+    } catch (err) {
+      if (err instanceof UpstreamError && err.failure === 'credentials') return undefined;
+      throw err;
     }
   }
 
@@ -329,6 +386,7 @@ export class WeChatComponentProvider implements Provider {
     const grant: AuthorizerGrant = { refreshToken, authorizedAt: context.now(), funcInfo: funcInfoOf(auth?.func_info) };
     // A new authorization replaces whatever was kept (a rejected or an older grant).
     await context.grants.update(grantName(tenantKey), () => JSON.stringify(grant));
+    await this.#ledger.kept(context.grants);
     return authorizationOf(tenantKey, grant);
   }
 
@@ -355,10 +413,6 @@ export class WeChatComponentProvider implements Provider {
 
 function grantName(tenantKey: string): string {
   return AUTHORIZER_GRANT_PREFIX + tenantKey;
-}
-
-function grantNotFound(tenantKey: string): TokenHubError {
-  return new TokenHubError('TOKENHUB_GRANT_NOT_FOUND', `no authorization of authorizer ${tenantKey} is kept: it never authorized the component, or cancelled it`);
 }
 
 /** The platform refused an authorizer's grant: a failure of the grant (alerted as `grant.rejected`), not of the component's credentials. */

@@ -25,6 +25,8 @@ import { callPlatform, endpoint, type UpstreamResponse } from './http.js';
 import { pageSigning } from './jsapi.js';
 import { kindsOf } from './kinds.js';
 import { takeTenantQuota } from './tenant-quota.js';
+import { GrantLedger } from './third-party/grant-ledger.js';
+import { PendingCodes } from './third-party/pending-codes.js';
 import { PushChecker, type OpenedPush } from './third-party/push.js';
 import { PushedTicket, ticketTime, type PushedTicketOptions } from './third-party/pushed-ticket.js';
 import { withToken } from './tickets.js';
@@ -77,6 +79,8 @@ export const WECOM_SUITE_CODES: ReadonlyMap<number, FailureClass> = new Map<numb
 export const WECOM_GRANT_GONE_CODES: readonly number[] = [40084, 48004];
 const AUTH_CODE_INVALID = 40078;
 const TICKET_INVALID = 40085;
+/** A pushed AuthCode is valid 10 minutes (documented). */
+const AUTH_CODE_TTL_MS = 10 * 60_000;
 
 export interface WeComSuiteProviderOptions extends PushedTicketOptions {
   dispatcher?: Dispatcher | undefined;
@@ -128,6 +132,14 @@ export class WeComSuiteProvider implements Provider {
   readonly #dispatcher: Dispatcher | undefined;
   readonly #checker: PushChecker;
   readonly #ticket: PushedTicket;
+  /** Codes of installs pushed while they could not be exchanged, kept until they can. A code WeCom refuses (40078) would be refused again: dropped. */
+  readonly #codes = new PendingCodes({
+    exchange: async (code, context) => (await this.#exchange(code, context))[0],
+    refused: (err) => err instanceof TokenHubError && err.platformCode === AUTH_CODE_INVALID,
+  });
+
+  /** Tells a corp that never installed the suite from grants the store lost. */
+  readonly #ledger = new GrantLedger(this.platform);
 
   constructor(options: WeComSuiteProviderOptions) {
     this.#suiteId = options.suiteId;
@@ -178,10 +190,14 @@ export class WeComSuiteProvider implements Provider {
 
   readonly authorizations: AuthorizationApi = {
     authorize: async (code, context) => authorizationOf(...(await this.#exchange(code, context))),
-    list: async (context) => (await context.grants.list(WECOM_SUITE_GRANT_PREFIX)).flatMap(({ name, grant }) => {
-      const kept = readGrant(grant);
-      return kept === undefined ? [] : [authorizationOf(name.slice(WECOM_SUITE_GRANT_PREFIX.length), kept)];
-    }),
+    list: async (context) => {
+      const grants = await context.grants.list(WECOM_SUITE_GRANT_PREFIX);
+      await (grants.length === 0 ? this.#ledger.assertNotLost(context.grants) : this.#ledger.kept(context.grants));
+      return grants.flatMap(({ name, grant }) => {
+        const kept = readGrant(grant);
+        return kept === undefined ? [] : [authorizationOf(name.slice(WECOM_SUITE_GRANT_PREFIX.length), kept)];
+      });
+    },
     revoke: (tenantKey, context) => context.grants.delete(grantName(tenantKey)),
     preAuthCode: (context) =>
       withToken(this.platform, context, 'suite_access_token', undefined, async (suiteToken) => {
@@ -193,6 +209,7 @@ export class WeComSuiteProvider implements Provider {
 
   /** The kept suite_ticket: there or not, its age, refused, stale. Never its value. */
   async health(context: HealthContext): Promise<ProviderHealth> {
+    if (context.grants !== undefined) await this.#ledger.observe(context.grants);
     return { ticket: await this.#ticket.health(context) };
   }
 
@@ -208,7 +225,7 @@ export class WeComSuiteProvider implements Provider {
         return fetchWeComTicket(this.platform, { baseUrl: this.#baseUrl, dispatcher: this.#dispatcher, signal: context.signal }, kind, token);
       });
     }
-    return this.#corpToken(corpId, context);
+    return this.#corpToken(corpId, context, request.reason !== 'cold');
   }
 
   async #handle(push: OpenedPush, context: EventContext): Promise<EventAnswer> {
@@ -216,21 +233,16 @@ export class WeComSuiteProvider implements Provider {
     switch (f.InfoType) {
       case 'suite_ticket': {
         if (!f.SuiteTicket) throw new TokenHubError('TOKENHUB_BAD_REQUEST', 'a suite_ticket push without SuiteTicket');
-        await this.#ticket.received(f.SuiteTicket, ticketTime(f.TimeStamp, push.signedAt), context);
+        if ((await this.#ticket.received(f.SuiteTicket, ticketTime(f.TimeStamp, push.signedAt), context)) === 'new') {
+          // Codes pushed while no ticket was at hand can be exchanged now.
+          void this.#codes.drain(context).catch((err: unknown) => context.log.warn({ err: String(err) }, 'kept authorization codes: not exchanged yet'));
+        }
         return SUCCESS;
       }
       case 'create_auth':
       case 'reset_permanent_code': {
         if (!f.AuthCode) throw new TokenHubError('TOKENHUB_BAD_REQUEST', `a ${f.InfoType} push without AuthCode`);
-        try {
-          const [corpId] = await this.#exchange(f.AuthCode, context.fetchContext());
-          context.log.info({ tenantKey: corpId, infoType: f.InfoType }, 'authorization kept');
-          await context.authorized(corpId);
-        } catch (err) {
-          // A code WeCom refuses will not be taken on a redelivery either: nothing to wait for.
-          if (!(err instanceof TokenHubError) || err.platformCode !== AUTH_CODE_INVALID) throw err;
-          context.log.error({ infoType: f.InfoType, platformCode: AUTH_CODE_INVALID }, 'the pushed AuthCode was refused: the corp must authorize again');
-        }
+        await this.#codes.take(f.AuthCode, { infoType: f.InfoType, expiresAt: context.now() + AUTH_CODE_TTL_MS }, context);
         return SUCCESS;
       }
       case 'change_auth':
@@ -262,9 +274,10 @@ export class WeComSuiteProvider implements Provider {
     });
   }
 
-  async #corpToken(corpId: string, context: FetchContext): Promise<FetchedToken> {
+  async #corpToken(corpId: string, context: FetchContext, hadToken: boolean): Promise<FetchedToken> {
     const grant = readGrant(await context.grants.get(grantName(corpId)));
-    if (grant === undefined) throw new TokenHubError('TOKENHUB_GRANT_NOT_FOUND', `no authorization of corp ${corpId} is kept`, { platform: this.platform });
+    if (grant === undefined) throw await this.#ledger.missing(context.grants, `corp ${corpId}`, hadToken);
+    await this.#ledger.kept(context.grants);
     if (grant.revoked !== undefined) throw revokedError(this.platform, corpId, grant.revoked.code);
     try {
       // "Token invalid" here can only mean the suite token: withToken replaces it (compare-and-refresh) once.
@@ -310,6 +323,7 @@ export class WeComSuiteProvider implements Provider {
     const agentId = agentIdOf(answer);
     const grant: SuiteGrant = { permanentCode, corpName: typeof corp.corp_name === 'string' ? corp.corp_name : '', ...(agentId === undefined ? {} : { agentId }), authorizedAt: context.now() };
     await context.grants.update(grantName(corp.corpid), () => JSON.stringify(grant));
+    await this.#ledger.kept(context.grants);
     return [corp.corpid, grant];
   }
 

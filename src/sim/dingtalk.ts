@@ -5,6 +5,7 @@ import { Faults, type PlatformFaultAnswers } from './faults.js';
 import { DEFAULT_JSAPI_MAX_SKEW_SECONDS, field, refuse, text, verifyPageSignature, type JsapiVerdict } from './jsapi.js';
 import { checkApps, notNegative, positive } from './options.js';
 import { isRecord, keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
+import { resetFaultsAndCounters } from './reset.js';
 import { Script, SimTokens, type SimToken } from './tokens.js';
 import type { PlatformSim } from './types.js';
 
@@ -199,11 +200,7 @@ export class DingTalkSim implements PlatformSim {
 
   /** Back to healthy: no fault, no scripted answers, no ban, zero counters. Issued tokens and tickets stay valid. */
   reset(): void {
-    this.faults.set('none');
-    this.ticketFaults.set('none');
-    this.script.clear();
-    this.ticketScript.clear();
-    this.counters.reset();
+    resetFaultsAndCounters(this);
     this.#ipWindows.clear();
     this.#qpsWindows.clear();
   }

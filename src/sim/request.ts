@@ -25,6 +25,12 @@ export function parseJson(body: unknown): unknown {
 }
 
 /** A plain object (not null, not an array). */
+/** A non-empty string field of a JSON body, if there is one. */
+export function stringField(body: unknown, name: string): string | undefined {
+  const value = isRecord(body) ? body[name] : undefined;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
 export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

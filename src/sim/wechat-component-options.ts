@@ -1,5 +1,5 @@
-import { DEFAULT_JSAPI_MAX_SKEW_SECONDS } from './jsapi.js';
-import { checkApps, notNegative, positive, quota } from './options.js';
+import { notNegative, positive, quota } from './options.js';
+import { DEFAULT_PUSHING_SIM_OPTIONS, checkPushingApps, resolvePushingOptions, type PushingSimOptions } from './pushing-options.js';
 import type { WxPushResult } from './wxbiz-events.js';
 
 /** A third-party platform (第三方平台) known to the simulator, with its message settings. */
@@ -18,21 +18,19 @@ export interface WeChatComponentSimApp {
   ipAllowed?: boolean;
 }
 
-/** Options of {@link WeChatComponentSim}; every lifetime and window scales down for tests. */
-export interface WeChatComponentSimOptions {
+/**
+ * Options of {@link WeChatComponentSim}; every lifetime and window scales down for tests. The
+ * shared ones ({@link PushingSimOptions}): `platform` (default `wechat-open`), the component's and
+ * authorizers' `tokenLifetimeSeconds`, `ticketPushIntervalSeconds`, `onlyLatestTicket` (an older
+ * unexpired ticket is 61006), the authorizers' `jsapiTicketLifetimeSeconds`, `jsapiMaxSkewSeconds`,
+ * `pushTimeoutMs` (default 5000: the platform waits 5 s), `now`.
+ */
+export interface WeChatComponentSimOptions extends PushingSimOptions {
   apps: WeChatComponentSimApp[];
-  /** Path prefix and control-API name. Default `wechat-open`. */
-  platform?: string;
-  /** Lifetime of a component and of an authorizer access token. Default 7200. */
-  tokenLifetimeSeconds?: number;
   /** How long the previous component or authorizer token keeps working after a new one is issued (unverified: modelled on the OA's `cgi-bin/token`). Default 300. */
   tokenOverlapSeconds?: number;
   /** Lifetime of a pushed `component_verify_ticket`. Default 43200 (12 h). */
   verifyTicketLifetimeSeconds?: number;
-  /** Push a new ticket to every component with an event URL (and pushes on) this often; 0: only on demand. Default 600. */
-  ticketPushIntervalSeconds?: number;
-  /** `true`: only the newest ticket buys a component token, an older unexpired one is 61006 too. Default `false` (unverified). */
-  onlyLatestTicket?: boolean;
   /** `api_start_push_ticket` calls of one component closer than this answer 45011 (unverified: no limit is published). Default 60. */
   startPushTicketIntervalSeconds?: number;
   /** Delay between an `api_start_push_ticket` call and its push. Default 20. */
@@ -53,28 +51,18 @@ export interface WeChatComponentSimOptions {
   componentTokenDailyQuota?: number;
   /** `api_authorizer_token` calls per authorizer per (China) day before 45009 (unverified). Default 2000. */
   authorizerTokenDailyQuota?: number;
-  /** Lifetime of an authorizer's JS-SDK ticket; a fetch while one is valid returns it again. Default 7200. */
-  jsapiTicketLifetimeSeconds?: number;
   /** `ticket/getticket` calls per authorizer per (China) day before 45009 (unverified, as for an OA). Default 2000. */
   jsapiTicketDailyQuota?: number;
   /** `ticket/getticket` calls per authorizer per clock minute before 45011. Default `Infinity`. */
   jsapiTicketMinuteQuota?: number;
-  /** The verifier refuses a config whose timestamp is farther than this from the clock. Default 600. */
-  jsapiMaxSkewSeconds?: number;
-  /** A push not answered within this is a failure (the platform waits 5 s). Default 5000. */
-  pushTimeoutMs?: number;
-  /** Clock in epoch milliseconds. Default `Date.now`. */
-  now?: () => number;
 }
 
 /** Defaults of {@link WeChatComponentSimOptions}. */
 export const DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS = {
+  ...DEFAULT_PUSHING_SIM_OPTIONS,
   platform: 'wechat-open',
-  tokenLifetimeSeconds: 7200,
   tokenOverlapSeconds: 300,
   verifyTicketLifetimeSeconds: 12 * 3600,
-  ticketPushIntervalSeconds: 600,
-  onlyLatestTicket: false,
   startPushTicketIntervalSeconds: 60,
   startPushDelayMs: 20,
   preAuthCodeLifetimeSeconds: 1800,
@@ -85,12 +73,9 @@ export const DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS = {
   seed: 1,
   componentTokenDailyQuota: 2000,
   authorizerTokenDailyQuota: 2000,
-  jsapiTicketLifetimeSeconds: 7200,
   jsapiTicketDailyQuota: 2000,
   jsapiTicketMinuteQuota: Infinity,
-  jsapiMaxSkewSeconds: DEFAULT_JSAPI_MAX_SKEW_SECONDS,
   pushTimeoutMs: 5000,
-  now: Date.now,
 } as const;
 
 /**
@@ -104,6 +89,8 @@ export const WECHAT_COMPONENT_ENDPOINTS = {
   preAuthCode: 'api_create_preauthcode',
   queryAuth: 'api_query_auth',
   authorizerToken: 'api_authorizer_token',
+  /** `api_authorizer_token` calls answered 61023: a refresh token that is not the authorization's current one (used twice, or of an older authorization). */
+  refreshTokenRejected: 'api_authorizer_token 61023',
   authorizerInfo: 'api_get_authorizer_info',
   /** `GET /cgi-bin/ticket/getticket` with an authorizer token. */
   ticket: 'ticket/getticket',
@@ -138,11 +125,9 @@ export type ResolvedWeChatComponentOptions = Required<WeChatComponentSimOptions>
 export function resolveWeChatComponentOptions(options: WeChatComponentSimOptions): ResolvedWeChatComponentOptions {
   const d = DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS;
   const opts = {
-    tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? d.tokenLifetimeSeconds,
+    ...resolvePushingOptions(options, d),
     tokenOverlapSeconds: options.tokenOverlapSeconds ?? d.tokenOverlapSeconds,
     verifyTicketLifetimeSeconds: options.verifyTicketLifetimeSeconds ?? d.verifyTicketLifetimeSeconds,
-    ticketPushIntervalSeconds: options.ticketPushIntervalSeconds ?? d.ticketPushIntervalSeconds,
-    onlyLatestTicket: options.onlyLatestTicket ?? d.onlyLatestTicket,
     startPushTicketIntervalSeconds: options.startPushTicketIntervalSeconds ?? d.startPushTicketIntervalSeconds,
     startPushDelayMs: options.startPushDelayMs ?? d.startPushDelayMs,
     preAuthCodeLifetimeSeconds: options.preAuthCodeLifetimeSeconds ?? d.preAuthCodeLifetimeSeconds,
@@ -153,26 +138,15 @@ export function resolveWeChatComponentOptions(options: WeChatComponentSimOptions
     seed: options.seed ?? d.seed,
     componentTokenDailyQuota: options.componentTokenDailyQuota ?? d.componentTokenDailyQuota,
     authorizerTokenDailyQuota: options.authorizerTokenDailyQuota ?? d.authorizerTokenDailyQuota,
-    jsapiTicketLifetimeSeconds: options.jsapiTicketLifetimeSeconds ?? d.jsapiTicketLifetimeSeconds,
     jsapiTicketDailyQuota: options.jsapiTicketDailyQuota ?? d.jsapiTicketDailyQuota,
     jsapiTicketMinuteQuota: options.jsapiTicketMinuteQuota ?? d.jsapiTicketMinuteQuota,
-    jsapiMaxSkewSeconds: options.jsapiMaxSkewSeconds ?? d.jsapiMaxSkewSeconds,
-    pushTimeoutMs: options.pushTimeoutMs ?? d.pushTimeoutMs,
   };
-  for (const key of ['tokenLifetimeSeconds', 'verifyTicketLifetimeSeconds', 'preAuthCodeLifetimeSeconds', 'authorizationCodeLifetimeSeconds', 'jsapiTicketLifetimeSeconds', 'pushTimeoutMs'] as const) positive(key, opts[key]);
-  for (const key of ['tokenOverlapSeconds', 'ticketPushIntervalSeconds', 'startPushTicketIntervalSeconds', 'startPushDelayMs', 'jsapiMaxSkewSeconds'] as const) notNegative(key, opts[key]);
+  for (const key of ['verifyTicketLifetimeSeconds', 'preAuthCodeLifetimeSeconds', 'authorizationCodeLifetimeSeconds'] as const) positive(key, opts[key]);
+  for (const key of ['tokenOverlapSeconds', 'startPushTicketIntervalSeconds', 'startPushDelayMs'] as const) notNegative(key, opts[key]);
   for (const key of ['componentTokenDailyQuota', 'authorizerTokenDailyQuota', 'jsapiTicketDailyQuota', 'jsapiTicketMinuteQuota', 'refreshTokenRotateEvery'] as const) quota(key, opts[key]);
   if (!(opts.refreshTokenRotateProbability >= 0 && opts.refreshTokenRotateProbability <= 1)) {
     throw new TypeError(`refreshTokenRotateProbability: expected a number from 0 to 1, got ${String(opts.refreshTokenRotateProbability)}`);
   }
   if (!Number.isInteger(opts.seed)) throw new TypeError(`seed: expected a whole number, got ${String(opts.seed)}`);
-  for (const [i, app] of checkApps(options.apps, 'appId').entries()) {
-    if (typeof app.token !== 'string' || app.token === '') throw new TypeError(`apps[${i}].token: expected a non-empty string`);
-    if (typeof app.encodingAESKey !== 'string' || !/^[A-Za-z0-9+/]{43}$/.test(app.encodingAESKey)) {
-      throw new TypeError(`apps[${i}].encodingAESKey: expected 43 base64 characters`);
-    }
-  }
-  const platform = options.platform ?? d.platform;
-  if (typeof platform !== 'string' || platform === '') throw new TypeError('platform: expected a non-empty string');
-  return { ...opts, apps: options.apps, platform, now: options.now ?? d.now };
+  return { ...opts, apps: [...checkPushingApps(options.apps, 'appId', 'appSecret')] };
 }

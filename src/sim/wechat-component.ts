@@ -1,14 +1,12 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { controlPost, optionalIds, optionalText, requiredText } from './control.js';
-import { Counters } from './counters.js';
-import { Faults } from './faults.js';
 import { field, refuse, text, verifyPageSignature, type JsapiVerdict } from './jsapi.js';
+import { PushingSim, type PushingApp } from './pushing-sim.js';
 import { CallQuota } from './quota.js';
 import { seededRandom } from './random.js';
-import { isRecord, keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
-import { Script, SimTokens, type SimToken, type TokenCheck } from './tokens.js';
-import type { PlatformSim } from './types.js';
+import { isRecord, parseJson, pathOf, queryString, stringField, withoutToken } from './request.js';
+import { SimTokens, type SimToken, type TokenCheck } from './tokens.js';
 import {
   AUTHORIZER_TOKEN_FAULTS,
   COMPONENT_TOKEN_FAULTS,
@@ -25,14 +23,9 @@ import {
   type ResolvedWeChatComponentOptions,
   type WeChatComponentSimOptions,
 } from './wechat-component-options.js';
-import { NO_CALLBACK_URL, PushLog, deliver, plainSignature, seal, xml, type PushRecord, type SealOptions, type WxPush } from './wxbiz-events.js';
+import { plainSignature, xml, type PushRecord, type SealOptions, type WxPush } from './wxbiz-events.js';
 
-interface ComponentState {
-  readonly appId: string;
-  secret: string;
-  readonly token: string;
-  readonly encodingAESKey: string;
-  eventUrl: string | undefined;
+interface ComponentState extends PushingApp {
   ipAllowed: boolean;
   pushing: boolean;
   lastStartPushAt: number;
@@ -72,23 +65,10 @@ const FOREVER = Infinity;
  * const { authorizationCode } = await open.authorize('wxauthorizer1');
  * ```
  */
-export class WeChatComponentSim implements PlatformSim {
-  readonly platform: string;
-  /** Faults of the token endpoints: `api_component_token`, `api_start_push_ticket`, `api_query_auth`, `api_authorizer_token`. */
-  readonly faults = new Faults();
-  /** Faults of `ticket/getticket`. */
-  readonly ticketFaults = new Faults();
-  readonly counters = new Counters();
-  /** Answers ahead of the rules, on the token endpoints. */
-  readonly script = new Script();
-  /** Answers ahead of the rules, on `ticket/getticket`. */
-  readonly ticketScript = new Script();
-  /** The pushes made, with their answers. */
-  readonly pushes: PushLog;
+export class WeChatComponentSim extends PushingSim<ComponentState> {
+  // `faults`: of the token endpoints (`api_component_token`, `api_start_push_ticket`, `api_query_auth`, `api_authorizer_token`); `ticketFaults`: of `ticket/getticket`.
   readonly #opts: ResolvedWeChatComponentOptions;
-  readonly #now: () => number;
   readonly #random: () => number;
-  readonly #components = new Map<string, ComponentState>();
   /** By `{component}\0{authorizer}`. */
   readonly #authorizations = new Map<string, Authorization>();
   /** Owned by the component appid. */
@@ -109,13 +89,13 @@ export class WeChatComponentSim implements PlatformSim {
   readonly #authorizerTokenQuota: CallQuota;
   readonly #ticketsPerDay: CallQuota;
   readonly #ticketsPerMinute: CallQuota;
-  readonly #timers = new Set<NodeJS.Timeout>();
+  readonly #rotationListeners = new Set<(authorizerAppId: string) => void>();
 
   constructor(options: WeChatComponentSimOptions) {
     const opts = resolveWeChatComponentOptions(options);
-    for (const app of opts.apps) {
-      this.#components.set(app.appId, {
-        appId: app.appId,
+    const components = opts.apps.map(
+      (app): ComponentState => ({
+        id: app.appId,
         secret: app.appSecret,
         token: app.token,
         encodingAESKey: app.encodingAESKey,
@@ -123,31 +103,28 @@ export class WeChatComponentSim implements PlatformSim {
         ipAllowed: app.ipAllowed ?? true,
         pushing: true,
         lastStartPushAt: -Infinity,
-      });
-    }
-    this.platform = opts.platform;
+      }),
+    );
+    const E = WECHAT_COMPONENT_ENDPOINTS;
+    super({ ...opts, appOption: 'componentAppId', appNoun: 'component', pushCounters: { push: E.push, delivered: E.pushDelivered, failed: E.pushFailed } }, components);
     this.#opts = opts;
-    this.#now = opts.now;
     this.#random = seededRandom(opts.seed);
-    this.pushes = new PushLog(this.counters, { push: WECHAT_COMPONENT_ENDPOINTS.push, delivered: WECHAT_COMPONENT_ENDPOINTS.pushDelivered, failed: WECHAT_COMPONENT_ENDPOINTS.pushFailed });
     // Shaped like the platform's: a number, an underscore, URL-safe characters (tokens); URL-safe characters (the rest).
     const token = (): string => `${randomInt(60, 99)}_${randomBytes(100).toString('base64url')}`;
-    this.#componentTokens = new SimTokens(this.#now, token);
-    this.#authorizerTokens = new SimTokens(this.#now, token);
-    this.#refreshTokens = new SimTokens(this.#now, () => `refreshtoken@@@${randomBytes(32).toString('base64url')}`);
-    this.#jsapiTickets = new SimTokens(this.#now, () => randomBytes(64).toString('base64url'));
-    this.#verifyTickets = new SimTokens(this.#now, () => `ticket@@@${randomBytes(48).toString('base64url')}`);
-    this.#preAuthCodes = new SimTokens(this.#now, () => `preauthcode@@@${randomBytes(36).toString('base64url')}`);
-    this.#authCodes = new SimTokens(this.#now, () => `queryauthcode@@@${randomBytes(48).toString('base64url')}`);
-    this.#componentTokenQuota = new CallQuota(opts.componentTokenDailyQuota, CHINA_DAY, this.#now);
-    this.#authorizerTokenQuota = new CallQuota(opts.authorizerTokenDailyQuota, CHINA_DAY, this.#now);
-    this.#ticketsPerDay = new CallQuota(opts.jsapiTicketDailyQuota, CHINA_DAY, this.#now);
-    this.#ticketsPerMinute = new CallQuota(opts.jsapiTicketMinuteQuota, { kind: 'aligned', ms: 60_000 }, this.#now);
+    this.#componentTokens = new SimTokens(this.now, token);
+    this.#authorizerTokens = new SimTokens(this.now, token);
+    this.#refreshTokens = new SimTokens(this.now, () => `refreshtoken@@@${randomBytes(32).toString('base64url')}`);
+    this.#jsapiTickets = new SimTokens(this.now, () => randomBytes(64).toString('base64url'));
+    this.#verifyTickets = new SimTokens(this.now, () => `ticket@@@${randomBytes(48).toString('base64url')}`);
+    this.#preAuthCodes = new SimTokens(this.now, () => `preauthcode@@@${randomBytes(36).toString('base64url')}`);
+    this.#authCodes = new SimTokens(this.now, () => `queryauthcode@@@${randomBytes(48).toString('base64url')}`);
+    this.#componentTokenQuota = new CallQuota(opts.componentTokenDailyQuota, CHINA_DAY, this.now);
+    this.#authorizerTokenQuota = new CallQuota(opts.authorizerTokenDailyQuota, CHINA_DAY, this.now);
+    this.#ticketsPerDay = new CallQuota(opts.jsapiTicketDailyQuota, CHINA_DAY, this.now);
+    this.#ticketsPerMinute = new CallQuota(opts.jsapiTicketMinuteQuota, { kind: 'aligned', ms: 60_000 }, this.now);
   }
 
-  register(app: FastifyInstance): void {
-    keepBodiesRaw(app);
-    const prefix = app.prefix;
+  protected routes(app: FastifyInstance, prefix: string): void {
     const c = '/cgi-bin/component';
     app.post(`${c}/api_component_token`, (request, reply) => this.#componentTokenRoute(request, reply));
     app.post(`${c}/api_start_push_ticket`, (request, reply) => this.#startPushRoute(request, reply));
@@ -157,34 +134,20 @@ export class WeChatComponentSim implements PlatformSim {
     app.post(`${c}/api_get_authorizer_info`, (request, reply) => this.#authorizerInfoRoute(request, reply));
     app.get('/cgi-bin/ticket/getticket', (request, reply) => this.#ticketRoute(request, reply));
     app.all('/cgi-bin/*', (request, reply) => this.#business(request, reply, prefix));
-    if (this.#opts.ticketPushIntervalSeconds > 0) {
-      const timer = setInterval(() => {
-        for (const component of this.#components.values()) {
-          if (component.pushing && component.eventUrl !== undefined) void this.pushTicket(component.appId);
-        }
-      }, this.#opts.ticketPushIntervalSeconds * 1000);
-      timer.unref();
-      this.#timers.add(timer);
-    }
-    app.addHook('onClose', async () => {
-      for (const timer of this.#timers) clearTimeout(timer);
-      this.#timers.clear();
-    });
+  }
+
+  /** The periodic pushes stop with {@link stopTicketPushes}, as when the platform's push service stops. */
+  protected override pushesTickets(component: ComponentState): boolean {
+    return component.pushing;
   }
 
   /**
-   * Control routes under `/_sim/{platform}/`, each taking an optional `componentAppId` (default
-   * the first): `POST event-url {url}` (`url` null clears it), `POST push-ticket`,
-   * `POST stop-ticket-pushes`, `POST authorize {authorizerAppId, funcInfo?, preAuthCode?}`,
-   * `POST reauthorize {…}`, `POST unauthorize {authorizerAppId}`, `GET pushes`.
+   * Control routes of the component (beside `event-url`, `push-ticket` and `pushes`), each taking
+   * an optional `componentAppId` (default the first): `POST stop-ticket-pushes`,
+   * `POST authorize {authorizerAppId, funcInfo?, preAuthCode?}`, `POST reauthorize {…}`,
+   * `POST unauthorize {authorizerAppId}`.
    */
-  registerControl(scope: FastifyInstance): void {
-    controlPost(scope, '/event-url', (body) => {
-      const url = body.url === null ? undefined : requiredText(body, 'url');
-      this.setEventUrl(url, optionalText(body, 'componentAppId'));
-      return { componentAppId: this.#component(optionalText(body, 'componentAppId')).appId, eventUrl: url ?? null };
-    });
-    controlPost(scope, '/push-ticket', (body) => this.pushTicket(optionalText(body, 'componentAppId')));
+  protected controls(scope: FastifyInstance): void {
     controlPost(scope, '/stop-ticket-pushes', (body) => {
       this.stopTicketPushes(optionalText(body, 'componentAppId'));
       return { pushing: false };
@@ -202,30 +165,16 @@ export class WeChatComponentSim implements PlatformSim {
     controlPost(scope, '/authorize', (body) => this.authorize(requiredText(body, 'authorizerAppId'), authorizeOptions(body)));
     controlPost(scope, '/reauthorize', (body) => this.reauthorize(requiredText(body, 'authorizerAppId'), authorizeOptions(body)));
     controlPost(scope, '/unauthorize', (body) => this.unauthorize(requiredText(body, 'authorizerAppId'), optionalText(body, 'componentAppId')));
-    scope.get('/pushes', async () => ({ pushes: this.pushes.list() }));
   }
 
-  revoke(token: string): boolean {
-    return [this.#componentTokens, this.#authorizerTokens, this.#refreshTokens, this.#jsapiTickets, this.#verifyTickets, this.#preAuthCodes, this.#authCodes].some((tokens) =>
-      tokens.revoke(token),
-    );
+  /** Component and authorizer tokens, refresh tokens, JS-SDK tickets, verify tickets, pre-auth and authorization codes: what {@link isValid} knows. */
+  protected issued(): readonly SimTokens[] {
+    return [this.#componentTokens, this.#authorizerTokens, this.#refreshTokens, this.#jsapiTickets, this.#verifyTickets, this.#preAuthCodes, this.#authCodes];
   }
 
-  /** Whether a component or authorizer token, refresh token, JS-SDK ticket, verify ticket, pre-auth or authorization code would be accepted now. */
-  isValid(token: string): boolean {
-    return [this.#componentTokens, this.#authorizerTokens, this.#refreshTokens, this.#jsapiTickets, this.#verifyTickets, this.#preAuthCodes, this.#authCodes].some((tokens) =>
-      tokens.isValid(token),
-    );
-  }
-
-  /** Back to healthy: no fault, no scripted answers, zero counters, no push log, the per-minute ticket limit cleared. Tokens, tickets, grants and daily quotas stay. */
-  reset(): void {
-    this.faults.set('none');
-    this.ticketFaults.set('none');
-    this.script.clear();
-    this.ticketScript.clear();
-    this.counters.reset();
-    this.pushes.clear();
+  /** Back to healthy, and the per-minute ticket limit cleared. Tokens, tickets, grants and daily quotas stay. */
+  override reset(): void {
+    super.reset();
     this.#ticketsPerMinute.reset();
   }
 
@@ -241,30 +190,20 @@ export class WeChatComponentSim implements PlatformSim {
     const fields = { timestamp: field(config, 'timestamp'), nonceStr: field(config, 'nonceStr'), signature: field(config, 'signature') };
     return verifyPageSignature(config, fields, {
       tickets: this.#jsapiTickets.known((o) => owners.has(o)),
-      now: this.#now(),
+      now: this.now(),
       maxSkewMs: this.#opts.jsapiMaxSkewSeconds * 1000,
       timestampUnit: 'seconds',
     });
   }
 
-  /** Set (or clear) where a component's events are pushed. */
-  setEventUrl(url: string | undefined, componentAppId?: string): void {
-    this.#component(componentAppId).eventUrl = url;
-  }
-
-  /** Rotate a component's secret: the old one is refused from now on. */
-  setSecret(secret: string, componentAppId?: string): void {
-    this.#component(componentAppId).secret = secret;
-  }
-
   /** Put the caller's IP in or out of a component's registered IPs (61004). */
   setIpAllowed(allowed: boolean, componentAppId?: string): void {
-    this.#component(componentAppId).ipAllowed = allowed;
+    this.app(componentAppId).ipAllowed = allowed;
   }
 
   /** Stop the periodic ticket pushes of a component, as when the platform's push service stops; `api_start_push_ticket` restarts them. */
   stopTicketPushes(componentAppId?: string): void {
-    this.#component(componentAppId).pushing = false;
+    this.app(componentAppId).pushing = false;
   }
 
   /**
@@ -272,10 +211,10 @@ export class WeChatComponentSim implements PlatformSim {
    * tickets stay valid to their own expiry (unless {@link WeChatComponentSimOptions.onlyLatestTicket}).
    */
   async pushTicket(componentAppId?: string, options: SealOptions = {}): Promise<PushRecord & { ticket: string }> {
-    const component = this.#component(componentAppId);
-    const ticket = this.#verifyTickets.issue(component.appId, this.#opts.verifyTicketLifetimeSeconds * 1000).value;
-    const message = { AppId: component.appId, CreateTime: this.#seconds(), InfoType: 'component_verify_ticket', ComponentVerifyTicket: ticket };
-    return { ...(await this.#push(component, message, options)), ticket };
+    const component = this.app(componentAppId);
+    const ticket = this.#verifyTickets.issue(component.id, this.#opts.verifyTicketLifetimeSeconds * 1000).value;
+    const message = { AppId: component.id, CreateTime: this.seconds(), InfoType: 'component_verify_ticket', ComponentVerifyTicket: ticket };
+    return { ...(await this.push(component, message, options)), ticket };
   }
 
   /**
@@ -284,12 +223,12 @@ export class WeChatComponentSim implements PlatformSim {
    * which is a re-authorization (see {@link reauthorize}).
    */
   async authorize(authorizerAppId: string, options: AuthorizeOptions = {}): Promise<AuthorizationEvent> {
-    const component = this.#component(options.componentAppId);
-    const key = authKey(component.appId, authorizerAppId);
+    const component = this.app(options.componentAppId);
+    const key = authKey(component.id, authorizerAppId);
     const existing = this.#authorizations.get(key);
     if (existing?.active === true) return this.reauthorize(authorizerAppId, options);
     this.#checkPreAuthCode(component, options.preAuthCode);
-    const auth: Authorization = existing ?? { componentAppId: component.appId, authorizerAppId, funcInfo: [], active: true, generation: 0, refreshToken: undefined, refreshes: 0 };
+    const auth: Authorization = existing ?? { componentAppId: component.id, authorizerAppId, funcInfo: [], active: true, generation: 0, refreshToken: undefined, refreshes: 0 };
     auth.active = true;
     auth.funcInfo = options.funcInfo ?? DEFAULT_FUNC_INFO;
     this.#newGeneration(auth);
@@ -303,8 +242,8 @@ export class WeChatComponentSim implements PlatformSim {
    * `updateauthorized`. Throws a `RangeError` when the authorizer has not authorized.
    */
   async reauthorize(authorizerAppId: string, options: AuthorizeOptions = {}): Promise<AuthorizationEvent> {
-    const component = this.#component(options.componentAppId);
-    const auth = this.#activeAuthorization(component.appId, authorizerAppId);
+    const component = this.app(options.componentAppId);
+    const auth = this.#activeAuthorization(component.id, authorizerAppId);
     this.#checkPreAuthCode(component, options.preAuthCode);
     if (options.funcInfo !== undefined) auth.funcInfo = options.funcInfo;
     this.#newGeneration(auth);
@@ -316,19 +255,29 @@ export class WeChatComponentSim implements PlatformSim {
    * (61003 from now on), pending codes, access tokens and tickets stop working.
    */
   async unauthorize(authorizerAppId: string, componentAppId?: string): Promise<PushRecord> {
-    const component = this.#component(componentAppId);
-    const auth = this.#activeAuthorization(component.appId, authorizerAppId);
+    const component = this.app(componentAppId);
+    const auth = this.#activeAuthorization(component.id, authorizerAppId);
     auth.active = false;
     this.#newGeneration(auth);
     const key = authKey(auth.componentAppId, authorizerAppId);
     // Unverified: whether issued authorizer tokens die with the authorization; here they do.
     for (const tokens of [this.#authorizerTokens, this.#jsapiTickets]) for (const t of tokens.known((o) => o === key || o === cardOwner(key))) tokens.revoke(t.value);
-    return this.#push(component, { AppId: component.appId, CreateTime: this.#seconds(), InfoType: 'unauthorized', AuthorizerAppid: authorizerAppId });
+    return this.push(component, { AppId: component.id, CreateTime: this.seconds(), InfoType: 'unauthorized', AuthorizerAppid: authorizerAppId });
+  }
+
+  /**
+   * Calls `listener` whenever `api_authorizer_token` hands out a new refresh token, just before it
+   * answers (the old one is dead from then on): a test can stop tokenhub at the one moment its
+   * grant is newer at the platform than in its store. Answers the way to stop listening.
+   */
+  onRotation(listener: (authorizerAppId: string) => void): () => void {
+    this.#rotationListeners.add(listener);
+    return () => this.#rotationListeners.delete(listener);
   }
 
   /** The current refresh token of an authorization (the grant), if one was handed out and is still valid. */
   refreshTokenOf(authorizerAppId: string, componentAppId?: string): string | undefined {
-    const auth = this.#authorizations.get(authKey(this.#component(componentAppId).appId, authorizerAppId));
+    const auth = this.#authorizations.get(authKey(this.app(componentAppId).id, authorizerAppId));
     return auth?.refreshToken !== undefined && this.#refreshTokens.isValid(auth.refreshToken.value) ? auth.refreshToken.value : undefined;
   }
 
@@ -338,8 +287,8 @@ export class WeChatComponentSim implements PlatformSim {
    * `encrypt_type=aes` and `msg_signature` in the query (for crafting, replaying or tampering in tests).
    */
   buildPush(message: Readonly<Record<string, string | number>>, componentAppId?: string, options: SealOptions = {}): WxPush {
-    const component = this.#component(componentAppId);
-    const sealed = seal({ token: component.token, encodingAESKey: component.encodingAESKey, receiveId: component.appId }, xml(message), this.#now(), options);
+    const component = this.app(componentAppId);
+    const sealed = this.seal(component, message, options);
     return {
       method: 'POST',
       query: {
@@ -349,7 +298,7 @@ export class WeChatComponentSim implements PlatformSim {
         encrypt_type: 'aes',
         msg_signature: sealed.msgSignature,
       },
-      body: xml({ AppId: component.appId, Encrypt: sealed.encrypt }),
+      body: xml({ AppId: component.id, Encrypt: sealed.encrypt }),
     };
   }
 
@@ -374,22 +323,21 @@ export class WeChatComponentSim implements PlatformSim {
     const body = parseJson(request.body);
     const appId = stringField(body, 'component_appid');
     this.counters.increment(WECHAT_COMPONENT_ENDPOINTS.componentToken, appId ?? '');
-    if (await this.faults.apply(request, reply, COMPONENT_TOKEN_FAULTS)) return reply;
-    if (this.script.answer(reply)) return reply;
+    if (await this.faulted(request, reply, COMPONENT_TOKEN_FAULTS)) return reply;
 
     const refused = this.#refuseCredentials(body, 'component_appsecret');
     if (refused !== undefined) return reply.send(refused);
-    const component = this.#components.get(appId!)!;
+    const component = this.apps.get(appId!)!;
     const ticket = stringField(body, 'component_verify_ticket');
     const check = ticket === undefined ? undefined : this.#verifyTickets.check(ticket);
-    if (check?.status === 'expired' && this.#verifyTickets.known((o) => o === component.appId).some((t) => t.value === ticket)) {
+    if (check?.status === 'expired' && this.#verifyTickets.known((o) => o === component.id).some((t) => t.value === ticket)) {
       return reply.send(error(61005, 'component ticket is expired'));
     }
-    if (check?.status !== 'valid' || check.token.owner !== component.appId) return reply.send(error(61006, 'component ticket is invalid'));
-    if (this.#opts.onlyLatestTicket && this.#verifyTickets.current(component.appId) !== check.token) return reply.send(error(61006, 'component ticket is invalid'));
-    if (!this.#componentTokenQuota.fits(component.appId)) return reply.send(error(45009, 'reach max api daily quota limit'));
-    this.#componentTokenQuota.take(component.appId);
-    const token = this.#issueRetiring(this.#componentTokens, component.appId);
+    if (check?.status !== 'valid' || check.token.owner !== component.id) return reply.send(error(61006, 'component ticket is invalid'));
+    if (this.#opts.onlyLatestTicket && this.#verifyTickets.current(component.id) !== check.token) return reply.send(error(61006, 'component ticket is invalid'));
+    if (!this.#componentTokenQuota.fits(component.id)) return reply.send(error(45009, 'reach max api daily quota limit'));
+    this.#componentTokenQuota.take(component.id);
+    const token = this.#issueRetiring(this.#componentTokens, component.id);
     return reply.send({ component_access_token: token.value, expires_in: this.#opts.tokenLifetimeSeconds });
   }
 
@@ -397,13 +345,12 @@ export class WeChatComponentSim implements PlatformSim {
     const body = parseJson(request.body);
     const appId = stringField(body, 'component_appid');
     this.counters.increment(WECHAT_COMPONENT_ENDPOINTS.startPushTicket, appId ?? '');
-    if (await this.faults.apply(request, reply, START_PUSH_FAULTS)) return reply;
-    if (this.script.answer(reply)) return reply;
+    if (await this.faulted(request, reply, START_PUSH_FAULTS)) return reply;
 
     const refused = this.#refuseCredentials(body, 'component_secret');
     if (refused !== undefined) return reply.send(refused);
-    const component = this.#components.get(appId!)!;
-    const now = this.#now();
+    const component = this.apps.get(appId!)!;
+    const now = this.now();
     if (now - component.lastStartPushAt < this.#opts.startPushTicketIntervalSeconds * 1000) {
       return reply.send(error(45011, 'api minute-quota reach limit  mustslower  retry next minute'));
     }
@@ -411,22 +358,17 @@ export class WeChatComponentSim implements PlatformSim {
     const wasPushing = component.pushing;
     component.pushing = true;
     // The ticket comes later, by its own request to the event URL (unverified: that one comes at once).
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer);
-      void this.pushTicket(component.appId);
-    }, this.#opts.startPushDelayMs);
-    timer.unref();
-    this.#timers.add(timer);
+    this.later(this.#opts.startPushDelayMs, () => void this.pushTicket(component.id));
     return reply.send({ errcode: 0, errmsg: wasPushing ? 'in a normal state' : 'ok' });
   }
 
   async #preAuthCodeRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const { component, refusal } = this.#componentOf(request);
-    this.counters.increment(WECHAT_COMPONENT_ENDPOINTS.preAuthCode, component?.appId ?? '');
+    this.counters.increment(WECHAT_COMPONENT_ENDPOINTS.preAuthCode, component?.id ?? '');
     if (component === undefined) return reply.send(refusal);
     const mismatch = this.#refuseComponentAppId(parseJson(request.body), component);
     if (mismatch !== undefined) return reply.send(mismatch);
-    const code = this.#preAuthCodes.issue(component.appId, this.#opts.preAuthCodeLifetimeSeconds * 1000);
+    const code = this.#preAuthCodes.issue(component.id, this.#opts.preAuthCodeLifetimeSeconds * 1000);
     return reply.send({ pre_auth_code: code.value, expires_in: this.#opts.preAuthCodeLifetimeSeconds });
   }
 
@@ -436,8 +378,7 @@ export class WeChatComponentSim implements PlatformSim {
     const code = value === undefined ? undefined : this.#authCodes.check(value);
     const owner = code?.status === 'valid' ? code.token.owner : undefined;
     this.counters.increment(WECHAT_COMPONENT_ENDPOINTS.queryAuth, owner === undefined ? '' : authorizerOf(owner));
-    if (await this.faults.apply(request, reply, QUERY_AUTH_FAULTS)) return reply;
-    if (this.script.answer(reply)) return reply;
+    if (await this.faulted(request, reply, QUERY_AUTH_FAULTS)) return reply;
 
     const { component, refusal } = this.#componentOf(request);
     if (component === undefined) return reply.send(refusal);
@@ -446,7 +387,7 @@ export class WeChatComponentSim implements PlatformSim {
     if (value === undefined) return reply.send(error(47001, 'data format error: authorization_code missing'));
     if (code?.status === 'expired' && this.#codeGeneration.has(value)) return reply.send(error(61010, 'code is expired'));
     const auth = owner === undefined ? undefined : this.#authorizations.get(owner);
-    if (auth === undefined || auth.componentAppId !== component.appId || !auth.active || this.#codeGeneration.get(value) !== auth.generation) {
+    if (auth === undefined || auth.componentAppId !== component.id || !auth.active || this.#codeGeneration.get(value) !== auth.generation) {
       return reply.send(error(61009, 'code is invalid'));
     }
     if (!this.#opts.reusableAuthorizationCodes) this.#authCodes.revoke(value);
@@ -467,8 +408,7 @@ export class WeChatComponentSim implements PlatformSim {
     const body = parseJson(request.body);
     const authorizerAppId = stringField(body, 'authorizer_appid');
     this.counters.increment(WECHAT_COMPONENT_ENDPOINTS.authorizerToken, authorizerAppId ?? '');
-    if (await this.faults.apply(request, reply, AUTHORIZER_TOKEN_FAULTS)) return reply;
-    if (this.script.answer(reply)) return reply;
+    if (await this.faulted(request, reply, AUTHORIZER_TOKEN_FAULTS)) return reply;
 
     const { component, refusal } = this.#componentOf(request);
     if (component === undefined) return reply.send(refusal);
@@ -477,17 +417,21 @@ export class WeChatComponentSim implements PlatformSim {
     if (authorizerAppId === undefined) return reply.send(error(41002, 'appid missing'));
     const refresh = stringField(body, 'authorizer_refresh_token');
     if (refresh === undefined) return reply.send(error(41003, 'refresh_token missing'));
-    const key = authKey(component.appId, authorizerAppId);
+    const key = authKey(component.id, authorizerAppId);
     const auth = this.#authorizations.get(key);
     if (auth === undefined || !auth.active) return reply.send(error(61003, 'component is not authorized by this account'));
     const check = this.#refreshTokens.check(refresh);
-    if (check.status !== 'valid' || check.token !== auth.refreshToken) return reply.send(error(61023, 'refresh_token is invalid'));
+    if (check.status !== 'valid' || check.token !== auth.refreshToken) {
+      this.counters.increment(WECHAT_COMPONENT_ENDPOINTS.refreshTokenRejected, authorizerAppId);
+      return reply.send(error(61023, 'refresh_token is invalid'));
+    }
     if (!this.#authorizerTokenQuota.fits(key)) return reply.send(error(45009, 'reach max api daily quota limit'));
     this.#authorizerTokenQuota.take(key);
     auth.refreshes++;
     if (this.#rotates(auth)) {
       this.#refreshTokens.revoke(auth.refreshToken.value);
       auth.refreshToken = this.#refreshTokens.issue(key, FOREVER);
+      for (const listener of this.#rotationListeners) listener(authorizerAppId);
     }
     const access = this.#issueRetiring(this.#authorizerTokens, key);
     return reply.send({ authorizer_access_token: access.value, expires_in: this.#opts.tokenLifetimeSeconds, authorizer_refresh_token: auth.refreshToken.value });
@@ -502,7 +446,7 @@ export class WeChatComponentSim implements PlatformSim {
     const mismatch = this.#refuseComponentAppId(body, component);
     if (mismatch !== undefined) return reply.send(mismatch);
     if (authorizerAppId === undefined) return reply.send(error(41002, 'appid missing'));
-    const auth = this.#authorizations.get(authKey(component.appId, authorizerAppId));
+    const auth = this.#authorizations.get(authKey(component.id, authorizerAppId));
     if (auth === undefined || !auth.active) return reply.send(error(61003, 'component is not authorized by this account'));
     return reply.send({
       authorizer_info: {
@@ -531,8 +475,7 @@ export class WeChatComponentSim implements PlatformSim {
     const check = value === undefined ? undefined : this.#authorizerTokens.check(value);
     const owner = check?.status === 'valid' ? check.token.owner : undefined;
     this.counters.increment(WECHAT_COMPONENT_ENDPOINTS.ticket, owner === undefined ? '' : authorizerOf(owner));
-    if (await this.ticketFaults.apply(request, reply, TICKET_FAULTS)) return reply;
-    if (this.ticketScript.answer(reply)) return reply;
+    if (await this.ticketFaulted(request, reply, TICKET_FAULTS)) return reply;
 
     if (owner === undefined) return reply.send(this.#authorizerRefusal(value, check));
     const type = queryString(request.query, 'type');
@@ -544,7 +487,7 @@ export class WeChatComponentSim implements PlatformSim {
     // Card tickets are kept apart from jsapi tickets; only the latter sign page configs.
     const key = type === 'jsapi' ? owner : cardOwner(owner);
     const ticket = this.#jsapiTickets.current(key) ?? this.#jsapiTickets.issue(key, this.#opts.jsapiTicketLifetimeSeconds * 1000);
-    return reply.send({ errcode: 0, errmsg: 'ok', ticket: ticket.value, expires_in: Math.floor((ticket.expiresAt - this.#now()) / 1000) });
+    return reply.send({ errcode: 0, errmsg: 'ok', ticket: ticket.value, expires_in: Math.floor((ticket.expiresAt - this.now()) / 1000) });
   }
 
   #business(request: FastifyRequest, reply: FastifyReply, prefix: string): FastifyReply {
@@ -572,7 +515,7 @@ export class WeChatComponentSim implements PlatformSim {
     if (appId === undefined) return error(41002, 'appid missing');
     const secret = stringField(body, secretField);
     if (secret === undefined) return error(41004, 'appsecret missing');
-    const component = this.#components.get(appId);
+    const component = this.apps.get(appId);
     if (component === undefined) return error(40013, 'invalid appid');
     // Unverified: 40125 rather than 40001, which the doc gives for a wrong secret as well.
     if (component.secret !== secret) return error(40125, 'invalid appsecret');
@@ -586,7 +529,7 @@ export class WeChatComponentSim implements PlatformSim {
     if (value === undefined) return { refusal: error(41001, 'access_token missing') };
     const check = this.#componentTokens.check(value);
     if (check.status === 'valid') {
-      const component = this.#components.get(check.token.owner)!;
+      const component = this.apps.get(check.token.owner)!;
       if (!component.ipAllowed) return { refusal: error(61004, 'access clientip is not registered') };
       return { component };
     }
@@ -598,7 +541,7 @@ export class WeChatComponentSim implements PlatformSim {
   /** A body's `component_appid` must name the token's component (unverified: the code answered otherwise). */
   #refuseComponentAppId(body: unknown, component: ComponentState): Record<string, unknown> | undefined {
     if (!isRecord(body)) return error(47001, 'data format error');
-    return stringField(body, 'component_appid') === component.appId ? undefined : error(40013, 'invalid appid');
+    return stringField(body, 'component_appid') === component.id ? undefined : error(40013, 'invalid appid');
   }
 
   /** 41001 missing, 42001 expired, 40001 invalid or not latest (a component token included). */
@@ -612,7 +555,7 @@ export class WeChatComponentSim implements PlatformSim {
   #issueRetiring(tokens: SimTokens, owner: string): SimToken {
     const previous = tokens.current(owner);
     if (previous !== undefined) {
-      previous.expiresAt = Math.min(previous.expiresAt, this.#now() + this.#opts.tokenOverlapSeconds * 1000);
+      previous.expiresAt = Math.min(previous.expiresAt, this.now() + this.#opts.tokenOverlapSeconds * 1000);
       this.#superseded.add(previous.value);
     }
     return tokens.issue(owner, this.#opts.tokenLifetimeSeconds * 1000);
@@ -635,33 +578,26 @@ export class WeChatComponentSim implements PlatformSim {
   }
 
   async #pushAuthorization(component: ComponentState, auth: Authorization, infoType: 'authorized' | 'updateauthorized', preAuthCode: string | undefined): Promise<AuthorizationEvent> {
-    const pre = preAuthCode ?? this.#preAuthCodes.issue(component.appId, this.#opts.preAuthCodeLifetimeSeconds * 1000).value;
-    const code = this.#authCodes.issue(authKey(component.appId, auth.authorizerAppId), this.#opts.authorizationCodeLifetimeSeconds * 1000);
+    const pre = preAuthCode ?? this.#preAuthCodes.issue(component.id, this.#opts.preAuthCodeLifetimeSeconds * 1000).value;
+    const code = this.#authCodes.issue(authKey(component.id, auth.authorizerAppId), this.#opts.authorizationCodeLifetimeSeconds * 1000);
     this.#codeGeneration.set(code.value, auth.generation);
     const message = {
-      AppId: component.appId,
-      CreateTime: this.#seconds(),
+      AppId: component.id,
+      CreateTime: this.seconds(),
       InfoType: infoType,
       AuthorizerAppid: auth.authorizerAppId,
       AuthorizationCode: code.value,
       AuthorizationCodeExpiredTime: Math.floor(code.expiresAt / 1000),
       PreAuthCode: pre,
     };
-    const pushed = await this.#push(component, message);
+    const pushed = await this.push(component, message);
     return { ...pushed, infoType, authorizationCode: code.value, preAuthCode: pre };
   }
 
   #checkPreAuthCode(component: ComponentState, preAuthCode: string | undefined): void {
     if (preAuthCode === undefined) return;
     const check = this.#preAuthCodes.check(preAuthCode);
-    if (check.status !== 'valid' || check.token.owner !== component.appId) throw new RangeError(`preAuthCode: not a valid pre_auth_code of ${component.appId}`);
-  }
-
-  async #push(component: ComponentState, message: Record<string, string | number>, options: SealOptions = {}): Promise<PushRecord> {
-    const at = this.#now();
-    const url = component.eventUrl;
-    const result = url === undefined ? NO_CALLBACK_URL : await deliver(url, this.buildPush(message, component.appId, options), 'success', this.#opts.pushTimeoutMs);
-    return this.pushes.add({ infoType: String(message.InfoType), appId: component.appId, url, at, ...result });
+    if (check.status !== 'valid' || check.token.owner !== component.id) throw new RangeError(`preAuthCode: not a valid pre_auth_code of ${component.id}`);
   }
 
   #activeAuthorization(componentAppId: string, authorizerAppId: string): Authorization {
@@ -670,15 +606,6 @@ export class WeChatComponentSim implements PlatformSim {
     return auth;
   }
 
-  #component(appId: string | undefined): ComponentState {
-    const component = appId === undefined ? this.#components.values().next().value : this.#components.get(appId);
-    if (component === undefined) throw new RangeError(appId === undefined ? 'componentAppId: the simulator has no component' : `componentAppId: unknown component ${appId}`);
-    return component;
-  }
-
-  #seconds(): number {
-    return Math.floor(this.#now() / 1000);
-  }
 }
 
 const DEFAULT_FUNC_INFO = [1, 2, 3];
@@ -697,10 +624,5 @@ function authorizerOf(owner: string): string {
 
 function funcInfo(ids: readonly number[]): { funcscope_category: { id: number } }[] {
   return ids.map((id) => ({ funcscope_category: { id } }));
-}
-
-function stringField(body: unknown, name: string): string | undefined {
-  const value = isRecord(body) ? body[name] : undefined;
-  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 

@@ -6,6 +6,7 @@ import { DEFAULT_JSAPI_MAX_SKEW_SECONDS, field, refuse, text, verifyCardSignatur
 import { checkApps, notNegative, positive, quota } from './options.js';
 import { CallQuota } from './quota.js';
 import { isRecord, keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
+import { resetFaultsAndCounters } from './reset.js';
 import { Script, SimTokens, type SimToken, type TokenCheck } from './tokens.js';
 import type { PlatformSim } from './types.js';
 
@@ -187,11 +188,7 @@ export class WeChatSim implements PlatformSim {
    * cleared. Issued tokens and tickets, and daily quotas, stay.
    */
   reset(): void {
-    this.faults.set('none');
-    this.ticketFaults.set('none');
-    this.script.clear();
-    this.ticketScript.clear();
-    this.counters.reset();
+    resetFaultsAndCounters(this);
     this.#forced.reset();
     this.#ticketsPerMinute.reset();
   }

@@ -1,14 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { controlPost, optionalText, requiredText } from './control.js';
-import { Counters } from './counters.js';
-import { Faults } from './faults.js';
 import { field, refuse, text, verifyPageSignature, type JsapiVerdict } from './jsapi.js';
-import { CallQuota, takeAll } from './quota.js';
-import { isRecord, keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
-import { Script, SimTokens, type SimToken, type TokenCheck } from './tokens.js';
-import type { PlatformSim } from './types.js';
-import { CORP_TOKEN_FAULTS, PERMANENT_CODE_FAULTS, SUITE_TOKEN_FAULTS, TICKET_FAULTS, wecomError as error } from './wecom-suite-answers.js';
+import { PushingSim, type PushingApp } from './pushing-sim.js';
+import { isRecord, parseJson, pathOf, queryString, stringField, withoutToken } from './request.js';
+import { SimTokens, type SimToken, type TokenCheck } from './tokens.js';
+import { CORP_TOKEN_FAULTS, PERMANENT_CODE_FAULTS, SUITE_TOKEN_FAULTS } from './wecom-suite-answers.js';
 import {
   WECOM_SUITE_ENDPOINTS,
   resolveWeComSuiteOptions,
@@ -17,15 +14,11 @@ import {
   type SuiteAuthOptions,
   type WeComSuiteSimOptions,
 } from './wecom-suite-options.js';
-import { NO_CALLBACK_URL, PushLog, deliver, seal, xml, type PushRecord, type SealOptions, type WxPush } from './wxbiz-events.js';
+import { WECOM_TICKET_FAULTS, WeComTickets, wecomError as error, type WeComTicketType } from './wecom-tickets.js';
+import { seal, xml, type PushRecord, type SealOptions, type WxPush } from './wxbiz-events.js';
 
-interface SuiteState {
-  readonly suiteId: string;
-  secret: string;
-  readonly token: string;
-  readonly encodingAESKey: string;
-  eventUrl: string | undefined;
-}
+/** A suite: its id (`id`), secret and callback settings. */
+type SuiteState = PushingApp;
 
 /** One corp's authorization of one suite; `generation` moves on with each reset or cancellation. */
 interface CorpAuth {
@@ -56,22 +49,9 @@ interface CorpAuth {
  * const { authCode } = await suite.createAuth('wwcorp1');
  * ```
  */
-export class WeComSuiteSim implements PlatformSim {
-  readonly platform: string;
-  /** Faults of the token endpoints: `get_suite_token`, `get_permanent_code`, `get_corp_token`. */
-  readonly faults = new Faults();
-  /** Faults of the ticket endpoints. */
-  readonly ticketFaults = new Faults();
-  readonly counters = new Counters();
-  /** Answers ahead of the rules, on the token endpoints. */
-  readonly script = new Script();
-  /** Answers ahead of the rules, on both ticket endpoints. */
-  readonly ticketScript = new Script();
-  /** The pushes made, with their answers. */
-  readonly pushes: PushLog;
+export class WeComSuiteSim extends PushingSim<SuiteState> {
+  // `faults`: of the token endpoints (`get_suite_token`, `get_permanent_code`, `get_corp_token`); `ticketFaults`: of both ticket endpoints.
   readonly #opts: ResolvedWeComSuiteOptions;
-  readonly #now: () => number;
-  readonly #suites = new Map<string, SuiteState>();
   /** By `{suite}\0{corp}`. */
   readonly #auths = new Map<string, CorpAuth>();
   /** Owned by the suite id. */
@@ -84,37 +64,27 @@ export class WeComSuiteSim implements PlatformSim {
   readonly #authCodes: SimTokens;
   readonly #codeGeneration = new Map<string, number>();
   /** Owned by `{corp|agent}:{suite}\0{corp}`. */
-  readonly #jsapiTickets: SimTokens;
+  readonly #jsapiTickets: WeComTickets;
   /** Corp tokens of a cancelled authorization: business calls answer 48004 rather than 40014. */
   readonly #cancelled = new Set<string>();
-  readonly #perCorp: CallQuota;
-  readonly #perApp: CallQuota;
-  readonly #timers = new Set<NodeJS.Timeout>();
 
   constructor(options: WeComSuiteSimOptions) {
     const opts = resolveWeComSuiteOptions(options);
-    for (const app of opts.apps) {
-      this.#suites.set(app.suiteId, { suiteId: app.suiteId, secret: app.suiteSecret, token: app.token, encodingAESKey: app.encodingAESKey, eventUrl: app.eventUrl });
-    }
-    this.platform = opts.platform;
+    const suites = opts.apps.map((app): SuiteState => ({ id: app.suiteId, secret: app.suiteSecret, token: app.token, encodingAESKey: app.encodingAESKey, eventUrl: app.eventUrl }));
+    const E = WECOM_SUITE_ENDPOINTS;
+    super({ ...opts, appOption: 'suiteId', appNoun: 'suite', pushCounters: { push: E.push, delivered: E.pushDelivered, failed: E.pushFailed } }, suites);
     this.#opts = opts;
-    this.#now = opts.now;
-    this.pushes = new PushLog(this.counters, { push: WECOM_SUITE_ENDPOINTS.push, delivered: WECOM_SUITE_ENDPOINTS.pushDelivered, failed: WECOM_SUITE_ENDPOINTS.pushFailed });
     const opaque = (bytes: number) => () => randomBytes(bytes).toString('base64url');
-    this.#suiteTokens = new SimTokens(this.#now, opaque(60));
-    this.#suiteTickets = new SimTokens(this.#now, opaque(48));
-    this.#preAuthCodes = new SimTokens(this.#now, opaque(36));
-    this.#corpTokens = new SimTokens(this.#now, opaque(120));
-    this.#permanentCodes = new SimTokens(this.#now, opaque(32));
-    this.#authCodes = new SimTokens(this.#now, opaque(48));
-    this.#jsapiTickets = new SimTokens(this.#now, opaque(64));
-    this.#perCorp = new CallQuota(opts.jsapiTicketCorpQuota, { kind: 'from-first-call', ms: opts.jsapiTicketQuotaWindowSeconds * 1000 }, this.#now);
-    this.#perApp = new CallQuota(opts.jsapiTicketAppQuota, { kind: 'from-first-call', ms: opts.jsapiTicketQuotaWindowSeconds * 1000 }, this.#now);
+    this.#suiteTokens = new SimTokens(this.now, opaque(60));
+    this.#suiteTickets = new SimTokens(this.now, opaque(48));
+    this.#preAuthCodes = new SimTokens(this.now, opaque(36));
+    this.#corpTokens = new SimTokens(this.now, opaque(120));
+    this.#permanentCodes = new SimTokens(this.now, opaque(32));
+    this.#authCodes = new SimTokens(this.now, opaque(48));
+    this.#jsapiTickets = new WeComTickets(opts, this.now);
   }
 
-  register(app: FastifyInstance): void {
-    keepBodiesRaw(app);
-    const prefix = app.prefix;
+  protected routes(app: FastifyInstance, prefix: string): void {
     const s = '/cgi-bin/service';
     app.post(`${s}/get_suite_token`, (request, reply) => this.#suiteTokenRoute(request, reply));
     app.get(`${s}/get_pre_auth_code`, (request, reply) => this.#preAuthCodeRoute(request, reply));
@@ -125,37 +95,19 @@ export class WeComSuiteSim implements PlatformSim {
     app.get('/cgi-bin/get_jsapi_ticket', (request, reply) => this.#ticketRoute(request, reply, 'corp'));
     app.get('/cgi-bin/ticket/get', (request, reply) => this.#ticketRoute(request, reply, 'agent'));
     app.all('/cgi-bin/*', (request, reply) => this.#business(request, reply, prefix));
-    if (this.#opts.ticketPushIntervalSeconds > 0) {
-      const timer = setInterval(() => {
-        for (const suite of this.#suites.values()) if (suite.eventUrl !== undefined) void this.pushTicket(suite.suiteId);
-      }, this.#opts.ticketPushIntervalSeconds * 1000);
-      timer.unref();
-      this.#timers.add(timer);
-    }
-    app.addHook('onClose', async () => {
-      for (const timer of this.#timers) clearInterval(timer);
-      this.#timers.clear();
-    });
   }
 
   /**
-   * Control routes under `/_sim/{platform}/`, each taking an optional `suiteId` (default the
-   * first): `POST event-url {url}` (`url` null clears it), `POST verify-url {receiveId?}`,
-   * `POST push-ticket`, `POST create-auth {corpId, corpName?, agentId?, state?}`,
-   * `POST change-auth {corpId, state?}`, `POST cancel-auth {corpId}`,
-   * `POST reset-permanent-code {corpId}`, `GET pushes`.
+   * Control routes of the suite (beside `event-url`, `push-ticket` and `pushes`), each taking an
+   * optional `suiteId` (default the first): `POST verify-url {receiveId?}`,
+   * `POST create-auth {corpId, corpName?, agentId?, state?}`, `POST change-auth {corpId, state?}`,
+   * `POST cancel-auth {corpId}`, `POST reset-permanent-code {corpId}`.
    */
-  registerControl(scope: FastifyInstance): void {
-    controlPost(scope, '/event-url', (body) => {
-      const url = body.url === null ? undefined : requiredText(body, 'url');
-      this.setEventUrl(url, optionalText(body, 'suiteId'));
-      return { suiteId: this.#suite(optionalText(body, 'suiteId')).suiteId, eventUrl: url ?? null };
-    });
+  protected controls(scope: FastifyInstance): void {
     controlPost(scope, '/verify-url', (body) => {
       const receiveId = optionalText(body, 'receiveId');
       return this.verifyEventUrl(optionalText(body, 'suiteId'), receiveId === undefined ? {} : { receiveId });
     });
-    controlPost(scope, '/push-ticket', (body) => this.pushTicket(optionalText(body, 'suiteId')));
     const authOptions = (body: Record<string, unknown>): SuiteAuthOptions => {
       const options: SuiteAuthOptions = {};
       for (const key of ['suiteId', 'corpName', 'state'] as const) {
@@ -172,28 +124,17 @@ export class WeComSuiteSim implements PlatformSim {
     controlPost(scope, '/change-auth', (body) => this.changeAuth(requiredText(body, 'corpId'), authOptions(body)));
     controlPost(scope, '/cancel-auth', (body) => this.cancelAuth(requiredText(body, 'corpId'), authOptions(body)));
     controlPost(scope, '/reset-permanent-code', (body) => this.resetPermanentCode(requiredText(body, 'corpId'), authOptions(body)));
-    scope.get('/pushes', async () => ({ pushes: this.pushes.list() }));
   }
 
-  revoke(token: string): boolean {
-    return this.#all().some((tokens) => tokens.revoke(token));
+  /** Suite and corp tokens, suite tickets, permanent, auth and pre-auth codes, JS-SDK tickets: what {@link isValid} knows. */
+  protected issued(): readonly SimTokens[] {
+    return [this.#suiteTokens, this.#suiteTickets, this.#preAuthCodes, this.#corpTokens, this.#permanentCodes, this.#authCodes, this.#jsapiTickets.tokens];
   }
 
-  /** Whether a suite or corp token, suite ticket, permanent, auth or pre-auth code, or JS-SDK ticket would be accepted now. */
-  isValid(token: string): boolean {
-    return this.#all().some((tokens) => tokens.isValid(token));
-  }
-
-  /** Back to healthy: no fault, no scripted answers, zero counters, no push log, the hourly ticket quotas cleared. Tokens, tickets and grants stay. */
-  reset(): void {
-    this.faults.set('none');
-    this.ticketFaults.set('none');
-    this.script.clear();
-    this.ticketScript.clear();
-    this.counters.reset();
-    this.pushes.clear();
-    this.#perCorp.reset();
-    this.#perApp.reset();
+  /** Back to healthy, and the hourly ticket quotas cleared. Tokens, tickets and grants stay. */
+  override reset(): void {
+    super.reset();
+    this.#jsapiTickets.resetQuotas();
   }
 
   /**
@@ -205,12 +146,14 @@ export class WeComSuiteSim implements PlatformSim {
   verifyJsapi(config: Record<string, unknown>): JsapiVerdict {
     const api = config.api ?? 'config';
     const fields = { timestamp: field(config, 'timestamp'), nonceStr: field(config, 'nonceStr'), signature: field(config, 'signature') };
-    let owners: Set<string>;
+    let type: WeComTicketType;
+    let owners: string[];
     if (api === 'config') {
       const corpId = text(config.appId);
       if (corpId === undefined) return refuse('appId: missing (wx.config takes the corp id as appId)');
-      owners = new Set([...this.#auths.values()].filter((a) => a.corpId === corpId).map((a) => ticketOwner('corp', a)));
-      if (owners.size === 0) return refuse(`appId: corp ${corpId} never authorized a suite`);
+      type = 'corp';
+      owners = [...this.#auths.values()].filter((a) => a.corpId === corpId).map(appKey);
+      if (owners.length === 0) return refuse(`appId: corp ${corpId} never authorized a suite`);
     } else if (api === 'agentConfig') {
       const corpId = text(config.corpid);
       const agentId = text(config.agentid);
@@ -218,21 +161,12 @@ export class WeComSuiteSim implements PlatformSim {
       if (agentId === undefined) return refuse('agentid: missing');
       const auth = [...this.#auths.values()].find((a) => a.corpId === corpId && String(a.agentId) === agentId);
       if (auth === undefined) return refuse(`agentid: no suite app ${agentId} in corp ${corpId}`);
-      owners = new Set([ticketOwner('agent', auth)]);
+      type = 'agent';
+      owners = [appKey(auth)];
     } else {
       return refuse('api: expected "config" (wx.config) or "agentConfig" (wx.agentConfig)');
     }
-    return verifyPageSignature(config, fields, { tickets: this.#jsapiTickets.known((o) => owners.has(o)), now: this.#now(), maxSkewMs: this.#opts.jsapiMaxSkewSeconds * 1000, timestampUnit: 'seconds' });
-  }
-
-  /** Set (or clear) where a suite's events are pushed. */
-  setEventUrl(url: string | undefined, suiteId?: string): void {
-    this.#suite(suiteId).eventUrl = url;
-  }
-
-  /** Rotate a suite's secret: the old one is refused from now on. */
-  setSecret(secret: string, suiteId?: string): void {
-    this.#suite(suiteId).secret = secret;
+    return verifyPageSignature(config, fields, this.#jsapiTickets.signatureCheck(type, owners, this.#opts.jsapiMaxSkewSeconds * 1000));
   }
 
   /**
@@ -241,22 +175,19 @@ export class WeComSuiteSim implements PlatformSim {
    * exactly the plaintext.
    */
   async verifyEventUrl(suiteId?: string, options: SealOptions & { receiveId?: string; plaintext?: string } = {}): Promise<PushRecord & { plaintext: string }> {
-    const suite = this.#suite(suiteId);
+    const suite = this.app(suiteId);
     const plaintext = options.plaintext ?? String(BigInt(`0x${randomBytes(8).toString('hex')}`));
-    const sealed = seal({ token: suite.token, encodingAESKey: suite.encodingAESKey, receiveId: options.receiveId ?? this.#opts.providerCorpId }, plaintext, this.#now(), options);
+    const sealed = seal({ token: suite.token, encodingAESKey: suite.encodingAESKey, receiveId: options.receiveId ?? this.#opts.providerCorpId }, plaintext, this.now(), options);
     const push: WxPush = { method: 'GET', query: { msg_signature: sealed.msgSignature, timestamp: sealed.timestamp, nonce: sealed.nonce, echostr: sealed.encrypt } };
-    const at = this.#now();
-    const url = suite.eventUrl;
-    const result = url === undefined ? NO_CALLBACK_URL : await deliver(url, push, plaintext, this.#opts.pushTimeoutMs);
-    return { ...this.pushes.add({ infoType: 'echostr', appId: suite.suiteId, url, at, ...result }), plaintext };
+    return { ...(await this.send(suite, 'echostr', push, plaintext)), plaintext };
   }
 
   /** Issue a new `suite_ticket` and push it now. Older tickets stay valid to their own expiry (unless {@link WeComSuiteSimOptions.onlyLatestTicket}). */
   async pushTicket(suiteId?: string, options: SealOptions = {}): Promise<PushRecord & { ticket: string }> {
-    const suite = this.#suite(suiteId);
-    const ticket = this.#suiteTickets.issue(suite.suiteId, this.#opts.suiteTicketLifetimeSeconds * 1000).value;
-    const message = { SuiteId: suite.suiteId, InfoType: 'suite_ticket', TimeStamp: this.#seconds(), SuiteTicket: ticket };
-    return { ...(await this.#push(suite, message, options)), ticket };
+    const suite = this.app(suiteId);
+    const ticket = this.#suiteTickets.issue(suite.id, this.#opts.suiteTicketLifetimeSeconds * 1000).value;
+    const message = { SuiteId: suite.id, InfoType: 'suite_ticket', TimeStamp: this.seconds(), SuiteTicket: ticket };
+    return { ...(await this.push(suite, message, options)), ticket };
   }
 
   /**
@@ -264,13 +195,13 @@ export class WeComSuiteSim implements PlatformSim {
    * Throws a `RangeError` when the corp's authorization is active (use {@link changeAuth}).
    */
   async createAuth(corpId: string, options: SuiteAuthOptions = {}): Promise<AuthCodeEvent> {
-    const suite = this.#suite(options.suiteId);
-    const key = authKey(suite.suiteId, corpId);
+    const suite = this.app(options.suiteId);
+    const key = authKey(suite.id, corpId);
     const existing = this.#auths.get(key);
-    if (existing?.active === true) throw new RangeError(`corpId: ${corpId} has authorized ${suite.suiteId} already`);
+    if (existing?.active === true) throw new RangeError(`corpId: ${corpId} has authorized ${suite.id} already`);
     const agentId = options.agentId ?? existing?.agentId ?? 1_000_001 + [...this.#auths.values()].filter((a) => a.corpId === corpId).length;
     const auth: CorpAuth = {
-      suiteId: suite.suiteId,
+      suiteId: suite.id,
       corpId,
       corpName: options.corpName ?? existing?.corpName ?? `Sim corp ${corpId}`,
       agentId,
@@ -281,16 +212,16 @@ export class WeComSuiteSim implements PlatformSim {
     };
     this.#auths.set(key, auth);
     const code = this.#issueAuthCode(auth);
-    const message = { SuiteId: suite.suiteId, AuthCode: code, InfoType: 'create_auth', TimeStamp: this.#seconds(), State: auth.state };
-    return { ...(await this.#push(suite, message)), authCode: code };
+    const message = { SuiteId: suite.id, AuthCode: code, InfoType: 'create_auth', TimeStamp: this.seconds(), State: auth.state };
+    return { ...(await this.push(suite, message)), authCode: code };
   }
 
   /** The corp changes the app's permissions or visible range: `change_auth` is pushed; the permanent code stays. */
   async changeAuth(corpId: string, options: SuiteAuthOptions = {}): Promise<PushRecord> {
-    const suite = this.#suite(options.suiteId);
-    const auth = this.#activeAuth(suite.suiteId, corpId);
+    const suite = this.app(options.suiteId);
+    const auth = this.#activeAuth(suite.id, corpId);
     if (options.state !== undefined) auth.state = options.state;
-    return this.#push(suite, { SuiteId: suite.suiteId, InfoType: 'change_auth', TimeStamp: this.#seconds(), AuthCorpId: corpId, State: auth.state });
+    return this.push(suite, { SuiteId: suite.id, InfoType: 'change_auth', TimeStamp: this.seconds(), AuthCorpId: corpId, State: auth.state });
   }
 
   /**
@@ -298,16 +229,16 @@ export class WeComSuiteSim implements PlatformSim {
    * now on, and the corp's tokens and tickets 48004.
    */
   async cancelAuth(corpId: string, options: SuiteAuthOptions = {}): Promise<PushRecord> {
-    const suite = this.#suite(options.suiteId);
-    const auth = this.#activeAuth(suite.suiteId, corpId);
+    const suite = this.app(options.suiteId);
+    const auth = this.#activeAuth(suite.id, corpId);
     auth.active = false;
     this.#newGeneration(auth);
     const key = authKey(auth.suiteId, corpId);
     for (const token of this.#corpTokens.known((o) => o === key)) {
       if (this.#corpTokens.revoke(token.value)) this.#cancelled.add(token.value);
     }
-    for (const ticket of this.#jsapiTickets.known((o) => o === ticketOwner('corp', auth) || o === ticketOwner('agent', auth))) this.#jsapiTickets.revoke(ticket.value);
-    return this.#push(suite, { SuiteId: suite.suiteId, InfoType: 'cancel_auth', TimeStamp: this.#seconds(), AuthCorpId: corpId });
+    this.#jsapiTickets.revokeApp(appKey(auth));
+    return this.push(suite, { SuiteId: suite.id, InfoType: 'cancel_auth', TimeStamp: this.seconds(), AuthCorpId: corpId });
   }
 
   /**
@@ -316,17 +247,17 @@ export class WeComSuiteSim implements PlatformSim {
    * tokens stay valid to their expiry (unverified).
    */
   async resetPermanentCode(corpId: string, options: SuiteAuthOptions = {}): Promise<AuthCodeEvent> {
-    const suite = this.#suite(options.suiteId);
-    const auth = this.#activeAuth(suite.suiteId, corpId);
+    const suite = this.app(options.suiteId);
+    const auth = this.#activeAuth(suite.id, corpId);
     this.#newGeneration(auth);
     const code = this.#issueAuthCode(auth);
-    const message = { SuiteId: suite.suiteId, AuthCode: code, InfoType: 'reset_permanent_code', TimeStamp: this.#seconds() };
-    return { ...(await this.#push(suite, message)), authCode: code };
+    const message = { SuiteId: suite.id, AuthCode: code, InfoType: 'reset_permanent_code', TimeStamp: this.seconds() };
+    return { ...(await this.push(suite, message)), authCode: code };
   }
 
   /** The current permanent code of a corp's authorization (the grant), once handed out. */
   permanentCodeOf(corpId: string, suiteId?: string): string | undefined {
-    const auth = this.#auths.get(authKey(this.#suite(suiteId).suiteId, corpId));
+    const auth = this.#auths.get(authKey(this.app(suiteId).id, corpId));
     return auth?.permanentCode !== undefined && this.#permanentCodes.isValid(auth.permanentCode.value) ? auth.permanentCode.value : undefined;
   }
 
@@ -336,12 +267,12 @@ export class WeComSuiteSim implements PlatformSim {
    * with `msg_signature`, `timestamp` and `nonce` in the query (for crafting, replaying or tampering in tests).
    */
   buildPush(message: Readonly<Record<string, string | number>>, suiteId?: string, options: SealOptions = {}): WxPush {
-    const suite = this.#suite(suiteId);
-    const sealed = seal({ token: suite.token, encodingAESKey: suite.encodingAESKey, receiveId: suite.suiteId }, xml(message), this.#now(), options);
+    const suite = this.app(suiteId);
+    const sealed = this.seal(suite, message, options);
     return {
       method: 'POST',
       query: { msg_signature: sealed.msgSignature, timestamp: sealed.timestamp, nonce: sealed.nonce },
-      body: xml({ ToUserName: suite.suiteId, Encrypt: sealed.encrypt, AgentID: '' }),
+      body: xml({ ToUserName: suite.id, Encrypt: sealed.encrypt, AgentID: '' }),
     };
   }
 
@@ -357,36 +288,37 @@ export class WeComSuiteSim implements PlatformSim {
   }
 
   /** How many distinct JS-SDK tickets were issued, for one corp or all, of one type or both. */
-  ticketsIssued(corpId?: string, type?: 'corp' | 'agent'): number {
-    const types: readonly ('corp' | 'agent')[] = type === undefined ? ['corp', 'agent'] : [type];
-    return [...this.#auths.values()].filter((a) => corpId === undefined || a.corpId === corpId).reduce((n, a) => n + types.reduce((m, t) => m + this.#jsapiTickets.issued(ticketOwner(t, a)), 0), 0);
+  ticketsIssued(corpId?: string, type?: WeComTicketType): number {
+    return this.#jsapiTickets.issued(
+      [...this.#auths.values()].filter((a) => corpId === undefined || a.corpId === corpId).map(appKey),
+      type,
+    );
   }
 
   async #suiteTokenRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const body = parseJson(request.body);
     const suiteId = stringField(body, 'suite_id');
     this.counters.increment(WECOM_SUITE_ENDPOINTS.suiteToken, suiteId ?? '');
-    if (await this.faults.apply(request, reply, SUITE_TOKEN_FAULTS)) return reply;
-    if (this.script.answer(reply)) return reply;
+    if (await this.faulted(request, reply, SUITE_TOKEN_FAULTS)) return reply;
 
     if (!isRecord(body)) return reply.send(error(40083, 'invalid suite_id', request));
-    const suite = suiteId === undefined ? undefined : this.#suites.get(suiteId);
+    const suite = suiteId === undefined ? undefined : this.apps.get(suiteId);
     if (suite === undefined) return reply.send(error(40083, 'invalid suite_id', request));
     if (stringField(body, 'suite_secret') !== suite.secret) return reply.send(error(40080, 'invalid suite_secret', request));
     const ticket = stringField(body, 'suite_ticket');
     const check = ticket === undefined ? undefined : this.#suiteTickets.check(ticket);
-    if (check?.status !== 'valid' || check.token.owner !== suite.suiteId) return reply.send(error(40085, 'invalid suite_ticket', request));
-    if (this.#opts.onlyLatestTicket && this.#suiteTickets.current(suite.suiteId) !== check.token) return reply.send(error(40085, 'invalid suite_ticket', request));
+    if (check?.status !== 'valid' || check.token.owner !== suite.id) return reply.send(error(40085, 'invalid suite_ticket', request));
+    if (this.#opts.onlyLatestTicket && this.#suiteTickets.current(suite.id) !== check.token) return reply.send(error(40085, 'invalid suite_ticket', request));
     // Unverified: whether a fetch within a token's validity returns it again; here each fetch issues a new one and the older ones live on.
-    const token = this.#suiteTokens.issue(suite.suiteId, this.#opts.tokenLifetimeSeconds * 1000);
+    const token = this.#suiteTokens.issue(suite.id, this.#opts.tokenLifetimeSeconds * 1000);
     return reply.send({ suite_access_token: token.value, expires_in: this.#opts.tokenLifetimeSeconds });
   }
 
   async #preAuthCodeRoute(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const { suite, refusal } = this.#suiteOf(request);
-    this.counters.increment(WECOM_SUITE_ENDPOINTS.preAuthCode, suite?.suiteId ?? '');
+    this.counters.increment(WECOM_SUITE_ENDPOINTS.preAuthCode, suite?.id ?? '');
     if (suite === undefined) return reply.send(refusal);
-    const code = this.#preAuthCodes.issue(suite.suiteId, this.#opts.preAuthCodeLifetimeSeconds * 1000);
+    const code = this.#preAuthCodes.issue(suite.id, this.#opts.preAuthCodeLifetimeSeconds * 1000);
     return reply.send({ errcode: 0, errmsg: 'ok', pre_auth_code: code.value, expires_in: this.#opts.preAuthCodeLifetimeSeconds });
   }
 
@@ -396,13 +328,12 @@ export class WeComSuiteSim implements PlatformSim {
     const code = value === undefined ? undefined : this.#authCodes.check(value);
     const owner = code?.status === 'valid' ? code.token.owner : undefined;
     this.counters.increment(WECOM_SUITE_ENDPOINTS.permanentCode, owner === undefined ? '' : corpOf(owner));
-    if (await this.faults.apply(request, reply, PERMANENT_CODE_FAULTS)) return reply;
-    if (this.script.answer(reply)) return reply;
+    if (await this.faulted(request, reply, PERMANENT_CODE_FAULTS)) return reply;
 
     const { suite, refusal } = this.#suiteOf(request);
     if (suite === undefined) return reply.send(refusal);
     const auth = owner === undefined ? undefined : this.#auths.get(owner);
-    if (auth === undefined || auth.suiteId !== suite.suiteId || !auth.active || this.#codeGeneration.get(value!) !== auth.generation) {
+    if (auth === undefined || auth.suiteId !== suite.id || !auth.active || this.#codeGeneration.get(value!) !== auth.generation) {
       return reply.send(error(40078, 'invalid auth_code', request));
     }
     // Single use, as documented ("只能消费一次").
@@ -425,8 +356,7 @@ export class WeComSuiteSim implements PlatformSim {
     const body = parseJson(request.body);
     const corpId = stringField(body, 'auth_corpid');
     this.counters.increment(WECOM_SUITE_ENDPOINTS.corpToken, corpId ?? '');
-    if (await this.faults.apply(request, reply, CORP_TOKEN_FAULTS)) return reply;
-    if (this.script.answer(reply)) return reply;
+    if (await this.faulted(request, reply, CORP_TOKEN_FAULTS)) return reply;
 
     const { suite, refusal } = this.#suiteOf(request);
     if (suite === undefined) return reply.send(refusal);
@@ -454,15 +384,10 @@ export class WeComSuiteSim implements PlatformSim {
     const check = value === undefined ? undefined : this.#corpTokens.check(value);
     const auth = this.#authOf(check);
     this.counters.increment(type === 'corp' ? WECOM_SUITE_ENDPOINTS.ticket : WECOM_SUITE_ENDPOINTS.agentTicket, auth?.corpId ?? '');
-    if (await this.ticketFaults.apply(request, reply, TICKET_FAULTS)) return reply;
-    if (this.ticketScript.answer(reply)) return reply;
+    if (await this.ticketFaulted(request, reply, WECOM_TICKET_FAULTS)) return reply;
 
     if (auth === undefined) return reply.send(this.#corpTokenRefusal(value, check, request));
-    if (type === 'agent' && queryString(request.query, 'type') !== 'agent_config') return reply.send(error(40097, 'invalid args', request));
-    if (!takeAll([[this.#perCorp, auth.corpId], [this.#perApp, authKey(auth.suiteId, auth.corpId)]])) return reply.send(error(45009, 'api freq out of limit', request));
-    const key = ticketOwner(type, auth);
-    const ticket = this.#jsapiTickets.current(key) ?? this.#jsapiTickets.issue(key, this.#opts.jsapiTicketLifetimeSeconds * 1000);
-    return reply.send({ errcode: 0, errmsg: 'ok', ticket: ticket.value, expires_in: Math.floor((ticket.expiresAt - this.#now()) / 1000) });
+    return this.#jsapiTickets.answer(request, reply, type, auth.corpId, appKey(auth));
   }
 
   #business(request: FastifyRequest, reply: FastifyReply, prefix: string): FastifyReply {
@@ -489,7 +414,7 @@ export class WeComSuiteSim implements PlatformSim {
     const value = queryString(request.query, 'suite_access_token');
     if (value === undefined) return { refusal: error(41022, 'suite_access_token missing', request) };
     const check = this.#suiteTokens.check(value);
-    if (check.status === 'valid') return { suite: this.#suites.get(check.token.owner)! };
+    if (check.status === 'valid') return { suite: this.apps.get(check.token.owner)! };
     if (check.status === 'expired') return { refusal: error(42009, 'suite_access_token expired', request) };
     return { refusal: error(40082, 'invalid suite_access_token', request) };
   }
@@ -497,7 +422,7 @@ export class WeComSuiteSim implements PlatformSim {
   /** The authorization a permanent code is the current grant of, for this suite and corp. */
   #grant(suite: SuiteState, corpId: string | undefined, permanentCode: string | undefined): CorpAuth | undefined {
     if (corpId === undefined || permanentCode === undefined) return undefined;
-    const auth = this.#auths.get(authKey(suite.suiteId, corpId));
+    const auth = this.#auths.get(authKey(suite.id, corpId));
     if (auth === undefined || !auth.active || auth.permanentCode?.value !== permanentCode) return undefined;
     return this.#permanentCodes.isValid(permanentCode) ? auth : undefined;
   }
@@ -529,32 +454,12 @@ export class WeComSuiteSim implements PlatformSim {
     for (const code of this.#authCodes.known((o) => o === key)) this.#authCodes.revoke(code.value);
   }
 
-  async #push(suite: SuiteState, message: Record<string, string | number>, options: SealOptions = {}): Promise<PushRecord> {
-    const at = this.#now();
-    const url = suite.eventUrl;
-    const result = url === undefined ? NO_CALLBACK_URL : await deliver(url, this.buildPush(message, suite.suiteId, options), 'success', this.#opts.pushTimeoutMs);
-    return this.pushes.add({ infoType: String(message.InfoType), appId: suite.suiteId, url, at, ...result });
-  }
-
   #activeAuth(suiteId: string, corpId: string): CorpAuth {
     const auth = this.#auths.get(authKey(suiteId, corpId));
     if (auth === undefined || !auth.active) throw new RangeError(`corpId: ${corpId} has not authorized ${suiteId}`);
     return auth;
   }
 
-  #suite(suiteId: string | undefined): SuiteState {
-    const suite = suiteId === undefined ? this.#suites.values().next().value : this.#suites.get(suiteId);
-    if (suite === undefined) throw new RangeError(suiteId === undefined ? 'suiteId: the simulator has no suite' : `suiteId: unknown suite ${suiteId}`);
-    return suite;
-  }
-
-  #all(): SimTokens[] {
-    return [this.#suiteTokens, this.#suiteTickets, this.#preAuthCodes, this.#corpTokens, this.#permanentCodes, this.#authCodes, this.#jsapiTickets];
-  }
-
-  #seconds(): number {
-    return Math.floor(this.#now() / 1000);
-  }
 }
 
 function authKey(suiteId: string, corpId: string): string {
@@ -565,8 +470,9 @@ function corpOf(owner: string): string {
   return owner.slice(owner.indexOf('\u0000') + 1);
 }
 
-function ticketOwner(type: 'corp' | 'agent', auth: CorpAuth): string {
-  return `${type}:${authKey(auth.suiteId, auth.corpId)}`;
+/** The suite's app in the corp: what its tokens and tickets are owned by. */
+function appKey(auth: CorpAuth): string {
+  return authKey(auth.suiteId, auth.corpId);
 }
 
 function corpInfo(auth: CorpAuth): Record<string, unknown> {
@@ -598,10 +504,5 @@ function agentInfo(auth: CorpAuth): Record<string, unknown> {
       },
     ],
   };
-}
-
-function stringField(body: unknown, name: string): string | undefined {
-  const value = isRecord(body) ? body[name] : undefined;
-  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 

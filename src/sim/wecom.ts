@@ -2,12 +2,24 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counters } from './counters.js';
 import { Faults, type PlatformFaultAnswers } from './faults.js';
-import { DEFAULT_JSAPI_MAX_SKEW_SECONDS, field, refuse, text, verifyPageSignature, type JsapiVerdict, type SignatureCheck } from './jsapi.js';
-import { notNegative, positive, quota } from './options.js';
-import { CallQuota, takeAll } from './quota.js';
+import { DEFAULT_JSAPI_MAX_SKEW_SECONDS, field, refuse, text, verifyPageSignature, type JsapiVerdict } from './jsapi.js';
+import { notNegative, positive } from './options.js';
 import { keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
+import { resetFaultsAndCounters } from './reset.js';
 import { Script, SimTokens, type SimToken, type TokenCheck } from './tokens.js';
 import type { PlatformSim } from './types.js';
+import {
+  DEFAULT_WECOM_TICKET_OPTIONS,
+  WECOM_TICKET_FAULTS,
+  WeComTickets,
+  resolveWeComTicketOptions,
+  wecomError as error,
+  wecomRateLimit,
+  type WeComTicketOptions,
+  type WeComTicketType,
+} from './wecom-tickets.js';
+
+export type { WeComTicketType } from './wecom-tickets.js';
 
 /** One app (agent) of a corp: each has its own secret and so its own token. */
 export interface WeComSimApp {
@@ -19,19 +31,11 @@ export interface WeComSimApp {
   ipAllowed?: boolean;
 }
 
-/** Options of {@link WeComSim}. */
-export interface WeComSimOptions {
+/** Options of {@link WeComSim} (and its JS-SDK tickets', {@link WeComTicketOptions}). */
+export interface WeComSimOptions extends WeComTicketOptions {
   apps: WeComSimApp[];
   /** Lifetime of a token, renewed by every fetch within it. Default 7200. */
   tokenLifetimeSeconds?: number;
-  /** Lifetime of a JS-SDK ticket (corp and agent); a fetch while one is valid returns it again, unrenewed. Default 7200. */
-  jsapiTicketLifetimeSeconds?: number;
-  /** Ticket fetches per corp per window before 45009, corp and agent tickets together. Default 400 (doc 96909). */
-  jsapiTicketCorpQuota?: number;
-  /** Ticket fetches per app (corp id + secret) per window before 45009, corp and agent tickets together. Default 100. */
-  jsapiTicketAppQuota?: number;
-  /** The quotas' window, opened by a corp's (an app's) first counted fetch. Default 3600. */
-  jsapiTicketQuotaWindowSeconds?: number;
   /** The verifier refuses a config whose timestamp is farther than this from the clock. Default 600. */
   jsapiMaxSkewSeconds?: number;
   /** Clock in epoch milliseconds. Default `Date.now`. */
@@ -40,11 +44,8 @@ export interface WeComSimOptions {
 
 /** Defaults of {@link WeComSimOptions}. */
 export const DEFAULT_WECOM_SIM_OPTIONS = {
+  ...DEFAULT_WECOM_TICKET_OPTIONS,
   tokenLifetimeSeconds: 7200,
-  jsapiTicketLifetimeSeconds: 7200,
-  jsapiTicketCorpQuota: 400,
-  jsapiTicketAppQuota: 100,
-  jsapiTicketQuotaWindowSeconds: 3600,
   jsapiMaxSkewSeconds: DEFAULT_JSAPI_MAX_SKEW_SECONDS,
   now: Date.now,
 } as const;
@@ -58,9 +59,6 @@ export const WECOM_ENDPOINTS = {
   /** `GET /cgi-bin/ticket/get?type=agent_config`: the agent ticket of `wx.agentConfig`. */
   agentTicket: 'ticket/get',
 } as const;
-
-/** The corp ticket (`wx.config`) or an agent's (`wx.agentConfig`). */
-export type WeComTicketType = 'corp' | 'agent';
 
 interface AppState {
   readonly corpId: string;
@@ -99,25 +97,15 @@ export class WeComSim implements PlatformSim {
   readonly ticketFaults = new Faults();
   /** Answers ahead of the rules, on both ticket endpoints. */
   readonly ticketScript = new Script();
-  /** JS-SDK tickets, owned by `{type}:{app owner}`. */
-  readonly #tickets: SimTokens;
-  readonly #ticketLifetimeMs: number;
-  readonly #perCorp: CallQuota;
-  readonly #perApp: CallQuota;
+  /** JS-SDK tickets, by app owner. */
+  readonly #tickets: WeComTickets;
   readonly #maxSkewMs: number;
 
   constructor(options: WeComSimOptions) {
     const lifetime = options.tokenLifetimeSeconds ?? DEFAULT_WECOM_SIM_OPTIONS.tokenLifetimeSeconds;
     positive('tokenLifetimeSeconds', lifetime);
-    const ticketLifetime = options.jsapiTicketLifetimeSeconds ?? DEFAULT_WECOM_SIM_OPTIONS.jsapiTicketLifetimeSeconds;
-    const corpQuota = options.jsapiTicketCorpQuota ?? DEFAULT_WECOM_SIM_OPTIONS.jsapiTicketCorpQuota;
-    const appQuota = options.jsapiTicketAppQuota ?? DEFAULT_WECOM_SIM_OPTIONS.jsapiTicketAppQuota;
-    const quotaWindow = options.jsapiTicketQuotaWindowSeconds ?? DEFAULT_WECOM_SIM_OPTIONS.jsapiTicketQuotaWindowSeconds;
+    const tickets = resolveWeComTicketOptions(options);
     const maxSkew = options.jsapiMaxSkewSeconds ?? DEFAULT_WECOM_SIM_OPTIONS.jsapiMaxSkewSeconds;
-    positive('jsapiTicketLifetimeSeconds', ticketLifetime);
-    quota('jsapiTicketCorpQuota', corpQuota);
-    quota('jsapiTicketAppQuota', appQuota);
-    positive('jsapiTicketQuotaWindowSeconds', quotaWindow);
     notNegative('jsapiMaxSkewSeconds', maxSkew);
     if (!Array.isArray(options.apps)) throw new TypeError('apps: expected an array');
     for (const [i, app] of options.apps.entries()) {
@@ -132,10 +120,7 @@ export class WeComSim implements PlatformSim {
     this.#lifetimeMs = lifetime * 1000;
     this.#now = options.now ?? DEFAULT_WECOM_SIM_OPTIONS.now;
     this.#tokens = new SimTokens(this.#now, () => randomBytes(120).toString('base64url'));
-    this.#tickets = new SimTokens(this.#now, () => randomBytes(64).toString('base64url'));
-    this.#ticketLifetimeMs = ticketLifetime * 1000;
-    this.#perCorp = new CallQuota(corpQuota, { kind: 'from-first-call', ms: quotaWindow * 1000 }, this.#now);
-    this.#perApp = new CallQuota(appQuota, { kind: 'from-first-call', ms: quotaWindow * 1000 }, this.#now);
+    this.#tickets = new WeComTickets(tickets, this.#now);
     this.#maxSkewMs = maxSkew * 1000;
   }
 
@@ -149,30 +134,26 @@ export class WeComSim implements PlatformSim {
   }
 
   revoke(token: string): boolean {
-    return this.#tokens.revoke(token) || this.#tickets.revoke(token);
+    return this.#tokens.revoke(token) || this.#tickets.tokens.revoke(token);
   }
 
   isValid(token: string): boolean {
-    return this.#tokens.isValid(token) || this.#tickets.isValid(token);
+    return this.#tokens.isValid(token) || this.#tickets.tokens.isValid(token);
   }
 
   /** Back to healthy: no fault, no scripted answers, zero counters, the hourly ticket quotas cleared. Issued tokens and tickets stay valid. */
   reset(): void {
-    this.faults.set('none');
-    this.ticketFaults.set('none');
-    this.script.clear();
-    this.ticketScript.clear();
-    this.counters.reset();
-    this.#perCorp.reset();
-    this.#perApp.reset();
+    resetFaultsAndCounters(this);
+    this.#tickets.resetQuotas();
   }
 
   /** How many distinct tickets were issued: for one app (corp id + secret), one corp, or all; of one type or both. */
   ticketsIssued(corpId?: string, corpSecret?: string, type?: WeComTicketType): number {
-    const types: WeComTicketType[] = type === undefined ? ['corp', 'agent'] : [type];
-    return this.#apps
-      .filter((a) => (corpId === undefined || a.corpId === corpId) && (corpSecret === undefined || a.secret === corpSecret))
-      .reduce((sum, a) => sum + types.reduce((n, t) => n + this.#tickets.issued(ticketOwner(t, a)), 0), 0);
+    const apps = this.#apps.filter((a) => (corpId === undefined || a.corpId === corpId) && (corpSecret === undefined || a.secret === corpSecret));
+    return this.#tickets.issued(
+      apps.map((a) => a.owner),
+      type,
+    );
   }
 
   /**
@@ -191,8 +172,7 @@ export class WeComSim implements PlatformSim {
       const apps = this.#apps.filter((a) => a.corpId === corpId);
       if (apps.length === 0) return refuse(`appId: unknown corp ${corpId}`);
       // Unverified: whether two apps of one corp share the corp ticket. Each app's token gets its own here, and any valid one of the corp signs.
-      const owners = new Set(apps.map((a) => ticketOwner('corp', a)));
-      return verifyPageSignature(config, fields, this.#signatureCheck(owners));
+      return verifyPageSignature(config, fields, this.#tickets.signatureCheck('corp', apps.map((a) => a.owner), this.#maxSkewMs));
     }
     if (api === 'agentConfig') {
       const corpId = text(config.corpid);
@@ -201,7 +181,7 @@ export class WeComSim implements PlatformSim {
       if (agentId === undefined) return refuse('agentid: missing');
       const app = this.#apps.find((a) => a.corpId === corpId && String(a.agentId) === agentId);
       if (app === undefined) return refuse(`agentid: no app ${agentId} in corp ${corpId}`);
-      return verifyPageSignature(config, fields, this.#signatureCheck(new Set([ticketOwner('agent', app)])));
+      return verifyPageSignature(config, fields, this.#tickets.signatureCheck('agent', [app.owner], this.#maxSkewMs));
     }
     return refuse('api: expected "config" (wx.config) or "agentConfig" (wx.agentConfig)');
   }
@@ -247,16 +227,11 @@ export class WeComSim implements PlatformSim {
     const check = value === undefined ? undefined : this.#tokens.check(value);
     const app = this.#appOf(check);
     this.counters.increment(type === 'corp' ? WECOM_ENDPOINTS.ticket : WECOM_ENDPOINTS.agentTicket, app?.corpId ?? '');
-    if (await this.ticketFaults.apply(request, reply, TICKET_FAULT_ANSWERS)) return reply;
+    if (await this.ticketFaults.apply(request, reply, WECOM_TICKET_FAULTS)) return reply;
     if (this.ticketScript.answer(reply)) return reply;
 
     if (app === undefined) return reply.send(tokenRefusal(check, request));
-    // Unverified: the answer to a missing or other type.
-    if (type === 'agent' && queryString(request.query, 'type') !== 'agent_config') return reply.send(error(40097, 'invalid args', request));
-    if (!takeAll([[this.#perCorp, app.corpId], [this.#perApp, app.owner]])) return reply.send(error(45009, 'api freq out of limit', request));
-    const key = ticketOwner(type, app);
-    const ticket = this.#tickets.current(key) ?? this.#tickets.issue(key, this.#ticketLifetimeMs);
-    return reply.send({ errcode: 0, errmsg: 'ok', ticket: ticket.value, expires_in: Math.floor((ticket.expiresAt - this.#now()) / 1000) });
+    return this.#tickets.answer(request, reply, type, app.corpId, app.owner);
   }
 
   #business(request: FastifyRequest, reply: FastifyReply, prefix: string): FastifyReply {
@@ -282,10 +257,6 @@ export class WeComSim implements PlatformSim {
     return check?.status === 'valid' ? this.#apps.find((a) => a.owner === check.token.owner) : undefined;
   }
 
-  #signatureCheck(owners: ReadonlySet<string>): SignatureCheck {
-    return { tickets: this.#tickets.known((o) => owners.has(o)), now: this.#now(), maxSkewMs: this.#maxSkewMs, timestampUnit: 'seconds' };
-  }
-
   /** Within a token's lifetime a fetch returns the same token and renews its lifetime (自动续期). */
   #fetch(app: AppState): SimToken {
     const current = this.#tokens.current(app.owner);
@@ -295,10 +266,6 @@ export class WeComSim implements PlatformSim {
   }
 }
 
-function ticketOwner(type: WeComTicketType, app: AppState): string {
-  return `${type}:${app.owner}`;
-}
-
 /** WeCom's answer to a call without a valid token: 41001 missing, 42001 expired, 40014 invalid. */
 function tokenRefusal(check: TokenCheck | undefined, request: FastifyRequest): Record<string, unknown> {
   if (check === undefined) return error(41001, 'access_token missing', request);
@@ -306,22 +273,8 @@ function tokenRefusal(check: TokenCheck | undefined, request: FastifyRequest): R
   return error(40014, 'invalid access_token', request);
 }
 
-/** WeCom's error body: the message with a hint, the caller's IP and a lookup link. */
-function error(errcode: number, message: string, request: FastifyRequest): Record<string, unknown> {
-  const hint = `${Math.floor(Date.now() / 1000)}_${randomBytes(2).readUInt16BE() % 100}_${randomBytes(16).toString('hex')}`;
-  return { errcode, errmsg: `${message}, hint: [${hint}], from ip: ${request.ip}, more info at https://open.work.weixin.qq.com/devtool/query?e=${errcode}` };
-}
-
 const FAULT_ANSWERS: PlatformFaultAnswers = {
-  ratelimit(reply) {
-    reply.send({ errcode: 45009, errmsg: 'api freq out of limit, more info at https://open.work.weixin.qq.com/devtool/query?e=45009' });
-  },
+  ratelimit: wecomRateLimit,
   okWithoutToken: { errcode: 0, errmsg: 'ok' },
   sampleOk: JSON.stringify({ errcode: 0, errmsg: 'ok', access_token: 'kQv1ds0Fz4uBn8X1mN0vQ2kHcQeS3nYb7yT9pL0aZ6rW', expires_in: 7200 }),
-};
-
-const TICKET_FAULT_ANSWERS: PlatformFaultAnswers = {
-  ratelimit: FAULT_ANSWERS.ratelimit,
-  okWithoutToken: { errcode: 0, errmsg: 'ok', expires_in: 7200 },
-  sampleOk: JSON.stringify({ errcode: 0, errmsg: 'ok', ticket: 'bxLdikRXVbTPdHSM05e5u5sUoXNKd8-41ZO3MhKoyN5OfkWITDGgnr2fwJ0m9E8NYzWKVZvdVtaUgWvsdshFKA', expires_in: 7200 }),
 };

@@ -6,25 +6,11 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { request } from 'undici';
 import { AUTHORIZER_GRANT_PREFIX, WECHAT_COMPONENT_STATE, readGrant, readTicket } from '../../src/providers/wechat-component.js';
-import { WECHAT_COMPONENT_ENDPOINTS as E, WeChatComponentSim, startSimulators, type WxPush } from '../../src/sim/index.js';
+import { WECHAT_COMPONENT_ENDPOINTS as E, WeChatComponentSim, startSimulators } from '../../src/sim/index.js';
 import { startHub, type RunningHub } from '../helpers/hubs.js';
 import { deletePrefix, sharedRedisUrl, uniquePrefix } from '../helpers/redis.js';
 import { eventually, startStack, type Stack } from '../helpers/stack.js';
-
-/** A component as the simulator and tokenhub both know it. */
-export function componentApp(suffix = randomBytes(4).toString('hex')) {
-  return {
-    appId: `wxcomp${suffix}`,
-    appSecret: `component-secret-${suffix}-xxxxxxxx`,
-    token: `component-token-${suffix}`,
-    encodingAESKey: randomBytes(32).toString('base64').replace(/[^A-Za-z0-9]/g, 'a').slice(0, 43),
-  };
-}
-
-/** The config of tokenhub's app for `app`, its base URL the simulator's (`sim:` is replaced by the stack). */
-export function componentConfig(app: ReturnType<typeof componentApp>, baseUrl = 'sim:wechat-open'): Record<string, unknown> {
-  return { platform: 'wechat', appType: 'component', ...app, baseUrl };
-}
+import { componentApp, componentConfig, sendPush as send, type ComponentApp } from '../helpers/third-party-apps.js';
 
 const ID = 'open';
 const EVENTS = `/v1/apps/${ID}/events`;
@@ -34,7 +20,7 @@ const token = (kind: string, tenant?: string): string => `/v1/apps/${ID}/tokens/
  * An authorization made at the simulator without tokenhub (the event URL cleared meanwhile):
  * the code exchanged directly; answers the refresh token.
  */
-export async function installBehindTheBack(sim: WeChatComponentSim, baseUrl: string, app: ReturnType<typeof componentApp>, authorizer: string): Promise<string> {
+async function installBehindTheBack(sim: WeChatComponentSim, baseUrl: string, app: ComponentApp, authorizer: string): Promise<string> {
   const eventUrl = sim.pushes.list().at(-1)?.url;
   sim.setEventUrl(undefined, app.appId);
   try {
@@ -47,14 +33,6 @@ export async function installBehindTheBack(sim: WeChatComponentSim, baseUrl: str
   } finally {
     sim.setEventUrl(eventUrl, app.appId);
   }
-}
-
-/** Sends a push built by the simulator (or tampered with) to tokenhub's events URL, as the platform does. */
-async function send(url: string, push: WxPush): Promise<{ status: number; body: string }> {
-  const target = new URL(url);
-  for (const [k, v] of Object.entries(push.query)) target.searchParams.set(k, v);
-  const res = await request(target, { method: 'POST', headers: { 'content-type': 'text/xml' }, body: push.body ?? '' });
-  return { status: res.statusCode, body: await res.body.text() };
 }
 
 describe('wechat component (third-party platform)', () => {

@@ -4,35 +4,22 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { request } from 'undici';
 import { validateConfig } from '../../src/config.js';
 import type { UpstreamError } from '../../src/core/errors.js';
 import { takeTenantQuota } from '../../src/providers/tenant-quota.js';
 import { wecomTicketLimits } from '../../src/providers/wecom.js';
 import { WECOM_SUITE_STATE, readGrant, readTicket } from '../../src/providers/wecom-suite.js';
 import { MemoryStore } from '../../src/stores/memory.js';
-import { WECOM_SUITE_ENDPOINTS, WeComSuiteSim, seal, startSimulators, xml, type WxPush } from '../../src/sim/index.js';
+import { WECOM_SUITE_ENDPOINTS, WeComSuiteSim, seal, startSimulators, xml } from '../../src/sim/index.js';
 import { startHub, type RunningHub } from '../helpers/hubs.js';
 import { deletePrefix, sharedRedisUrl, uniquePrefix } from '../helpers/redis.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { sendPush as deliverRaw, suiteApp, suiteConfig, type SuiteApp } from '../helpers/third-party-apps.js';
 
 const PROVIDER_CORP = 'wwtestprovider0001';
 
-/** A suite of the simulator and of tokenhub, by tokenhub id. */
-function suite(name: string) {
-  return {
-    suiteId: `wwsuite_${name}`,
-    suiteSecret: `suite-secret-${name}-${randomBytes(6).toString('hex')}`,
-    token: `token-${name}`,
-    encodingAESKey: randomBytes(40).toString('base64').replace(/[^A-Za-z0-9]/g, '').padEnd(43, 'a').slice(0, 43),
-  };
-}
-
-type Suite = ReturnType<typeof suite>;
-
-function appOf(s: Suite, baseUrl = 'sim:wecom-suite'): Record<string, unknown> {
-  return { platform: 'wecom', appType: 'suite', appId: s.suiteId, appSecret: s.suiteSecret, token: s.token, encodingAESKey: s.encodingAESKey, providerCorpId: PROVIDER_CORP, baseUrl };
-}
+const suite = suiteApp;
+const appOf = (s: SuiteApp, baseUrl = 'sim:wecom-suite'): Record<string, unknown> => suiteConfig(s, baseUrl, PROVIDER_CORP);
 
 const SUITES = { chain: suite('chain'), installs: suite('installs'), pushes: suite('pushes'), cold: suite('cold'), pages: suite('pages') };
 type Id = keyof typeof SUITES;
@@ -40,13 +27,6 @@ type Id = keyof typeof SUITES;
 const events = (id: string): string => `/v1/apps/${id}/events`;
 const corpToken = (id: string, corp: string): string => `/v1/apps/${id}/tokens/access_token?tenant_key=${corp}`;
 
-/** The raw delivery of a crafted push to tokenhub, as WeCom would send it. */
-async function deliverRaw(url: string, push: WxPush): Promise<{ status: number; body: string }> {
-  const target = new URL(url);
-  for (const [k, v] of Object.entries(push.query)) target.searchParams.set(k, v);
-  const res = await request(target, { method: push.method, ...(push.body === undefined ? {} : { body: push.body, headers: { 'content-type': 'text/xml' } }) });
-  return { status: res.statusCode, body: await res.body.text() };
-}
 
 describe('wecom suites over HTTP, pushed by the simulator', () => {
   let stack: Stack;
