@@ -39,16 +39,21 @@ export interface PendingCodesOptions {
   retryMaxMs?: number;
   /** How long an instance may take over one exchange before another may try. Default 60 s. */
   claimMs?: number;
+  /**
+   * How long a push waits for its exchange before it is answered (the exchange goes on after);
+   * the platforms want their answer quickly (WeCom: within 1000 ms). Default 800 ms.
+   */
+  answerWithinMs?: number;
 }
 
-export const DEFAULT_PENDING_CODES_OPTIONS = { retryFirstMs: 1_000, retryMaxMs: 30_000, claimMs: 60_000 } as const;
+export const DEFAULT_PENDING_CODES_OPTIONS = { retryFirstMs: 1_000, retryMaxMs: 30_000, claimMs: 60_000, answerWithinMs: 800 } as const;
 
 /**
- * A pushed authorization's code that cannot be exchanged at once (no ticket has come yet, the
- * platform answers 5xx, the app's token cannot be had) is kept, durably, until it can, instead of
- * answering the push with an error: the push is acknowledged (`success`, which is all the
- * platforms ask), nothing is lost if the process ends, and the platform does not push it again
- * and again. It is exchanged once, by one instance (claimed by compare-and-set), at the next
+ * A pushed authorization's code is kept, durably, before it is exchanged, and until it can be (no
+ * ticket has come yet, the platform answers 5xx or slowly, the app's token cannot be had), instead
+ * of answering the push with an error: the push is acknowledged (`success`, which is all the
+ * platforms ask) within `answerWithinMs` whatever the exchange does, nothing is lost if the process
+ * ends, and the platform does not push it again and again. It is exchanged once, by one instance (claimed by compare-and-set), at the next
  * ticket push and by retries with backoff, while the platform still takes it; a code past its
  * validity, or one the platform refuses, is dropped with an error in the log (the tenant must
  * authorize again).
@@ -68,6 +73,7 @@ export class PendingCodes {
   readonly #retryFirstMs: number;
   readonly #retryMaxMs: number;
   readonly #claimMs: number;
+  readonly #answerWithinMs: number;
   #timer: NodeJS.Timeout | undefined;
   #retryMs: number;
   #draining: Promise<void> | undefined;
@@ -78,30 +84,28 @@ export class PendingCodes {
     this.#retryFirstMs = options.retryFirstMs ?? DEFAULT_PENDING_CODES_OPTIONS.retryFirstMs;
     this.#retryMaxMs = options.retryMaxMs ?? DEFAULT_PENDING_CODES_OPTIONS.retryMaxMs;
     this.#claimMs = options.claimMs ?? DEFAULT_PENDING_CODES_OPTIONS.claimMs;
+    this.#answerWithinMs = options.answerWithinMs ?? DEFAULT_PENDING_CODES_OPTIONS.answerWithinMs;
     this.#retryMs = this.#retryFirstMs;
   }
 
   /**
-   * A pushed code: exchanged now if the platform can, else kept for later. Resolves once the
-   * grant or the code is kept (answer the push `success` then); rejects only when neither could
-   * be kept (the store failed: answer 5xx, the platform pushes again).
+   * A pushed code: kept (claimed by this instance), then exchanged; resolves once the exchange is
+   * done or `answerWithinMs` passed (answer the push `success` then; the exchange goes on, and a
+   * failed one is retried). Rejects only when the code could not be kept (the store failed: answer
+   * 5xx, the platform pushes again). A redelivered push of a code already kept changes nothing.
    */
   async take(code: string, info: PendingCodeInfo, context: EventContext): Promise<void> {
-    const log = logOf(context, info);
-    try {
-      const tenantKey = await this.#exchange(code, context.fetchContext());
-      log.info({ tenantKey }, 'authorization kept');
-      await context.authorized(tenantKey);
-      return;
-    } catch (err) {
-      if (this.#refused(err)) {
-        log.error({ err: messageOf(err) }, 'the pushed authorization code was refused: the tenant must authorize again');
-        return;
-      }
-      await this.#keep(code, info, context);
-      log.warn({ err: messageOf(err), expiresInS: Math.round((info.expiresAt - context.now()) / 1000) }, 'the pushed authorization code could not be exchanged now: kept, to be exchanged once the platform can');
-    }
-    this.#schedule(context, this.#retryFirstMs);
+    const now = context.now();
+    const kept: KeptCode = { code, infoType: info.infoType, expiresAt: info.expiresAt, receivedAt: now, ...(info.tenantKey === undefined ? {} : { tenantKey: info.tenantKey }) };
+    const claim = await context.grants.put(nameOf(code), JSON.stringify({ ...kept, claimedUntil: now + this.#claimMs } satisfies KeptCode), 0);
+    if (claim === undefined) return void logOf(context, info).info({}, 'a redelivered authorization push: its code is kept already');
+    await context.state.set(PENDING_CODES_STATE, '1', Math.max(3_600_000, info.expiresAt - now + 60_000));
+    const exchanged = this.#settle(nameOf(code), kept, claim.version, context).then((left) => {
+      if (left) this.#schedule(context, this.#retryFirstMs);
+    });
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exchanged, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#answerWithinMs)))]);
+    clearTimeout(timer);
   }
 
   /** Exchanges every kept code the platform may still take (one drain at a time in this process). */
@@ -110,14 +114,6 @@ export class PendingCodes {
       this.#draining = undefined;
     });
     return this.#draining;
-  }
-
-  async #keep(code: string, info: PendingCodeInfo, context: EventContext): Promise<void> {
-    const now = context.now();
-    const kept: KeptCode = { code, infoType: info.infoType, expiresAt: info.expiresAt, receivedAt: now, ...(info.tenantKey === undefined ? {} : { tenantKey: info.tenantKey }) };
-    // Already kept (a redelivery): put answers undefined and the first stays.
-    await context.grants.put(nameOf(code), JSON.stringify(kept), 0);
-    await context.state.set(PENDING_CODES_STATE, '1', Math.max(3_600_000, info.expiresAt - now + 60_000));
   }
 
   async #drainOnce(context: EventContext): Promise<void> {
@@ -145,24 +141,41 @@ export class PendingCodes {
       const claim = await grants.put(name, JSON.stringify({ ...unclaimed, claimedUntil: now + this.#claimMs } satisfies KeptCode), grant.version);
       // Another instance took it first.
       if (claim === undefined) continue;
-      try {
-        const tenantKey = await this.#exchange(kept.code, context.fetchContext());
-        await grants.delete(name, claim.version);
-        log.info({ tenantKey }, 'authorization kept (a code kept until the platform could exchange it)');
-        await context.authorized(tenantKey);
-      } catch (err) {
-        if (this.#refused(err)) {
-          await grants.delete(name, claim.version);
-          log.error({ err: messageOf(err) }, 'a kept authorization code was refused (used, expired or invalid): unless its grant was kept, the tenant must authorize again');
-        } else {
-          await grants.put(name, JSON.stringify(unclaimed), claim.version);
-          log.warn({ err: messageOf(err) }, 'a kept authorization code could not be exchanged yet: tried again later');
-          left++;
-        }
-      }
+      if (await this.#settle(name, unclaimed, claim.version, context)) left++;
     }
     if (left > 0) this.#schedule(context, this.#retryMs);
     else this.#retryMs = this.#retryFirstMs;
+  }
+
+  /**
+   * Exchanges a kept code this instance claimed (at `version`): deleted once its grant is kept or
+   * the platform refused it, else unclaimed for a retry. Resolves whether it is left; never rejects.
+   */
+  async #settle(name: string, kept: KeptCode, version: number, context: EventContext): Promise<boolean> {
+    const grants = context.grants;
+    const log = logOf(context, kept);
+    try {
+      const tenantKey = await this.#exchange(kept.code, context.fetchContext());
+      await grants.delete(name, version);
+      log.info({ tenantKey }, 'authorization kept');
+      await context.authorized(tenantKey);
+      return false;
+    } catch (err) {
+      try {
+        if (this.#refused(err)) {
+          await grants.delete(name, version);
+          log.error({ err: messageOf(err) }, 'the authorization code was refused (used, expired or invalid): unless its grant was kept, the tenant must authorize again');
+          return false;
+        }
+        const { claimedUntil: _claimed, ...unclaimed } = kept;
+        await grants.put(name, JSON.stringify(unclaimed), version);
+        log.warn({ err: messageOf(err), expiresInS: Math.round((kept.expiresAt - context.now()) / 1000) }, 'the authorization code could not be exchanged now: kept, to be exchanged once the platform can');
+      } catch (storeErr) {
+        // Its claim runs out by itself: another round (or instance) takes it then.
+        log.warn({ err: messageOf(storeErr) }, 'a kept authorization code: the store failed; tried again once its claim runs out');
+      }
+      return true;
+    }
   }
 
   /** One retry timer per app, doubling its wait while codes stay; never keeps the process alive. */

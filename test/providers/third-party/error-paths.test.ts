@@ -145,6 +145,23 @@ describe('third-party error paths (WeChat component, WeCom suite)', () => {
     assert.equal(component.pushes.list('authorized').length, 1, 'the platform pushed again');
   });
 
+  it('an install whose exchange is slower than WeCom waits for an answer (1000 ms) is acknowledged in time, kept and exchanged once', async () => {
+    assert.equal((await stack.call('GET', tokenPath('suite', 'suite_access_token'))).status, 200);
+    // get_permanent_code answers after 1.5 s; the simulator, as WeCom, gives the events URL 1000 ms.
+    wecom.faults.set('slow', { delayMs: 1_500 });
+    const created = await wecom.createAuth('wwe_slow');
+    assert.equal(created.delivered, true, `create_auth answered ${created.status} ${created.body}`);
+    assert.equal((await stack.hub.broker.grants('suite').list(PENDING_CODE_PREFIX)).length, 1, 'answered before the code was kept');
+    await eventually(async () => (await stack.hub.broker.grants('suite').get(WECOM_SUITE_GRANT_PREFIX + 'wwe_slow')) !== undefined, 5_000);
+    wecom.faults.set('none');
+    const corp = await stack.call('GET', tokenPath('suite', 'access_token', 'wwe_slow'));
+    assert.equal(corp.status, 200, JSON.stringify(corp.body));
+    assert.ok(wecom.isValid(corp.body.token));
+    assert.equal((await stack.hub.broker.grants('suite').list(PENDING_CODE_PREFIX)).length, 0);
+    assert.equal(wecom.counters.count(S.permanentCode, 'wwe_slow'), 1);
+    assert.equal(wecom.pushes.list('create_auth').length, 1, 'the platform pushed again');
+  });
+
   it('a kept code past its validity is dropped, not exchanged: the authorizer must authorize again, and the log says so', async () => {
     assert.equal((await stack.call('GET', tokenPath('open', 'component_access_token'))).status, 200);
     component.faults.set('status500');
