@@ -97,10 +97,11 @@ export class PendingCodes {
   async take(code: string, info: PendingCodeInfo, context: EventContext): Promise<void> {
     const now = context.now();
     const kept: KeptCode = { code, infoType: info.infoType, expiresAt: info.expiresAt, receivedAt: now, ...(info.tenantKey === undefined ? {} : { tenantKey: info.tenantKey }) };
-    const claim = await context.grants.put(nameOf(code), JSON.stringify({ ...kept, claimedUntil: now + this.#claimMs } satisfies KeptCode), 0);
+    const name = nameOf(code);
+    const claim = await context.grants.put(name, JSON.stringify({ ...kept, claimedUntil: now + this.#claimMs } satisfies KeptCode), 0);
     if (claim === undefined) return void logOf(context, info).info({}, 'a redelivered authorization push: its code is kept already');
     await context.state.set(PENDING_CODES_STATE, '1', Math.max(3_600_000, info.expiresAt - now + 60_000));
-    const exchanged = this.#settle(nameOf(code), kept, claim.version, context).then((left) => {
+    const exchanged = this.#settle(name, kept, claim.version, context).then((left) => {
       if (left) this.#schedule(context, this.#retryFirstMs);
     });
     let timer: NodeJS.Timeout | undefined;
