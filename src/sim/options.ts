@@ -59,3 +59,18 @@ export function quota(name: string, value: number): void {
     throw new TypeError(`${name}: expected a whole number >= 0 or Infinity, got ${String(value)}`);
   }
 }
+
+/**
+ * Every key of `defaults`, taken from `options` where it is set there (`??`), else the default;
+ * the options' other keys are left out.
+ *
+ * @example
+ * ```ts
+ * const opts = withDefaults(options, DEFAULT_WECHAT_SIM_OPTIONS);   // { tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 7200, … }
+ * ```
+ */
+export function withDefaults<O extends object, K extends keyof O>(options: O, defaults: { readonly [P in K]-?: NonNullable<O[P]> }): { [P in K]-?: NonNullable<O[P]> } {
+  const out = { ...defaults } as { [P in K]-?: NonNullable<O[P]> };
+  for (const key of Object.keys(defaults) as K[]) out[key] = options[key] ?? defaults[key];
+  return out;
+}

@@ -36,30 +36,19 @@ export const DEFAULT_PUSHING_SIM_OPTIONS = {
 } as const;
 
 /**
- * The shared options with their defaults (the platform's own `platform` and `pushTimeoutMs`),
- * checked; a `TypeError` names the first bad one.
+ * Checks the shared options (with their defaults, e.g. from {@link withDefaults}); a `TypeError`
+ * names the first bad one.
  *
  * @example
  * ```ts
- * const shared = resolvePushingOptions(options, { platform: 'wecom-suite', pushTimeoutMs: 1000 });
+ * const opts = withDefaults(options, DEFAULT_WECOM_SUITE_SIM_OPTIONS);
+ * checkPushingOptions(opts);
  * ```
  */
-export function resolvePushingOptions(options: PushingSimOptions, own: { platform: string; pushTimeoutMs: number }): Required<PushingSimOptions> {
-  const d = DEFAULT_PUSHING_SIM_OPTIONS;
-  const opts = {
-    platform: options.platform ?? own.platform,
-    tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? d.tokenLifetimeSeconds,
-    ticketPushIntervalSeconds: options.ticketPushIntervalSeconds ?? d.ticketPushIntervalSeconds,
-    onlyLatestTicket: options.onlyLatestTicket ?? d.onlyLatestTicket,
-    jsapiTicketLifetimeSeconds: options.jsapiTicketLifetimeSeconds ?? d.jsapiTicketLifetimeSeconds,
-    jsapiMaxSkewSeconds: options.jsapiMaxSkewSeconds ?? d.jsapiMaxSkewSeconds,
-    pushTimeoutMs: options.pushTimeoutMs ?? own.pushTimeoutMs,
-    now: options.now ?? d.now,
-  };
+export function checkPushingOptions(opts: Required<PushingSimOptions>): void {
   for (const key of ['tokenLifetimeSeconds', 'jsapiTicketLifetimeSeconds', 'pushTimeoutMs'] as const) positive(key, opts[key]);
   for (const key of ['ticketPushIntervalSeconds', 'jsapiMaxSkewSeconds'] as const) notNegative(key, opts[key]);
   if (typeof opts.platform !== 'string' || opts.platform === '') throw new TypeError('platform: expected a non-empty string');
-  return opts;
 }
 
 /** The callback settings an app of a pushing platform has, whatever its own field names. */

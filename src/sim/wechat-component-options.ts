@@ -1,5 +1,5 @@
-import { notNegative, positive, quota } from './options.js';
-import { DEFAULT_PUSHING_SIM_OPTIONS, checkPushingApps, resolvePushingOptions, type PushingSimOptions } from './pushing-options.js';
+import { notNegative, positive, quota, withDefaults } from './options.js';
+import { DEFAULT_PUSHING_SIM_OPTIONS, checkPushingApps, checkPushingOptions, type PushingSimOptions } from './pushing-options.js';
 import type { WxPushResult } from './wxbiz-events.js';
 
 /** A third-party platform (第三方平台) known to the simulator, with its message settings. */
@@ -124,23 +124,8 @@ export type ResolvedWeChatComponentOptions = Required<WeChatComponentSimOptions>
 /** The options with their defaults; a `TypeError` naming the first bad one. */
 export function resolveWeChatComponentOptions(options: WeChatComponentSimOptions): ResolvedWeChatComponentOptions {
   const d = DEFAULT_WECHAT_COMPONENT_SIM_OPTIONS;
-  const opts = {
-    ...resolvePushingOptions(options, d),
-    tokenOverlapSeconds: options.tokenOverlapSeconds ?? d.tokenOverlapSeconds,
-    verifyTicketLifetimeSeconds: options.verifyTicketLifetimeSeconds ?? d.verifyTicketLifetimeSeconds,
-    startPushTicketIntervalSeconds: options.startPushTicketIntervalSeconds ?? d.startPushTicketIntervalSeconds,
-    startPushDelayMs: options.startPushDelayMs ?? d.startPushDelayMs,
-    preAuthCodeLifetimeSeconds: options.preAuthCodeLifetimeSeconds ?? d.preAuthCodeLifetimeSeconds,
-    authorizationCodeLifetimeSeconds: options.authorizationCodeLifetimeSeconds ?? d.authorizationCodeLifetimeSeconds,
-    reusableAuthorizationCodes: options.reusableAuthorizationCodes ?? d.reusableAuthorizationCodes,
-    refreshTokenRotateEvery: options.refreshTokenRotateEvery ?? d.refreshTokenRotateEvery,
-    refreshTokenRotateProbability: options.refreshTokenRotateProbability ?? d.refreshTokenRotateProbability,
-    seed: options.seed ?? d.seed,
-    componentTokenDailyQuota: options.componentTokenDailyQuota ?? d.componentTokenDailyQuota,
-    authorizerTokenDailyQuota: options.authorizerTokenDailyQuota ?? d.authorizerTokenDailyQuota,
-    jsapiTicketDailyQuota: options.jsapiTicketDailyQuota ?? d.jsapiTicketDailyQuota,
-    jsapiTicketMinuteQuota: options.jsapiTicketMinuteQuota ?? d.jsapiTicketMinuteQuota,
-  };
+  const opts = withDefaults(options, d);
+  checkPushingOptions(opts);
   for (const key of ['verifyTicketLifetimeSeconds', 'preAuthCodeLifetimeSeconds', 'authorizationCodeLifetimeSeconds'] as const) positive(key, opts[key]);
   for (const key of ['tokenOverlapSeconds', 'startPushTicketIntervalSeconds', 'startPushDelayMs'] as const) notNegative(key, opts[key]);
   for (const key of ['componentTokenDailyQuota', 'authorizerTokenDailyQuota', 'jsapiTicketDailyQuota', 'jsapiTicketMinuteQuota', 'refreshTokenRotateEvery'] as const) quota(key, opts[key]);

@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Counters } from './counters.js';
 import { Faults, type PlatformFaultAnswers } from './faults.js';
 import { DEFAULT_JSAPI_MAX_SKEW_SECONDS, field, refuse, text, verifyCardSignature, verifyPageSignature, type JsapiVerdict, type SignatureCheck } from './jsapi.js';
-import { checkApps, notNegative, positive, quota } from './options.js';
+import { checkApps, notNegative, positive, quota, withDefaults } from './options.js';
 import { CallQuota } from './quota.js';
 import { isRecord, keepBodiesRaw, parseJson, pathOf, queryString, withoutToken } from './request.js';
 import { resetFaultsAndCounters } from './reset.js';
@@ -128,18 +128,7 @@ export class WeChatSim implements PlatformSim {
   readonly #ticketsPerMinute: CallQuota;
 
   constructor(options: WeChatSimOptions) {
-    const opts = {
-      tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? DEFAULT_WECHAT_SIM_OPTIONS.tokenLifetimeSeconds,
-      rotationOverlapSeconds: options.rotationOverlapSeconds ?? DEFAULT_WECHAT_SIM_OPTIONS.rotationOverlapSeconds,
-      renewWindowSeconds: options.renewWindowSeconds ?? DEFAULT_WECHAT_SIM_OPTIONS.renewWindowSeconds,
-      forceRefreshPerDay: options.forceRefreshPerDay ?? DEFAULT_WECHAT_SIM_OPTIONS.forceRefreshPerDay,
-      forceRefreshIntervalSeconds: options.forceRefreshIntervalSeconds ?? DEFAULT_WECHAT_SIM_OPTIONS.forceRefreshIntervalSeconds,
-      classicDailyQuota: options.classicDailyQuota ?? DEFAULT_WECHAT_SIM_OPTIONS.classicDailyQuota,
-      jsapiTicketLifetimeSeconds: options.jsapiTicketLifetimeSeconds ?? DEFAULT_WECHAT_SIM_OPTIONS.jsapiTicketLifetimeSeconds,
-      jsapiTicketDailyQuota: options.jsapiTicketDailyQuota ?? DEFAULT_WECHAT_SIM_OPTIONS.jsapiTicketDailyQuota,
-      jsapiTicketMinuteQuota: options.jsapiTicketMinuteQuota ?? DEFAULT_WECHAT_SIM_OPTIONS.jsapiTicketMinuteQuota,
-      jsapiMaxSkewSeconds: options.jsapiMaxSkewSeconds ?? DEFAULT_WECHAT_SIM_OPTIONS.jsapiMaxSkewSeconds,
-    };
+    const opts = withDefaults(options, DEFAULT_WECHAT_SIM_OPTIONS);
     positive('jsapiTicketLifetimeSeconds', opts.jsapiTicketLifetimeSeconds);
     quota('jsapiTicketDailyQuota', opts.jsapiTicketDailyQuota);
     quota('jsapiTicketMinuteQuota', opts.jsapiTicketMinuteQuota);
@@ -153,7 +142,7 @@ export class WeChatSim implements PlatformSim {
       this.#apps.set(app.appId, { secret: app.appSecret, ipAllowed: app.ipAllowed ?? true, day: '', classicCalls: 0, forces: 0, lastForceAt: -Infinity });
     }
     this.#opts = opts;
-    this.#now = options.now ?? DEFAULT_WECHAT_SIM_OPTIONS.now;
+    this.#now = opts.now;
     // Shaped like WeChat's: a number, an underscore, then about 130 URL-safe characters.
     this.#tokens = new SimTokens(this.#now, () => `${randomInt(60, 99)}_${randomBytes(100).toString('base64url')}`);
     // Shaped like the documented sample: 86 URL-safe characters.

@@ -1,6 +1,6 @@
-import { positive } from './options.js';
-import { DEFAULT_PUSHING_SIM_OPTIONS, checkPushingApps, resolvePushingOptions, type PushingSimOptions } from './pushing-options.js';
-import { DEFAULT_WECOM_TICKET_OPTIONS, resolveWeComTicketOptions, type WeComTicketOptions } from './wecom-tickets.js';
+import { positive, withDefaults } from './options.js';
+import { DEFAULT_PUSHING_SIM_OPTIONS, checkPushingApps, checkPushingOptions, type PushingSimOptions } from './pushing-options.js';
+import { DEFAULT_WECOM_TICKET_OPTIONS, checkWeComTicketOptions, type WeComTicketOptions } from './wecom-tickets.js';
 import type { PushRecord } from './wxbiz-events.js';
 
 /** A third-party app (服务商应用, a suite) known to the simulator, with its callback settings. */
@@ -93,14 +93,9 @@ export type ResolvedWeComSuiteOptions = Required<WeComSuiteSimOptions>;
 /** The options with their defaults; a `TypeError` naming the first bad one. */
 export function resolveWeComSuiteOptions(options: WeComSuiteSimOptions): ResolvedWeComSuiteOptions {
   const d = DEFAULT_WECOM_SUITE_SIM_OPTIONS;
-  const opts = {
-    ...resolvePushingOptions(options, d),
-    ...resolveWeComTicketOptions(options),
-    providerCorpId: options.providerCorpId ?? d.providerCorpId,
-    suiteTicketLifetimeSeconds: options.suiteTicketLifetimeSeconds ?? d.suiteTicketLifetimeSeconds,
-    authCodeLifetimeSeconds: options.authCodeLifetimeSeconds ?? d.authCodeLifetimeSeconds,
-    preAuthCodeLifetimeSeconds: options.preAuthCodeLifetimeSeconds ?? d.preAuthCodeLifetimeSeconds,
-  };
+  const opts = withDefaults(options, d);
+  checkPushingOptions(opts);
+  checkWeComTicketOptions(opts);
   for (const key of ['suiteTicketLifetimeSeconds', 'authCodeLifetimeSeconds', 'preAuthCodeLifetimeSeconds'] as const) positive(key, opts[key]);
   if (typeof opts.providerCorpId !== 'string' || opts.providerCorpId === '') throw new TypeError('providerCorpId: expected a non-empty string');
   return { ...opts, apps: [...checkPushingApps(options.apps, 'suiteId', 'suiteSecret')] };

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PlatformFaultAnswers } from './faults.js';
 import type { SignatureCheck } from './jsapi.js';
-import { positive, quota } from './options.js';
+import { positive, quota, withDefaults } from './options.js';
 import { CallQuota, takeAll } from './quota.js';
 import { queryString } from './request.js';
 import { SimTokens } from './tokens.js';
@@ -39,18 +39,17 @@ export const DEFAULT_WECOM_TICKET_OPTIONS = {
 
 /** {@link WeComTicketOptions} with their defaults, checked: a `TypeError` names the first bad one. */
 export function resolveWeComTicketOptions(options: WeComTicketOptions): Required<WeComTicketOptions> {
-  const d = DEFAULT_WECOM_TICKET_OPTIONS;
-  const opts = {
-    jsapiTicketLifetimeSeconds: options.jsapiTicketLifetimeSeconds ?? d.jsapiTicketLifetimeSeconds,
-    jsapiTicketCorpQuota: options.jsapiTicketCorpQuota ?? d.jsapiTicketCorpQuota,
-    jsapiTicketAppQuota: options.jsapiTicketAppQuota ?? d.jsapiTicketAppQuota,
-    jsapiTicketQuotaWindowSeconds: options.jsapiTicketQuotaWindowSeconds ?? d.jsapiTicketQuotaWindowSeconds,
-  };
+  const opts = withDefaults(options, DEFAULT_WECOM_TICKET_OPTIONS);
+  checkWeComTicketOptions(opts);
+  return opts;
+}
+
+/** Checks {@link WeComTicketOptions} with their defaults; a `TypeError` names the first bad one. */
+export function checkWeComTicketOptions(opts: Required<WeComTicketOptions>): void {
   positive('jsapiTicketLifetimeSeconds', opts.jsapiTicketLifetimeSeconds);
   quota('jsapiTicketCorpQuota', opts.jsapiTicketCorpQuota);
   quota('jsapiTicketAppQuota', opts.jsapiTicketAppQuota);
   positive('jsapiTicketQuotaWindowSeconds', opts.jsapiTicketQuotaWindowSeconds);
-  return opts;
 }
 
 /**
